@@ -1,0 +1,1 @@
+"""Drumbeat's wiring: settings, database, CLI and the Slack/HTTP app factory."""

@@ -1,0 +1,227 @@
+"""The `drumbeat` command line. Commands stay thin: they build services and call plain functions."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bot.clock import Clock, fixed_clock, parse_now, system_clock
+from bot.db import DatabaseError, SchemaOutdated, create_db_engine, describe, ensure_schema_current, migrate
+from bot.logs import configure_logging
+from bot.services import Services, build_services, build_slack_client
+from bot.settings import Settings, SettingsError, load_settings
+from integrations.base import CrmAuthError, CrmError
+from integrations.sync import sync_mirror
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+app = typer.Typer(
+    name="drumbeat",
+    help="Drumbeat: your CRM's rituals, run in Slack.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+log = logging.getLogger("drumbeat")
+
+NowOption = Annotated[
+    str | None,
+    typer.Option("--now", help="Act as if it were this ISO 8601 time (e.g. 2026-11-23T09:00:00+01:00)."),
+]
+
+
+class CliError(Exception):
+    """A problem the person running the command can fix; printed as one line, no traceback."""
+
+
+def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Known problems become one clear line on stderr and exit code 1 (2 for settings)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except SettingsError as exc:
+            for line in str(exc).splitlines():
+                err.print(f"[red]error:[/red] {line}", highlight=False)
+            raise typer.Exit(2) from None
+        except (CliError, DatabaseError, SchemaOutdated, CrmError) as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _settings(**overrides: object) -> Settings:
+    settings = load_settings(**overrides)
+    configure_logging(settings.effective_log_format(), settings.secrets())
+    return settings
+
+
+def _clock(now: str | None) -> Clock:
+    if now is None:
+        return system_clock
+    try:
+        return fixed_clock(parse_now(now))
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _ready_services(settings: Settings, clock: Clock = system_clock) -> Services:
+    services = build_services(settings, clock=clock)
+    ensure_schema_current(services.engine)
+    return services
+
+
+@app.command("migrate")
+@friendly_errors
+def migrate_command() -> None:
+    """Bring the database schema to the latest revision (safe to run again)."""
+    settings = _settings()
+    engine = create_db_engine(settings.database_url)
+    try:
+        before, after = migrate(engine)
+    finally:
+        engine.dispose()
+    if before == after:
+        out.print(
+            f"Database {describe(engine)} is already at the latest revision ({after}).", highlight=False
+        )
+    else:
+        out.print(
+            f"Database {describe(engine)} migrated from {before or 'empty'} to {after}.", highlight=False
+        )
+
+
+@app.command("sync")
+@friendly_errors
+def sync_command(
+    full: Annotated[
+        bool, typer.Option("--full", help="Copy everything again instead of only changes.")
+    ] = False,
+    now: NowOption = None,
+) -> None:
+    """Refresh the local mirror of CRM deals, pipelines and owners (incremental after the first run)."""
+    settings = _settings()
+    services = _ready_services(settings, _clock(now))
+    try:
+        with Progress(
+            TextColumn("Syncing deals from {task.fields[crm]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=not err.is_terminal,
+        ) as progress:
+            task = progress.add_task("sync", total=None, crm=services.crm.name)
+
+            def report(done: int, total: int | None) -> None:
+                progress.update(task, completed=done, total=total)
+
+            result = sync_mirror(
+                services.crm, services.sessions, now=services.clock(), full=full, progress=report
+            )
+    finally:
+        services.close()
+    kind = "Full sync" if result.full else "Incremental sync"
+    removed = f", {result.deals_removed} removed" if result.deals_removed else ""
+    out.print(
+        f"{kind} from {services.crm.name}: {result.deals_synced} deals updated{removed}.", highlight=False
+    )
+
+
+@app.command("serve")
+@friendly_errors
+def serve_command(
+    port: Annotated[int | None, typer.Option("--port", help="HTTP port (default: $PORT or 3000).")] = None,
+    no_scheduler: Annotated[
+        bool, typer.Option("--no-scheduler", help="Do not run scheduled rituals in this process.")
+    ] = False,
+) -> None:
+    """Serve Slack requests at POST /slack/events, plus GET /healthz and GET /metrics."""
+    from bot.server import HttpServer
+    from bot.slack_app import create_web_app, slack_token_problem
+
+    settings = _settings()
+    settings.require_slack()
+    services = _ready_services(settings)
+    client = build_slack_client(settings)
+    problem = slack_token_problem(client)
+    if problem is not None:
+        raise CliError(f"{problem}: check SLACK_BOT_TOKEN.")
+    try:
+        services.crm.check_access()
+    except CrmAuthError:
+        raise
+    except CrmError as exc:
+        log.warning("CRM not reachable at start-up: %s", exc)
+    server = HttpServer(create_web_app(services, client), port=port or settings.port)
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    log.info("serving Slack requests on port %d", server.port, extra={"crm": services.crm.name})
+    try:
+        server.serve_forever()
+    finally:
+        services.close()
+
+
+@app.command("socket")
+@friendly_errors
+def socket_command() -> None:
+    """Run the same app over Socket Mode (needs SLACK_APP_TOKEN), for development without a public URL."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.slack_app import create_bolt_app, slack_token_problem
+
+    settings = _settings()
+    settings.require_slack()
+    app_token = settings.require_app_token()
+    services = _ready_services(settings)
+    client = build_slack_client(settings)
+    problem = slack_token_problem(client)
+    if problem is not None:
+        raise CliError(f"{problem}: check SLACK_BOT_TOKEN.")
+    handler = SocketModeHandler(create_bolt_app(services, client), app_token)
+    log.info("connected over Socket Mode")
+    try:
+        handler.start()
+    finally:
+        services.close()
+
+
+@app.command("demo")
+@friendly_errors
+def demo_command(
+    database: Annotated[
+        Path | None,
+        typer.Option("--database", help="SQLite file to keep the demo in (default: a temporary file)."),
+    ] = None,
+    now: NowOption = None,
+) -> None:
+    """Run Drumbeat on a built-in demo CRM: no credentials, no network, nothing to configure."""
+    from bot.demo import run_demo
+
+    run_demo(out, database=database, clock=_clock(now))
+
+
+def main() -> None:
+    try:
+        app()
+    except SettingsError as exc:  # raised while Typer parses, before a command's own handler
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(2)

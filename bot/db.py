@@ -1,0 +1,123 @@
+"""Engine, sessions and schema status. The schema comes from Alembic, never `create_all`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+import migrations
+
+MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
+
+
+class DatabaseError(Exception):
+    """The database URL is unusable or the database cannot be reached."""
+
+
+class SchemaOutdated(Exception):
+    """The database is not at the latest migration."""
+
+
+def normalize_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL whatever spelling the URL has (`postgres://` included)."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
+def create_db_engine(url: str, **kwargs: Any) -> Engine:
+    try:
+        parsed = make_url(normalize_url(url))
+    except ArgumentError:
+        raise DatabaseError(
+            "DATABASE_URL is not a valid SQLAlchemy URL (e.g. sqlite:///drumbeat.db)."
+        ) from None
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(parsed, connect_args={"timeout": 30}, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if parsed.get_backend_name() != "postgresql":
+        raise DatabaseError("DATABASE_URL must point to SQLite or PostgreSQL.")
+    return create_engine(parsed, pool_pre_ping=True, **kwargs)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose work is committed on success and rolled back on any error."""
+    with sessions.begin() as session:
+        yield session
+
+
+def describe(engine: Engine) -> str:
+    """The database for messages: URL without password."""
+    return engine.url.render_as_string(hide_password=True)
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["engine"] = engine
+    return config
+
+
+def head_revision(engine: Engine) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    except DBAPIError as exc:
+        raise DatabaseError(f"cannot reach the database at {describe(engine)}: {_reason(exc)}") from None
+
+
+def migrate(engine: Engine) -> tuple[str | None, str | None]:
+    """Bring the schema to head; returns (before, after). Running it again changes nothing."""
+    before = current_revision(engine)
+    command.upgrade(alembic_config(engine), "head")
+    return before, current_revision(engine)
+
+
+def ensure_schema_current(engine: Engine) -> None:
+    current, head = current_revision(engine), head_revision(engine)
+    if current != head:
+        state = "empty" if current is None else f"at revision {current}"
+        raise SchemaOutdated(
+            f"The database ({describe(engine)}) is {state}, not at the latest revision {head}: "
+            "run `drumbeat migrate` first."
+        )
+
+
+def ping(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+def _reason(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__

@@ -1,0 +1,183 @@
+"""The HTTP surface of `serve`: POST /slack/events, GET /healthz, GET /metrics. Nothing else answers.
+
+A plain WSGI application, so any production WSGI server can run it (waitress by default).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from slack_bolt import App, BoltRequest
+from slack_sdk.signature import SignatureVerifier
+
+from bot.clock import Clock
+from bot.replay_guard import ReplayGuard
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIEnvironment
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1_000_000
+HealthProbe = Callable[[], str | None]  # None when healthy, else the reason
+
+
+@dataclass(frozen=True, slots=True)
+class HealthProbes:
+    """Each probe returns None when healthy or a short reason (never a secret)."""
+
+    database: HealthProbe
+    slack: HealthProbe
+    crm: HealthProbe
+
+
+class CachedProbe:
+    """Remote checks (Slack, CRM) are cached so a load balancer polling /healthz costs no API budget."""
+
+    def __init__(
+        self, probe: HealthProbe, ttl: float = 60.0, monotonic: Callable[[], float] = time.monotonic
+    ):
+        self._probe = probe
+        self._ttl = ttl
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._checked_at: float | None = None
+        self._result: str | None = None
+
+    def __call__(self) -> str | None:
+        with self._lock:
+            now = self._monotonic()
+            if self._checked_at is None or now - self._checked_at >= self._ttl:
+                self._result = self._probe()
+                self._checked_at = now
+            return self._result
+
+
+class WebApp:
+    def __init__(
+        self,
+        bolt: App,
+        *,
+        signing_secret: str,
+        replay_guard: ReplayGuard,
+        health: HealthProbes,
+        clock: Clock,
+    ) -> None:
+        self._bolt = bolt
+        self._verifier = SignatureVerifier(signing_secret)
+        self._replay_guard = replay_guard
+        self._health = health
+        self._clock = clock
+        self.registry = CollectorRegistry()
+        self._slack_requests = Counter(
+            "drumbeat_slack_requests",
+            "Requests received at /slack/events, by outcome.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self._ack_seconds = Histogram(
+            "drumbeat_slack_ack_seconds",
+            "Time from receiving a Slack request to its acknowledgement.",
+            registry=self.registry,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0),
+        )
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "/")
+        routes = {"/slack/events": "POST", "/healthz": "GET", "/metrics": "GET"}
+        if path not in routes:
+            return _text(start_response, 404, "Not Found")
+        if method != routes[path] and not (method == "HEAD" and routes[path] == "GET"):
+            return _text(start_response, 405, "Method Not Allowed", [("Allow", routes[path])])
+        if path == "/healthz":
+            return self._healthz(start_response)
+        if path == "/metrics":
+            return _respond(start_response, 200, generate_latest(self.registry), CONTENT_TYPE_LATEST)
+        return self._slack_events(environ, start_response)
+
+    def _slack_events(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        if length < 0 or length > MAX_BODY_BYTES:
+            self._slack_requests.labels("bad_request").inc()
+            return _text(start_response, 400, "Bad Request")
+        raw = environ["wsgi.input"].read(length) if length else b""
+        headers = _headers(environ)
+        body = raw.decode("utf-8", "replace")
+        timestamp = headers.get("x-slack-request-timestamp", "")
+        signature = headers.get("x-slack-signature", "")
+        if not self._verifier.is_valid(body=body, timestamp=timestamp, signature=signature):
+            self._slack_requests.labels("bad_signature").inc()
+            log.warning("refused a Slack request with a missing, wrong or expired signature")
+            return _text(start_response, 401, "Unauthorized")
+        if not self._replay_guard.first_use(signature, self._clock()):
+            self._slack_requests.labels("replayed").inc()
+            log.warning("refused a replayed Slack request")
+            return _text(start_response, 401, "Unauthorized")
+        query = environ.get("QUERY_STRING", "")
+        response = self._bolt.dispatch(BoltRequest(body=body, query=query, headers=headers))
+        self._slack_requests.labels("accepted").inc()
+        self._ack_seconds.observe(time.perf_counter() - started)
+        out_headers = [(k, v) for k, values in response.headers.items() for v in values]
+        payload = response.body.encode("utf-8") if isinstance(response.body, str) else response.body
+        start_response(_status_line(response.status), [*out_headers, ("Content-Length", str(len(payload)))])
+        return [payload]
+
+    def _healthz(self, start_response: StartResponse) -> Iterable[bytes]:
+        checks = {
+            "database": self._health.database(),
+            "slack": self._health.slack(),
+            "crm": self._health.crm(),
+        }
+        healthy = all(reason is None for reason in checks.values())
+        report = {
+            "status": "ok" if healthy else "unavailable",
+            "checks": {name: reason or "ok" for name, reason in checks.items()},
+        }
+        return _respond(
+            start_response, 200 if healthy else 503, json.dumps(report).encode(), "application/json"
+        )
+
+
+def _headers(environ: WSGIEnvironment) -> dict[str, str]:
+    headers = {k[5:].replace("_", "-").lower(): str(v) for k, v in environ.items() if k.startswith("HTTP_")}
+    if environ.get("CONTENT_TYPE"):
+        headers["content-type"] = str(environ["CONTENT_TYPE"])
+    return headers
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed"}
+
+
+def _status_line(status: int) -> str:
+    return f"{status} {_REASONS.get(status, 'Service Unavailable' if status == 503 else 'Status')}"
+
+
+def _respond(
+    start_response: StartResponse,
+    status: int,
+    payload: bytes,
+    content_type: str,
+    extra: list[tuple[str, str]] | None = None,
+) -> list[bytes]:
+    headers = [("Content-Type", content_type), ("Content-Length", str(len(payload))), *(extra or [])]
+    start_response(_status_line(status), headers)
+    return [payload]
+
+
+def _text(
+    start_response: StartResponse, status: int, text: str, extra: list[tuple[str, str]] | None = None
+) -> list[bytes]:
+    return _respond(start_response, status, text.encode(), "text/plain; charset=utf-8", extra)

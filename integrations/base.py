@@ -1,0 +1,139 @@
+"""The CRM adapter interface: plain data types and the `CRM` protocol every adapter implements."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    id: str
+    label: str
+    display_order: int
+    probability: float | None
+    is_closed: bool
+    is_won: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    id: str
+    label: str
+    display_order: int
+    stages: tuple[Stage, ...]
+
+    def stage(self, stage_id: str) -> Stage | None:
+        return next((s for s in self.stages if s.id == stage_id), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    id: str
+    email: str | None
+    first_name: str
+    last_name: str
+    archived: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip() or (self.email or self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Deal:
+    id: str
+    name: str
+    owner_id: str | None
+    pipeline_id: str
+    stage_id: str
+    amount: Decimal | None
+    currency: str | None
+    close_date: date | None
+    next_step: str | None
+    last_activity_at: datetime | None
+    last_modified_at: datetime
+    created_at: datetime | None
+    is_closed: bool
+    is_won: bool
+    closed_lost_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DealUpdate:
+    """Fields to change on a deal; None means "leave as it is"."""
+
+    stage_id: str | None = None
+    amount: Decimal | None = None
+    close_date: date | None = None
+    next_step: str | None = None
+    closed_lost_reason: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    id: str
+    deal_id: str
+    body: str
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DealPage:
+    """One page of deals and, when the CRM says, how many match in all (for progress bars)."""
+
+    deals: list[Deal]
+    total: int | None
+
+
+class CrmError(Exception):
+    """Base of every error a CRM adapter raises; the message is safe to show a person."""
+
+
+class CrmAuthError(CrmError):
+    """The token was rejected or lacks a scope; retrying will not help."""
+
+
+class CrmUnavailable(CrmError):
+    """The CRM did not answer usefully after retries (outage, rate limit, network)."""
+
+
+class CrmRejected(CrmError):
+    """The CRM refused the request for a reason a person can fix (e.g. an invalid value)."""
+
+
+class CrmNotFound(CrmError):
+    """The object does not exist (or was deleted) in the CRM."""
+
+
+class CRM(Protocol):
+    """What Drumbeat needs from a CRM. Adapters live beside this module."""
+
+    name: str
+
+    def check_access(self) -> None:
+        """Raise CrmAuthError when the credentials are refused, CrmUnavailable when unreachable."""
+
+    def fetch_pipelines(self) -> list[Pipeline]: ...
+
+    def fetch_owners(self) -> list[Owner]: ...
+
+    def iter_deals(self, modified_since: datetime | None = None) -> Iterator[DealPage]:
+        """Every deal (open or closed) modified at or after `modified_since` (all when None), in pages."""
+        ...
+
+    def get_deal(self, deal_id: str) -> Deal:
+        """The deal as the CRM has it now; CrmNotFound when it is gone."""
+        ...
+
+    def update_deal(self, deal_id: str, update: DealUpdate) -> Deal: ...
+
+    def add_note(self, deal_id: str, body: str, *, timestamp: datetime, idempotency_key: str) -> Note:
+        """Log a note on a deal; a second call with the same key returns the first note."""
+        ...
+
+    def deal_url(self, deal_id: str) -> str: ...

@@ -1,0 +1,465 @@
+"""HubSpot adapter: hubspot-api-client with a client-side rate limiter and our own retries.
+
+The SDK's urllib3 retries are switched off so every retry goes through one place that knows
+HubSpot's limits, honours Retry-After, and treats POST/PATCH retries with care.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, time as dtime
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+from hubspot import HubSpot
+from hubspot.crm.deals import Filter, FilterGroup, PublicObjectSearchRequest, SimplePublicObjectInput
+from hubspot.crm.objects.notes import (
+    Filter as NoteFilter,
+    FilterGroup as NoteFilterGroup,
+    PublicObjectSearchRequest as NoteSearchRequest,
+    SimplePublicObjectInputForCreate as NoteInput,
+)
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.util.retry import Retry
+
+from integrations._ratelimit import SlidingWindowLimiter
+from integrations._retry import RetryPolicy, parse_retry_after
+from integrations.base import (
+    CrmAuthError,
+    CrmNotFound,
+    CrmRejected,
+    CrmUnavailable,
+    Deal,
+    DealPage,
+    DealUpdate,
+    Note,
+    Owner,
+    Pipeline,
+    Stage,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEAL_PROPERTIES = [
+    "dealname",
+    "hubspot_owner_id",
+    "pipeline",
+    "dealstage",
+    "amount",
+    "deal_currency_code",
+    "closedate",
+    "hs_next_step",
+    "notes_last_updated",
+    "hs_lastmodifieddate",
+    "createdate",
+    "hs_is_closed",
+    "hs_is_closed_won",
+    "closed_lost_reason",
+]
+SEARCH_PAGE_SIZE = 200  # HubSpot's maximum for search
+LIST_PAGE_SIZE = 100
+NOTE_TO_DEAL_ASSOCIATION = 214
+SEARCH_REQUESTS_PER_SECOND = 5
+# Scope HubSpot asks for, per kind of call, to name it when a 403 body does not.
+_SCOPE_HINTS = {"owners": "crm.objects.owners.read", "notes": "crm.objects.deals.write"}
+
+
+class HubSpotCRM:
+    name = "hubspot"
+
+    def __init__(
+        self,
+        access_token: str,
+        *,
+        base_url: str = "https://api.hubapi.com",
+        requests_per_10s: int = 80,
+        search_per_second: int = SEARCH_REQUESTS_PER_SECOND,
+        retry: RetryPolicy | None = None,
+        timeout: float = 30.0,
+        portal_id: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        client = HubSpot(access_token=access_token, host=base_url, retry=Retry(total=0, redirect=False))
+        # Each attribute access on HubSpot() builds a new API client and pool: build them once.
+        self._deals_search = client.crm.deals.search_api
+        self._deals_basic = client.crm.deals.basic_api
+        self._pipelines = client.crm.pipelines.pipelines_api
+        self._owners = client.crm.owners.owners_api
+        self._notes_basic = client.crm.objects.notes.basic_api
+        self._notes_search = client.crm.objects.notes.search_api
+        self._limiter = SlidingWindowLimiter(requests_per_10s, 10.0, clock=monotonic, sleep=sleep)
+        self._search_limiter = SlidingWindowLimiter(search_per_second, 1.0, clock=monotonic, sleep=sleep)
+        self._retry = retry or RetryPolicy()
+        self._timeout = timeout
+        self._sleep = sleep
+        self._rng = random.Random()
+        self.portal_id = portal_id
+        self.requests_made = 0
+
+    # --- the CRM protocol ---
+
+    def check_access(self) -> None:
+        self._call("owners", lambda: self._owners.get_page(limit=1, _request_timeout=self._timeout))
+        self._call(
+            "deals",
+            lambda: self._deals_basic.get_page(
+                limit=1, properties=["dealname"], _request_timeout=self._timeout
+            ),
+        )
+
+    def fetch_pipelines(self) -> list[Pipeline]:
+        response = self._call(
+            "pipelines", lambda: self._pipelines.get_all("deals", _request_timeout=self._timeout)
+        )
+        return [_pipeline(p) for p in response.results if not p.archived]
+
+    def fetch_owners(self) -> list[Owner]:
+        owners: list[Owner] = []
+        after: str | None = None
+        while True:
+            page = self._call(
+                "owners",
+                lambda after=after: self._owners.get_page(  # type: ignore[misc]
+                    limit=LIST_PAGE_SIZE, after=after, archived=False, _request_timeout=self._timeout
+                ),
+            )
+            owners.extend(_owner(o) for o in page.results)
+            after = page.paging.next.after if page.paging and page.paging.next else None
+            if after is None:
+                return owners
+
+    def iter_deals(self, modified_since: datetime | None = None) -> Iterator[DealPage]:
+        """Keyset pagination on hs_object_id: each page is a fresh query, so the 10,000 cap never bites."""
+        last_id = 0
+        first = True
+        while True:
+            filters = [Filter(property_name="hs_object_id", operator="GT", value=str(last_id))]
+            if modified_since is not None:
+                filters.append(
+                    Filter(
+                        property_name="hs_lastmodifieddate",
+                        operator="GTE",
+                        value=str(_epoch_ms(modified_since)),
+                    )
+                )
+            request = PublicObjectSearchRequest(
+                filter_groups=[FilterGroup(filters=filters)],
+                sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],  # type: ignore[list-item]
+                properties=DEAL_PROPERTIES,
+                limit=SEARCH_PAGE_SIZE,
+                after="0",
+            )
+            response = self._call(
+                "deals",
+                lambda request=request: self._deals_search.do_search(  # type: ignore[misc]
+                    public_object_search_request=request, _request_timeout=self._timeout
+                ),
+                search=True,
+            )
+            deals = [_deal(obj.id, obj.properties) for obj in response.results]
+            yield DealPage(deals=deals, total=response.total if first else None)
+            first = False
+            if len(deals) < SEARCH_PAGE_SIZE:
+                return
+            last_id = max(int(d.id) for d in deals)
+
+    def get_deal(self, deal_id: str) -> Deal:
+        obj = self._call(
+            "deals",
+            lambda: self._deals_basic.get_by_id(
+                deal_id, properties=DEAL_PROPERTIES, _request_timeout=self._timeout
+            ),
+        )
+        return _deal(obj.id, obj.properties)
+
+    def update_deal(self, deal_id: str, update: DealUpdate) -> Deal:
+        properties = _update_properties(update)
+        body = SimplePublicObjectInput(properties=properties)
+        # A PATCH that sets the same values is safe to repeat.
+        self._call(
+            "deals",
+            lambda: self._deals_basic.update(deal_id, body, _request_timeout=self._timeout),
+        )
+        return self.get_deal(deal_id)
+
+    def add_note(self, deal_id: str, body: str, *, timestamp: datetime, idempotency_key: str) -> Note:
+        existing = self._find_note(deal_id, idempotency_key)
+        if existing is not None:
+            return existing
+        note_input = NoteInput(
+            properties={
+                "hs_note_body": f"{body}\n\n(Drumbeat ref {idempotency_key})",
+                "hs_timestamp": _iso(timestamp),
+            },
+            associations=[
+                {
+                    "to": {"id": deal_id},
+                    "types": [
+                        {
+                            "associationCategory": "HUBSPOT_DEFINED",
+                            "associationTypeId": NOTE_TO_DEAL_ASSOCIATION,
+                        }
+                    ],
+                }
+            ],
+        )
+        # A POST is not safe to repeat blindly: before retrying, look for a note the failed try made.
+        created = self._call(
+            "notes",
+            lambda: self._notes_basic.create(note_input, _request_timeout=self._timeout),
+            before_retry=lambda: self._find_note(deal_id, idempotency_key),
+        )
+        if isinstance(created, Note):
+            return created
+        return Note(id=str(created.id), deal_id=deal_id, body=body, timestamp=timestamp)
+
+    def deal_url(self, deal_id: str) -> str:
+        if self.portal_id:
+            return f"https://app.hubspot.com/contacts/{self.portal_id}/record/0-3/{deal_id}"
+        return f"https://app.hubspot.com/go-to/0-3/{deal_id}"
+
+    # --- plumbing ---
+
+    def _find_note(self, deal_id: str, idempotency_key: str) -> Note | None:
+        request = NoteSearchRequest(
+            filter_groups=[
+                NoteFilterGroup(
+                    filters=[
+                        NoteFilter(property_name="associations.deal", operator="EQ", value=deal_id),
+                        NoteFilter(
+                            property_name="hs_note_body", operator="CONTAINS_TOKEN", value=idempotency_key
+                        ),
+                    ]
+                )
+            ],
+            properties=["hs_note_body", "hs_timestamp"],
+            limit=1,
+        )
+        response = self._call(
+            "notes",
+            lambda: self._notes_search.do_search(
+                public_object_search_request=request, _request_timeout=self._timeout
+            ),
+            search=True,
+        )
+        for obj in response.results:
+            props = obj.properties or {}
+            return Note(
+                id=str(obj.id),
+                deal_id=deal_id,
+                body=props.get("hs_note_body") or "",
+                timestamp=_parse_datetime(props.get("hs_timestamp")) or datetime.now(UTC),
+            )
+        return None
+
+    def _call(
+        self,
+        what: str,
+        fn: Callable[[], T],
+        *,
+        search: bool = False,
+        before_retry: Callable[[], Any] | None = None,
+    ) -> T:
+        attempt = 0
+        while True:
+            attempt += 1
+            if search:
+                self._search_limiter.acquire()
+            self._limiter.acquire()
+            self.requests_made += 1
+            try:
+                return fn()
+            except Urllib3Error as exc:
+                problem, retry_after = f"network error ({type(exc).__name__})", None
+            except Exception as exc:
+                status = getattr(exc, "status", None)
+                if not isinstance(status, int):
+                    raise
+                problem, retry_after = self._classify(what, status, exc)
+                if status == 429:
+                    (self._search_limiter if search else self._limiter).penalize(retry_after or 1.0)
+            if attempt >= self._retry.max_attempts:
+                raise CrmUnavailable(
+                    f"HubSpot is not answering: {problem} after {attempt} attempts; try again later."
+                )
+            delay = self._retry.delay(attempt, retry_after, self._rng)
+            log.warning(
+                "HubSpot %s request failed (%s); retrying in %.1fs",
+                what,
+                problem,
+                delay,
+                extra={"attempt": attempt},
+            )
+            self._sleep(delay)
+            if before_retry is not None:
+                found = before_retry()
+                if found is not None:
+                    return found  # type: ignore[no-any-return]
+
+    def _classify(self, what: str, status: int, exc: Exception) -> tuple[str, float | None]:
+        """Raise for permanent errors; return (problem, retry_after) for transient ones."""
+        body = _json_body(exc)
+        message = str(body.get("message") or "").strip()
+        if status == 401:
+            raise CrmAuthError(
+                "HubSpot rejected the access token (401): check HUBSPOT_ACCESS_TOKEN "
+                "(a private app token that has not been rotated or deleted)."
+            )
+        if status == 403:
+            scopes = _required_scopes(body) or [_SCOPE_HINTS.get(what, f"crm.objects.{what}.read")]
+            raise CrmAuthError(
+                f"HubSpot token is missing scope {', '.join(scopes)} (403): "
+                "add it to the private app's scopes and update HUBSPOT_ACCESS_TOKEN."
+            )
+        if status == 404:
+            raise CrmNotFound(f"HubSpot has no such {what.rstrip('s')} (it may have been deleted).")
+        if status == 429:
+            headers = getattr(exc, "headers", None) or {}
+            return "rate limited (429)", parse_retry_after(headers.get("Retry-After"))
+        if status >= 500:
+            return f"server error ({status})", None
+        raise CrmRejected(f"HubSpot refused the change: {message or f'HTTP {status}'}")
+
+
+def _json_body(exc: Exception) -> dict[str, Any]:
+    raw = getattr(exc, "body", None)
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
+    if not isinstance(raw, str):
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _required_scopes(body: dict[str, Any]) -> list[str]:
+    scopes: list[str] = []
+    for error in body.get("errors") or []:
+        context = error.get("context") if isinstance(error, dict) else None
+        if isinstance(context, dict):
+            for key in ("requiredGranularScopes", "requiredScopes"):
+                scopes.extend(str(s) for s in context.get(key) or [])
+    return scopes
+
+
+def _pipeline(raw: Any) -> Pipeline:
+    stages = tuple(
+        sorted(
+            (_stage(s) for s in raw.stages if not s.archived),
+            key=lambda s: s.display_order,
+        )
+    )
+    return Pipeline(id=str(raw.id), label=raw.label, display_order=raw.display_order or 0, stages=stages)
+
+
+def _stage(raw: Any) -> Stage:
+    metadata = raw.metadata or {}
+    is_closed = str(metadata.get("isClosed", "false")).lower() == "true"
+    probability = _parse_float(metadata.get("probability"))
+    return Stage(
+        id=str(raw.id),
+        label=raw.label,
+        display_order=raw.display_order or 0,
+        probability=probability,
+        is_closed=is_closed,
+        is_won=is_closed and probability == 1.0,
+    )
+
+
+def _owner(raw: Any) -> Owner:
+    return Owner(
+        id=str(raw.id),
+        email=raw.email,
+        first_name=raw.first_name or "",
+        last_name=raw.last_name or "",
+        archived=bool(raw.archived),
+    )
+
+
+def _deal(deal_id: str, props: dict[str, str | None] | None) -> Deal:
+    p = props or {}
+    modified = _parse_datetime(p.get("hs_lastmodifieddate")) or datetime.now(UTC)
+    return Deal(
+        id=str(deal_id),
+        name=p.get("dealname") or "(unnamed deal)",
+        owner_id=p.get("hubspot_owner_id") or None,
+        pipeline_id=p.get("pipeline") or "default",
+        stage_id=p.get("dealstage") or "",
+        amount=_parse_amount(p.get("amount")),
+        currency=p.get("deal_currency_code") or None,
+        close_date=_parse_date(p.get("closedate")),
+        next_step=p.get("hs_next_step") or None,
+        last_activity_at=_parse_datetime(p.get("notes_last_updated")),
+        last_modified_at=modified,
+        created_at=_parse_datetime(p.get("createdate")),
+        is_closed=(p.get("hs_is_closed") or "").lower() == "true",
+        is_won=(p.get("hs_is_closed_won") or "").lower() == "true",
+        closed_lost_reason=p.get("closed_lost_reason") or None,
+    )
+
+
+def _update_properties(update: DealUpdate) -> dict[str, str]:
+    properties = dict(update.extra)
+    if update.stage_id is not None:
+        properties["dealstage"] = update.stage_id
+    if update.amount is not None:
+        properties["amount"] = format(update.amount, "f")
+    if update.close_date is not None:
+        # closedate is a datetime property: midnight UTC of the chosen day.
+        properties["closedate"] = _iso(datetime.combine(update.close_date, dtime(0), tzinfo=UTC))
+    if update.next_step is not None:
+        properties["hs_next_step"] = update.next_step
+    if update.closed_lost_reason is not None:
+        properties["closed_lost_reason"] = update.closed_lost_reason
+    return properties
+
+
+def _parse_amount(value: str | None) -> Decimal | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return Decimal(value.strip())
+    except InvalidOperation:
+        return None
+
+
+def _parse_float(value: object) -> float | None:
+    try:
+        return float(str(value))
+    except ValueError:
+        return None
+
+
+def _parse_datetime(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _parse_date(value: str | None) -> date | None:
+    parsed = _parse_datetime(value)
+    return parsed.astimezone(UTC).date() if parsed else None
+
+
+def _epoch_ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

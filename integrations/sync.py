@@ -1,0 +1,205 @@
+"""Fill the local mirror of deals, pipelines and owners from the CRM; rituals read the mirror.
+
+The first run copies everything; later runs ask only for deals modified since the last one (minus
+an overlap window, since CRM search indexes lag a little). Pipelines and owners are refreshed on a
+full run, when a deal names one the mirror does not know, or when they are older than a few hours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.models import Base, MirrorDeal, MirrorOwner, MirrorPipeline, MirrorStage, SyncState
+from integrations.base import CRM, Deal
+
+OVERLAP = timedelta(minutes=5)
+LOOKUPS_MAX_AGE = timedelta(hours=6)
+DEALS = "deals"
+LOOKUPS = "lookups"
+
+Progress = Callable[[int, int | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    full: bool
+    deals_synced: int
+    deals_removed: int
+    lookups_refreshed: bool
+    high_water_mark: datetime | None
+
+
+def sync_mirror(
+    crm: CRM,
+    sessions: sessionmaker[Session],
+    *,
+    now: datetime,
+    full: bool = False,
+    progress: Progress | None = None,
+) -> SyncResult:
+    with sessions() as session:
+        state = session.get(SyncState, DEALS)
+        lookups = session.get(SyncState, LOOKUPS)
+        known_stages = set(session.execute(select(MirrorStage.pipeline_id, MirrorStage.id)).tuples())
+        known_owners = set(session.scalars(select(MirrorOwner.id)))
+    crm_changed = state is not None and state.crm != crm.name
+    full = full or state is None or state.high_water_mark is None or crm_changed
+    if crm_changed:
+        _wipe_mirror(sessions)
+        known_stages, known_owners = set(), set()
+
+    lookups_refreshed = False
+    if (
+        full
+        or lookups is None
+        or lookups.last_sync_at is None
+        or now - lookups.last_sync_at > LOOKUPS_MAX_AGE
+    ):
+        known_stages, known_owners = _refresh_lookups(crm, sessions, now)
+        lookups_refreshed = True
+
+    since = (
+        None if full or state is None or state.high_water_mark is None else state.high_water_mark - OVERLAP
+    )
+    high_water_mark = None if full or state is None else state.high_water_mark
+    synced = 0
+    total: int | None = None
+    for page in crm.iter_deals(modified_since=since):
+        total = page.total if page.total is not None else total
+        if page.deals:
+            unknown = any(
+                (d.pipeline_id, d.stage_id) not in known_stages
+                or (d.owner_id and d.owner_id not in known_owners)
+                for d in page.deals
+            )
+            if unknown and not lookups_refreshed:
+                known_stages, known_owners = _refresh_lookups(crm, sessions, now)
+                lookups_refreshed = True
+            with sessions.begin() as session:
+                _upsert(session, MirrorDeal, [_deal_row(d, now) for d in page.deals], ["id"])
+            synced += len(page.deals)
+            newest = max(d.last_modified_at for d in page.deals)
+            high_water_mark = newest if high_water_mark is None else max(high_water_mark, newest)
+        if progress is not None:
+            progress(synced, total)
+
+    removed = 0
+    with sessions.begin() as session:
+        if full:
+            # Deals the CRM no longer returns (deleted or archived) leave the mirror.
+            removed = session.execute(delete(MirrorDeal).where(MirrorDeal.synced_at < now)).rowcount or 0
+        _save_state(session, DEALS, crm.name, now, high_water_mark=high_water_mark, full=full)
+    return SyncResult(
+        full=full,
+        deals_synced=synced,
+        deals_removed=removed,
+        lookups_refreshed=lookups_refreshed,
+        high_water_mark=high_water_mark,
+    )
+
+
+def _refresh_lookups(
+    crm: CRM, sessions: sessionmaker[Session], now: datetime
+) -> tuple[set[tuple[str, str]], set[str]]:
+    pipelines = crm.fetch_pipelines()
+    owners = crm.fetch_owners()
+    with sessions.begin() as session:
+        session.execute(delete(MirrorStage))
+        session.execute(delete(MirrorPipeline))
+        session.execute(delete(MirrorOwner))
+        for pipeline in pipelines:
+            session.add(
+                MirrorPipeline(id=pipeline.id, label=pipeline.label, display_order=pipeline.display_order)
+            )
+        session.flush()
+        for pipeline in pipelines:
+            for stage in pipeline.stages:
+                session.add(
+                    MirrorStage(
+                        pipeline_id=pipeline.id,
+                        id=stage.id,
+                        label=stage.label,
+                        display_order=stage.display_order,
+                        probability=stage.probability,
+                        is_closed=stage.is_closed,
+                        is_won=stage.is_won,
+                    )
+                )
+        for owner in owners:
+            session.add(
+                MirrorOwner(
+                    id=owner.id,
+                    email=owner.email.lower() if owner.email else None,
+                    first_name=owner.first_name,
+                    last_name=owner.last_name,
+                    archived=owner.archived,
+                )
+            )
+        _save_state(session, LOOKUPS, crm.name, now, high_water_mark=None, full=True)
+    stages = {(p.id, s.id) for p in pipelines for s in p.stages}
+    return stages, {o.id for o in owners}
+
+
+def _wipe_mirror(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        for model in (MirrorDeal, MirrorStage, MirrorPipeline, MirrorOwner, SyncState):
+            session.execute(delete(model))
+
+
+def _save_state(
+    session: Session,
+    object_type: str,
+    crm: str,
+    now: datetime,
+    *,
+    high_water_mark: datetime | None,
+    full: bool,
+) -> None:
+    state = session.get(SyncState, object_type) or SyncState(object_type=object_type, crm=crm)
+    state.crm = crm
+    state.last_sync_at = now
+    if high_water_mark is not None:
+        state.high_water_mark = high_water_mark
+    if full:
+        state.last_full_sync_at = now
+    session.add(state)
+
+
+def _deal_row(deal: Deal, now: datetime) -> dict[str, Any]:
+    return {
+        "id": deal.id,
+        "name": deal.name[:500],
+        "owner_id": deal.owner_id,
+        "pipeline_id": deal.pipeline_id,
+        "stage_id": deal.stage_id,
+        "amount": deal.amount,
+        "currency": deal.currency,
+        "close_date": deal.close_date,
+        "next_step": deal.next_step,
+        "last_activity_at": deal.last_activity_at,
+        "last_modified_at": deal.last_modified_at,
+        "created_at": deal.created_at,
+        "is_closed": deal.is_closed,
+        "is_won": deal.is_won,
+        "closed_lost_reason": deal.closed_lost_reason,
+        "synced_at": now,
+    }
+
+
+def _upsert(session: Session, model: type[Base], rows: Sequence[dict[str, Any]], keys: Iterable[str]) -> None:
+    """INSERT … ON CONFLICT DO UPDATE on SQLite and PostgreSQL alike."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(model)
+    key_set = set(keys)
+    updates = {c: statement.excluded[c] for c in rows[0] if c not in key_set}
+    session.execute(statement.on_conflict_do_update(index_elements=list(key_set), set_=updates), rows)
