@@ -199,7 +199,7 @@ def socket_command() -> None:
     handler = SocketModeHandler(create_bolt_app(services, client), app_token)
     log.info("connected over Socket Mode")
     try:
-        handler.start()
+        handler.start()  # type: ignore[no-untyped-call]
     finally:
         services.close()
 

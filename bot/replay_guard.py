@@ -30,12 +30,13 @@ class ReplayGuard:
         with self._sessions.begin() as session:
             dialect = session.get_bind().dialect.name
             insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            result = session.execute(
+            inserted = session.scalar(
                 insert(SeenSlackRequest)
                 .values(signature=signature, seen_at=now)
                 .on_conflict_do_nothing(index_elements=["signature"])
+                .returning(SeenSlackRequest.signature)
             )
-            fresh = bool(result.rowcount)
+            fresh = inserted is not None
             self._count += 1
             if self._count % _PRUNE_EVERY == 0:
                 session.execute(delete(SeenSlackRequest).where(SeenSlackRequest.seen_at < now - 2 * WINDOW))

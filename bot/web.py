@@ -9,7 +9,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -116,9 +116,11 @@ class WebApp:
         raw = environ["wsgi.input"].read(length) if length else b""
         headers = _headers(environ)
         body = raw.decode("utf-8", "replace")
-        timestamp = headers.get("x-slack-request-timestamp", "")
-        signature = headers.get("x-slack-signature", "")
-        if not self._verifier.is_valid(body=body, timestamp=timestamp, signature=signature):
+        timestamp = str(headers.get("x-slack-request-timestamp", ""))
+        signature = str(headers.get("x-slack-signature", ""))
+        if not timestamp.isdigit() or not self._verifier.is_valid(
+            body=body, timestamp=timestamp, signature=signature
+        ):
             self._slack_requests.labels("bad_signature").inc()
             log.warning("refused a Slack request with a missing, wrong or expired signature")
             return _text(start_response, 401, "Unauthorized")
@@ -151,8 +153,10 @@ class WebApp:
         )
 
 
-def _headers(environ: WSGIEnvironment) -> dict[str, str]:
-    headers = {k[5:].replace("_", "-").lower(): str(v) for k, v in environ.items() if k.startswith("HTTP_")}
+def _headers(environ: WSGIEnvironment) -> dict[str, str | Sequence[str]]:
+    headers: dict[str, str | Sequence[str]] = {
+        k[5:].replace("_", "-").lower(): str(v) for k, v in environ.items() if k.startswith("HTTP_")
+    }
     if environ.get("CONTENT_TYPE"):
         headers["content-type"] = str(environ["CONTENT_TYPE"])
     return headers

@@ -18,7 +18,7 @@ class RetryPolicy:
         """Seconds to wait before attempt number `attempt + 1` (attempts count from 1)."""
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_delay * 4)
-        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        ceiling = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
         return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 

@@ -6,13 +6,14 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.models import DemoDeal, DemoNote, DemoOwner, DemoPipeline, DemoStage
 from integrations.base import (
     CrmNotFound,
     CrmRejected,
+    CrmUnavailable,
     Deal,
     DealPage,
     DealUpdate,
@@ -38,8 +39,11 @@ class DemoCRM:
         self._clock = clock
 
     def check_access(self) -> None:
-        with self._sessions() as session:
-            session.execute(select(DemoOwner.id).limit(1))
+        try:
+            with self._sessions() as session:
+                session.execute(select(DemoOwner.id).limit(1))
+        except DBAPIError:
+            raise CrmUnavailable("The demo CRM's database is unreachable.") from None
 
     def fetch_pipelines(self) -> list[Pipeline]:
         with self._sessions() as session:

@@ -151,7 +151,7 @@ class HubSpotCRM:
                 )
             request = PublicObjectSearchRequest(
                 filter_groups=[FilterGroup(filters=filters)],
-                sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],  # type: ignore[list-item]
+                sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
                 properties=DEAL_PROPERTIES,
                 limit=SEARCH_PAGE_SIZE,
                 after="0",

@@ -94,7 +94,7 @@ def sync_mirror(
     with sessions.begin() as session:
         if full:
             # Deals the CRM no longer returns (deleted or archived) leave the mirror.
-            removed = session.execute(delete(MirrorDeal).where(MirrorDeal.synced_at < now)).rowcount or 0
+            removed = _rowcount(session.execute(delete(MirrorDeal).where(MirrorDeal.synced_at < now)))
         _save_state(session, DEALS, crm.name, now, high_water_mark=high_water_mark, full=full)
     return SyncResult(
         full=full,
@@ -170,6 +170,10 @@ def _save_state(
     if full:
         state.last_full_sync_at = now
     session.add(state)
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _deal_row(deal: Deal, now: datetime) -> dict[str, Any]:

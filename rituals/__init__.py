@@ -1,0 +1,1 @@
+"""Ritual kinds, the rituals-file schema and scheduling."""
