@@ -67,7 +67,7 @@ LIST_PAGE_SIZE = 100
 NOTE_TO_DEAL_ASSOCIATION = 214
 SEARCH_REQUESTS_PER_SECOND = 5
 # Scope HubSpot asks for, per kind of call, to name it when a 403 body does not.
-_SCOPE_HINTS = {"owners": "crm.objects.owners.read", "notes": "crm.objects.deals.write"}
+_SCOPE_HINTS = {"owners": "crm.objects.owners.read", "notes": "crm.objects.contacts.write"}
 
 
 class HubSpotCRM:

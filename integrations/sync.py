@@ -47,7 +47,7 @@ def sync_mirror(
     with sessions() as session:
         state = session.get(SyncState, DEALS)
         lookups = session.get(SyncState, LOOKUPS)
-        known_stages = set(session.execute(select(MirrorStage.pipeline_id, MirrorStage.id)).tuples())
+        known_stages = {(p, s) for p, s in session.execute(select(MirrorStage.pipeline_id, MirrorStage.id))}
         known_owners = set(session.scalars(select(MirrorOwner.id)))
     crm_changed = state is not None and state.crm != crm.name
     full = full or state is None or state.high_water_mark is None or crm_changed

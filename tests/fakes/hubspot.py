@@ -52,6 +52,11 @@ from urllib.parse import parse_qs, urlsplit
 
 __all__ = [
     "ALL_SCOPES",
+    "DEALS_READ",
+    "DEALS_WRITE",
+    "NOTES_READ",
+    "NOTES_WRITE",
+    "OWNERS_READ",
     "FakeHubSpot",
     "RecordedRequest",
     "Stage",
@@ -434,24 +439,25 @@ class _Server(ThreadingHTTPServer):
 
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
     server: _Server
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+    def do_GET(self) -> None:
         self._serve()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._serve()
 
-    def do_PATCH(self) -> None:  # noqa: N802
+    def do_PATCH(self) -> None:
         self._serve()
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self._serve()
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._serve()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         """Keep test output quiet."""
 
     def _serve(self) -> None:
@@ -483,11 +489,16 @@ class FakeHubSpot:
 
     portal_id: int = 12345678
 
-    def __init__(self, token: str = "pat-test-token", *, enforce_search_rate: bool = False) -> None:
+    def __init__(
+        self,
+        token: str = "pat-test-token",  # noqa: S107 - a fake credential for tests
+        *,
+        enforce_search_rate: bool = False,
+    ) -> None:
         self.token = token
         self.enforce_search_rate = enforce_search_rate
         self.latency: float = 0.0
-        self.clock: Callable[[], datetime] = _utc_now
+        self._clock: Callable[[], datetime] = _utc_now
         self.deals: dict[str, JSON] = {}
         self.notes: dict[str, JSON] = {}
         self.owners: dict[str, JSON] = {}
@@ -517,7 +528,7 @@ class FakeHubSpot:
             self._server = _Server(self)
             self._thread = threading.Thread(
                 target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.05},
+                kwargs={"poll_interval": 0.01},
                 name="FakeHubSpot",
                 daemon=True,
             )
@@ -539,6 +550,21 @@ class FakeHubSpot:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        """Source of "now" for server-side writes (default: real UTC time).
+
+        Assigning a new clock restarts the strictly-increasing sequence, so a test may move
+        time backwards on purpose.
+        """
+        return self._clock
+
+    @clock.setter
+    def clock(self, clock: Callable[[], datetime]) -> None:
+        with self._lock:
+            self._clock = clock
+            self._last_write = None
 
     @property
     def url(self) -> str:
@@ -1015,14 +1041,26 @@ class FakeHubSpot:
         return [
             _Route("POST", re.compile(objects + r"/search/?"), read, self._search, True),
             _Route("POST", re.compile(objects + r"/batch/read/?"), read, self._batch_read),
-            _Route("POST", re.compile(r"/crm/v3/objects/(?P<type>deals)/batch/update/?"), write, self._batch_update),
+            _Route(
+                "POST",
+                re.compile(r"/crm/v3/objects/(?P<type>deals)/batch/update/?"),
+                write,
+                self._batch_update,
+            ),
             _Route("POST", re.compile(r"/crm/v3/objects/(?P<type>notes)/?"), write, self._create_note),
             _Route("GET", re.compile(objects + r"/?"), read, self._list_objects),
             _Route("GET", re.compile(objects + r"/(?P<id>[^/]+)/?"), read, self._get_object),
-            _Route("PATCH", re.compile(r"/crm/v3/objects/(?P<type>deals)/(?P<id>[^/]+)/?"), write, self._update_deal),
+            _Route(
+                "PATCH",
+                re.compile(r"/crm/v3/objects/(?P<type>deals)/(?P<id>[^/]+)/?"),
+                write,
+                self._update_deal,
+            ),
             _Route("GET", re.compile(pipelines + r"/?"), deals_read, self._list_pipelines),
             _Route("GET", re.compile(pipelines + r"/(?P<pipeline>[^/]+)/?"), deals_read, self._get_pipeline),
-            _Route("GET", re.compile(pipelines + r"/(?P<pipeline>[^/]+)/stages/?"), deals_read, self._get_stages),
+            _Route(
+                "GET", re.compile(pipelines + r"/(?P<pipeline>[^/]+)/stages/?"), deals_read, self._get_stages
+            ),
             _Route("GET", re.compile(r"/crm/v3/owners/?"), owners_read, self._list_owners),
             _Route("GET", re.compile(r"/crm/v3/owners/(?P<id>[^/]+)/?"), owners_read, self._get_owner),
         ]
@@ -1041,8 +1079,8 @@ class FakeHubSpot:
 
     @staticmethod
     def _bool_param(query: dict[str, list[str]], name: str) -> bool:
-        values = query.get(name)
-        return bool(values) and values[0].strip().lower() == "true"
+        values = query.get(name) or [""]
+        return values[0].strip().lower() == "true"
 
     @staticmethod
     def _props_param(query: dict[str, list[str]], name: str = "properties") -> list[str] | None:
@@ -1058,7 +1096,9 @@ class FakeHubSpot:
 
     # ------------------------------------------------------------------ objects: read
 
-    def _list_objects(self, params: dict[str, str], query: dict[str, list[str]], body: Any) -> tuple[int, JSON]:
+    def _list_objects(
+        self, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> tuple[int, JSON]:
         spec = _SPECS[params["type"]]
         limit = self._int_param(query, "limit", 10)
         if limit > LIST_LIMIT_MAX or limit < 1:
@@ -1152,7 +1192,9 @@ class FakeHubSpot:
 
     # ------------------------------------------------------------------ deals: write
 
-    def _validate_deal_update(self, current: Mapping[str, str | None], updates: Mapping[str, str | None]) -> list[JSON]:
+    def _validate_deal_update(
+        self, current: Mapping[str, str | None], updates: Mapping[str, str | None]
+    ) -> list[JSON]:
         errors: list[JSON] = []
         for name, value in updates.items():
             if name in _READ_ONLY_DEAL_PROPERTIES:
@@ -1221,14 +1263,14 @@ class FakeHubSpot:
         props: dict[str, str | None] = record["properties"]
         for name, value in updates.items():
             props[name] = self._normalize(_DEALS, name, value)
-        if updates.get("pipeline") and not props.get("dealstage"):
-            props["dealstage"] = None
         self._derive_deal(props)
         stamp = format_instant(self._write_time())
         props["hs_lastmodifieddate"] = stamp
         record["updatedAt"] = stamp
 
-    def _update_deal(self, params: dict[str, str], query: dict[str, list[str]], body: Any) -> tuple[int, JSON]:
+    def _update_deal(
+        self, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> tuple[int, JSON]:
         deal_id = params["id"]
         updates = self._updates_from(self._body_dict(body))
         record = self._live(_DEALS, deal_id)
@@ -1240,7 +1282,9 @@ class FakeHubSpot:
         self._apply_deal_update(record, updates)
         return 200, self._render(_DEALS, record, list(updates))
 
-    def _batch_update(self, params: dict[str, str], query: dict[str, list[str]], body: Any) -> tuple[int, JSON]:
+    def _batch_update(
+        self, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> tuple[int, JSON]:
         data = self._body_dict(body)
         inputs = data.get("inputs")
         if not isinstance(inputs, list):
@@ -1276,7 +1320,9 @@ class FakeHubSpot:
 
     # ------------------------------------------------------------------ notes
 
-    def _create_note(self, params: dict[str, str], query: dict[str, list[str]], body: Any) -> tuple[int, JSON]:
+    def _create_note(
+        self, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> tuple[int, JSON]:
         data = self._body_dict(body)
         raw_props = data.get("properties")
         if not isinstance(raw_props, dict):
@@ -1318,7 +1364,9 @@ class FakeHubSpot:
 
         note_id = self._new_id("notes")
         stamp = format_instant(self._write_time())
-        stored: dict[str, str | None] = {name: self._normalize(_NOTES, name, value) for name, value in props.items()}
+        stored: dict[str, str | None] = {
+            name: self._normalize(_NOTES, name, value) for name, value in props.items()
+        }
         stored.update({"hs_object_id": note_id, "hs_createdate": stamp, "hs_lastmodifieddate": stamp})
         record: JSON = {
             "id": note_id,
@@ -1392,8 +1440,8 @@ class FakeHubSpot:
             raise _validation(f"after must be an integer offset, got {after_raw!r}") from None
         if after + limit > SEARCH_RESULT_CAP:
             raise _validation(
-                f"Paging past {SEARCH_RESULT_CAP} results is not supported: after ({after}) + limit ({limit}) "
-                f"must be at most {SEARCH_RESULT_CAP}. Narrow the query with filters instead."
+                f"Paging past {SEARCH_RESULT_CAP} results is not supported: after ({after}) + "
+                f"limit ({limit}) must be at most {SEARCH_RESULT_CAP}. Narrow the query with filters."
             )
         predicate = self._compile_filters(spec, data.get("filterGroups") or [])
         text_query = data.get("query")
@@ -1517,7 +1565,9 @@ class FakeHubSpot:
             else:
                 return text.lower()
             if strict:
-                raise _validation(f"{text} is not a valid value for {kind} property {prop} (operator {operator})")
+                raise _validation(
+                    f"{text} is not a valid value for {kind} property {prop} (operator {operator})"
+                )
             return None
 
         def current(record: JSON) -> Any:
@@ -1538,14 +1588,21 @@ class FakeHubSpot:
         if "value" not in item or item["value"] is None:
             raise _validation(f"Operator {operator} requires a 'value' (property {prop})")
         if operator in {"CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"}:
-            pattern = str(item["value"]).lower()
+            # The value is tokenized like the stored text; several tokens must appear in order
+            # (a phrase match), and each token may use "*" / "?" wildcards.
+            patterns = _tokens(str(item["value"]))
             wanted_token = operator == "CONTAINS_TOKEN"
 
             def has_token(record: JSON) -> bool:
-                raw = record["properties"].get(prop) or ""
-                words = _tokens(raw)
-                found = any(fnmatch.fnmatchcase(word, pattern) for word in words)
-                return found or fnmatch.fnmatchcase(raw.lower(), pattern)
+                words = _tokens(record["properties"].get(prop) or "")
+                width = len(patterns)
+                return bool(patterns) and any(
+                    all(
+                        fnmatch.fnmatchcase(word, pattern)
+                        for word, pattern in zip(window, patterns, strict=True)
+                    )
+                    for window in (words[start : start + width] for start in range(len(words) - width + 1))
+                )
 
             return lambda record: has_token(record) == wanted_token
         low = convert(item["value"], strict=True)
@@ -1599,7 +1656,9 @@ class FakeHubSpot:
             "label": pipeline.label,
             "displayOrder": pipeline.display_order,
             "id": pipeline.id,
-            "stages": [self._render_stage(pipeline, index, stage) for index, stage in enumerate(pipeline.stages)],
+            "stages": [
+                self._render_stage(pipeline, index, stage) for index, stage in enumerate(pipeline.stages)
+            ],
             "createdAt": pipeline.created_at,
             "updatedAt": pipeline.created_at,
             "archived": False,
@@ -1634,10 +1693,14 @@ class FakeHubSpot:
             )
         return pipeline
 
-    def _list_pipelines(self, params: dict[str, str], query: dict[str, list[str]], body: Any) -> tuple[int, JSON]:
+    def _list_pipelines(
+        self, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> tuple[int, JSON]:
         return 200, {"results": [self._render_pipeline(pipeline) for pipeline in self._pipelines.values()]}
 
-    def _get_pipeline(self, params: dict[str, str], query: dict[str, list[str]], body: Any) -> tuple[int, JSON]:
+    def _get_pipeline(
+        self, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> tuple[int, JSON]:
         return 200, self._render_pipeline(self._pipeline(params["pipeline"]))
 
     def _get_stages(self, params: dict[str, str], query: dict[str, list[str]], body: Any) -> tuple[int, JSON]:
@@ -1647,7 +1710,9 @@ class FakeHubSpot:
 
     # ------------------------------------------------------------------ owners
 
-    def _list_owners(self, params: dict[str, str], query: dict[str, list[str]], body: Any) -> tuple[int, JSON]:
+    def _list_owners(
+        self, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> tuple[int, JSON]:
         limit = self._int_param(query, "limit", 100)
         if limit > OWNERS_LIMIT_MAX or limit < 1:
             raise _validation(f"limit must be between 1 and {OWNERS_LIMIT_MAX}, got {limit}")
