@@ -65,7 +65,8 @@ DEAL_PROPERTIES = [
 SEARCH_PAGE_SIZE = 200  # HubSpot's maximum for search
 LIST_PAGE_SIZE = 100
 NOTE_TO_DEAL_ASSOCIATION = 214
-SEARCH_REQUESTS_PER_SECOND = 5
+RATE_LIMITED = "rate limited (429)"
+SEARCH_REQUESTS_PER_SECOND = 4  # one under HubSpot's 5/s, for clock skew between us and them
 # Scope HubSpot asks for, per kind of call, to name it when a 403 body does not.
 _SCOPE_HINTS = {"owners": "crm.objects.owners.read", "notes": "crm.objects.contacts.write"}
 
@@ -283,13 +284,14 @@ class HubSpotCRM:
                 if not isinstance(status, int):
                     raise
                 problem, retry_after = self._classify(what, status, exc)
-                if status == 429:
-                    (self._search_limiter if search else self._limiter).penalize(retry_after or 1.0)
             if attempt >= self._retry.max_attempts:
                 raise CrmUnavailable(
                     f"HubSpot is not answering: {problem} after {attempt} attempts; try again later."
                 )
             delay = self._retry.delay(attempt, retry_after, self._rng)
+            if problem == RATE_LIMITED:
+                # Other threads sharing this token back off too, instead of meeting the same 429.
+                (self._search_limiter if search else self._limiter).penalize(delay)
             log.warning(
                 "HubSpot %s request failed (%s); retrying in %.1fs",
                 what,
@@ -322,7 +324,7 @@ class HubSpotCRM:
             raise CrmNotFound(f"HubSpot has no such {what.rstrip('s')} (it may have been deleted).")
         if status == 429:
             headers = getattr(exc, "headers", None) or {}
-            return "rate limited (429)", parse_retry_after(headers.get("Retry-After"))
+            return RATE_LIMITED, parse_retry_after(headers.get("Retry-After"))
         if status >= 500:
             return f"server error ({status})", None
         raise CrmRejected(f"HubSpot refused the change: {message or f'HTTP {status}'}")

@@ -99,6 +99,7 @@ ACTIONS_ELEMENTS_LIMIT = 25
 CONTEXT_ELEMENTS_LIMIT = 10
 BLOCK_ID_LIMIT = 255
 MESSAGE_TEXT_LIMIT = 40000
+MARKDOWN_TEXT_LIMIT = 12000
 VIEW_TITLE_LIMIT = 24
 PRIVATE_METADATA_LIMIT = 3000
 RESPONSE_URL_MAX_USES = 5
@@ -453,6 +454,7 @@ def _parse_body(content_type: str, body: bytes) -> tuple[dict[str, Any], bool]:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # the default 5 drops concurrent connects into 1 s SYN retries
 
     def __init__(self, fake: FakeSlack) -> None:
         self.fake = fake
@@ -461,9 +463,11 @@ class _Server(ThreadingHTTPServer):
 
 class _HttpHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    server_version = "Apache"  # what slack.com answers with
+    sys_version = ""
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     def do_GET(self) -> None:
@@ -473,8 +477,11 @@ class _HttpHandler(BaseHTTPRequestHandler):
         self._serve("POST")
 
     def _serve(self, verb: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            body = self._read_chunked()
+        else:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length > 0 else b""
         headers = {name.lower(): value for name, value in self.headers.items()}
         status, response_headers, payload = self.server.fake._handle_http(verb, self.path, headers, body)
         self.send_response(status)
@@ -483,6 +490,17 @@ class _HttpHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
+
+    def _read_chunked(self) -> bytes:
+        chunks: list[bytes] = []
+        while True:
+            size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(chunks)
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()
 
 
 _HttpResult = tuple[int, dict[str, str], bytes]
@@ -508,7 +526,7 @@ class FakeSlack:
 
     def __init__(
         self,
-        bot_token: str = "xoxb-test-token",
+        bot_token: str = "xoxb-test-token",  # noqa: S107 - a fake's fake token
         *,
         team_id: str = "T0TEAM",
         bot_user_id: str = "UBOT",
@@ -597,7 +615,7 @@ class FakeSlack:
         self._server = _Server(self)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.01},
             name="FakeSlack",
             daemon=True,
         )
@@ -749,7 +767,9 @@ class FakeSlack:
 
     def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
         """The next ``times`` calls of ``method`` answer HTTP 429 with ``Retry-After``."""
-        self._inject(method, times, _Injection("ratelimit", error="ratelimited", status=429, retry_after=retry_after))
+        self._inject(
+            method, times, _Injection("ratelimit", error="ratelimited", status=429, retry_after=retry_after)
+        )
 
     def fail(self, method: str, error: str, times: int = 1, *, extra: dict[str, Any] | None = None) -> None:
         """The next ``times`` calls of ``method`` answer HTTP 200 ``{"ok": false, "error": error}``."""
@@ -757,7 +777,9 @@ class FakeSlack:
 
     def server_error(self, method: str, times: int = 1, status: int = 503) -> None:
         """The next ``times`` calls of ``method`` answer HTTP ``status`` (5xx)."""
-        error = {500: "internal_error", 503: "service_unavailable", 504: "request_timeout"}.get(status, "fatal_error")
+        error = {500: "internal_error", 503: "service_unavailable", 504: "request_timeout"}.get(
+            status, "fatal_error"
+        )
         self._inject(method, times, _Injection("server_error", error=error, status=status))
 
     def _inject(self, method: str, times: int, injection: _Injection) -> None:
@@ -873,7 +895,9 @@ class FakeSlack:
             found = self._files.get(file_id)
             return copy.deepcopy(found) if found else None
 
-    def response_url(self, key: str | None = None, *, channel: str | None = None, message_ts: str | None = None) -> str:
+    def response_url(
+        self, key: str | None = None, *, channel: str | None = None, message_ts: str | None = None
+    ) -> str:
         """A URL on this server acting as a Slack ``response_url`` (POST JSON; 5 uses).
 
         Bound to ``channel``/``message_ts``, it also applies ``replace_original`` /
@@ -895,7 +919,9 @@ class FakeSlack:
             state = self._response_urls.get(key)
             return copy.deepcopy(state.payloads) if state else []
 
-    def wait_for_responses(self, key_or_url: str, count: int = 1, timeout: float = 2.0) -> list[dict[str, Any]]:
+    def wait_for_responses(
+        self, key_or_url: str, count: int = 1, timeout: float = 2.0
+    ) -> list[dict[str, Any]]:
         key = key_or_url.rstrip("/").rsplit("/", 1)[-1]
         deadline = time.monotonic() + timeout
         with self._changed:
@@ -987,7 +1013,11 @@ class FakeSlack:
             needed = _METHOD_SCOPES.get(method)
             headers = {"X-OAuth-Scopes": provided, "X-Accepted-OAuth-Scopes": needed or ""}
             if needed is not None and needed not in self._scopes:
-                return 200, {"ok": False, "error": "missing_scope", "needed": needed, "provided": provided}, headers
+                return (
+                    200,
+                    {"ok": False, "error": "missing_scope", "needed": needed, "provided": provided},
+                    headers,
+                )
         if parse_error is not None:
             return 200, {"ok": False, "error": parse_error.error, **parse_error.extra}, headers
         try:
@@ -1088,6 +1118,13 @@ class FakeSlack:
     def _message_content(self, params: dict[str, Any], *, require: bool) -> dict[str, Any]:
         """Validated ``text``/``blocks``/``attachments`` of a chat.* call."""
         text = _as_str(params.get("text"))
+        markdown_text = _as_str(params.get("markdown_text"))
+        if markdown_text is not None:
+            if text or params.get("blocks"):
+                raise _ApiError("markdown_text_conflict")
+            if len(markdown_text) > MARKDOWN_TEXT_LIMIT:
+                raise _ApiError("msg_too_long")
+            text = markdown_text
         blocks = self._json_arg(params, "blocks", "invalid_blocks_format")
         attachments = self._json_arg(params, "attachments", "invalid_attachments")
         if blocks is not None:
@@ -1429,7 +1466,9 @@ class FakeSlack:
 
     def _conversations_list(self, request: _Request) -> dict[str, Any]:
         params = request.params
-        types = {t.strip() for t in (_as_str(params.get("types")) or "public_channel").split(",") if t.strip()}
+        types = {
+            t.strip() for t in (_as_str(params.get("types")) or "public_channel").split(",") if t.strip()
+        }
         known = {"public_channel", "private_channel", "im", "mpim"}
         if not types <= known:
             raise _ApiError("invalid_types")
@@ -1553,9 +1592,8 @@ class FakeSlack:
                     )
         metadata = view.get("private_metadata")
         if isinstance(metadata, str) and len(metadata) > PRIVATE_METADATA_LIMIT:
-            errors.append(
-                f"must be less than {PRIVATE_METADATA_LIMIT + 1} characters [json-pointer:/view/private_metadata]"
-            )
+            limit = PRIVATE_METADATA_LIMIT + 1
+            errors.append(f"must be less than {limit} characters [json-pointer:/view/private_metadata]")
         for key in ("callback_id", "external_id"):
             value = view.get(key)
             if isinstance(value, str) and len(value) > 255:
@@ -1610,7 +1648,11 @@ class FakeSlack:
         self._views[view_id] = stored
         self._view_log.append(
             ViewRecord(
-                method=method, view=copy.deepcopy(stored), at=time.time(), trigger_id=trigger_id, user_id=user_id
+                method=method,
+                view=copy.deepcopy(stored),
+                at=time.time(),
+                trigger_id=trigger_id,
+                user_id=user_id,
             )
         )
         return {"view": copy.deepcopy(stored)}
@@ -1787,7 +1829,9 @@ class FakeSlack:
         targets: list[_Channel] = []
         for cid in channel_ids:
             target = self._channels.get(cid)
-            if target is None or (target.kind == "channel" and target.is_private and not target.bot_is_member):
+            if target is None or (
+                target.kind == "channel" and target.is_private and not target.bot_is_member
+            ):
                 raise _ApiError("invalid_channel")
             if target.kind == "channel" and not target.bot_is_member:
                 raise _ApiError("not_in_channel")
@@ -1860,9 +1904,9 @@ class FakeSlack:
             if not isinstance(payload, dict):
                 return _text_result(400, "invalid_payload")
             deleting = _as_bool(payload.get("delete_original"))
-            if not deleting and not payload.get("text") and not payload.get("blocks"):
-                if not payload.get("attachments"):
-                    return _text_result(400, "no_text")
+            has_content = any(payload.get(key) for key in ("text", "blocks", "attachments"))
+            if not deleting and not has_content:
+                return _text_result(400, "no_text")
             state.uses += 1
             state.payloads.append(payload)
             self._apply_response(state, payload)
@@ -1875,7 +1919,9 @@ class FakeSlack:
             return
         messages = self._messages.setdefault(target.id, [])
         original = next((m for m in messages if m.get("ts") == state.message_ts), None)
-        content = {k: copy.deepcopy(payload[k]) for k in ("text", "blocks", "attachments") if k in payload}
+        content: dict[str, Any] = {
+            key: copy.deepcopy(payload[key]) for key in ("text", "blocks", "attachments") if key in payload
+        }
         if "blocks" in content and isinstance(content["blocks"], list):
             content["blocks"] = _with_block_ids(content["blocks"])
         if _as_bool(payload.get("delete_original")):
