@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -63,12 +64,25 @@ def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None
+        except typer.Exit:
+            raise
+        except Exception as exc:
+            # A bug, not a user error: say so plainly; the traceback is for whoever debugs it.
+            if os.environ.get("DRUMBEAT_DEBUG"):
+                raise
+            err.print(
+                f"[red]error:[/red] Drumbeat hit an unexpected problem ({type(exc).__name__}). "
+                "Nothing was left half-done that a re-run will not finish; set DRUMBEAT_DEBUG=1 "
+                "to see the details, and please report it.",
+                highlight=False,
+            )
+            raise typer.Exit(1) from None
 
     return wrapper
 
 
-def _settings(**overrides: object) -> Settings:
-    settings = load_settings(**overrides)
+def _settings() -> Settings:
+    settings = load_settings()
     configure_logging(settings.effective_log_format(), settings.secrets())
     return settings
 
@@ -142,7 +156,9 @@ def sync_command(
     kind = "Full sync" if result.full else "Incremental sync"
     removed = f", {result.deals_removed} removed" if result.deals_removed else ""
     out.print(
-        f"{kind} from {services.crm.name}: {result.deals_synced} deals updated{removed}.", highlight=False
+        f"{kind} from {services.crm.name}: {result.deals_read} deals read, "
+        f"{result.deals_changed} new or changed{removed}.",
+        highlight=False,
     )
 
 

@@ -39,7 +39,7 @@ def run_demo(console: Console, *, database: Path | None, clock: Clock) -> None:
                 Panel.fit(
                     f"[bold]Drumbeat demo[/bold]: the Acme sales team ({len(REPS)} reps and their manager "
                     f"{MANAGER.first_name}), {DEAL_COUNT} deals in the built-in demo CRM.\n"
-                    f"Mirrored {result.deals_synced} deals into {where} as of {now:%A %d %B %Y, %H:%M} UTC. "
+                    f"Mirrored {result.deals_read} deals into {where} as of {now:%A %d %B %Y, %H:%M} UTC. "
                     "Nothing was sent anywhere.",
                     border_style="cyan",
                 )

@@ -145,7 +145,7 @@ _ENV_NAMES = {"crm_choice": "CRM"}
 def load_settings(env_file: str | None = ".env", **overrides: object) -> Settings:
     """Read settings; a bad value becomes a SettingsError naming the variable (never its value)."""
     try:
-        return Settings(_env_file=env_file, **overrides)  # type: ignore[arg-type]
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg, arg-type]
     except ValidationError as exc:
         lines = []
         for error in exc.errors():

@@ -30,7 +30,8 @@ Progress = Callable[[int, int | None], None]
 @dataclass(frozen=True, slots=True)
 class SyncResult:
     full: bool
-    deals_synced: int
+    deals_read: int
+    deals_changed: int
     deals_removed: int
     lookups_refreshed: bool
     high_water_mark: datetime | None
@@ -69,7 +70,7 @@ def sync_mirror(
         None if full or state is None or state.high_water_mark is None else state.high_water_mark - OVERLAP
     )
     high_water_mark = None if full or state is None else state.high_water_mark
-    synced = 0
+    read = changed = 0
     total: int | None = None
     for page in crm.iter_deals(modified_since=since):
         total = page.total if page.total is not None else total
@@ -83,12 +84,13 @@ def sync_mirror(
                 known_stages, known_owners = _refresh_lookups(crm, sessions, now)
                 lookups_refreshed = True
             with sessions.begin() as session:
+                changed += _count_changed(session, page.deals)
                 _upsert(session, MirrorDeal, [_deal_row(d, now) for d in page.deals], ["id"])
-            synced += len(page.deals)
+            read += len(page.deals)
             newest = max(d.last_modified_at for d in page.deals)
             high_water_mark = newest if high_water_mark is None else max(high_water_mark, newest)
         if progress is not None:
-            progress(synced, total)
+            progress(read, total)
 
     removed = 0
     with sessions.begin() as session:
@@ -98,7 +100,8 @@ def sync_mirror(
         _save_state(session, DEALS, crm.name, now, high_water_mark=high_water_mark, full=full)
     return SyncResult(
         full=full,
-        deals_synced=synced,
+        deals_read=read,
+        deals_changed=changed,
         deals_removed=removed,
         lookups_refreshed=lookups_refreshed,
         high_water_mark=high_water_mark,
@@ -170,6 +173,15 @@ def _save_state(
     if full:
         state.last_full_sync_at = now
     session.add(state)
+
+
+def _count_changed(session: Session, deals: list[Deal]) -> int:
+    """Deals new to the mirror or modified since it last saw them (the overlap window re-reads some)."""
+    rows = session.execute(
+        select(MirrorDeal.id, MirrorDeal.last_modified_at).where(MirrorDeal.id.in_([d.id for d in deals]))
+    )
+    known = dict(rows.all())
+    return sum(1 for d in deals if known.get(d.id) != d.last_modified_at)
 
 
 def _rowcount(result: Any) -> int:

@@ -103,7 +103,9 @@ def fake_hubspot() -> Iterator[FakeHubSpot]:
         yield hubspot
 
 
-def make_settings(database_url: str, slack: FakeSlack, hubspot: FakeHubSpot | None = None, **extra: Any) -> Settings:
+def make_settings(
+    database_url: str, slack: FakeSlack, hubspot: FakeHubSpot | None = None, **extra: Any
+) -> Settings:
     values: dict[str, Any] = {
         "slack_bot_token": BOT_TOKEN,
         "slack_signing_secret": SIGNING_SECRET,

@@ -57,7 +57,9 @@ def test_demo_totals_match_the_demo_crm(sessions: Any, demo: DemoCRM, tmp_path: 
     db = tmp_path / "kept.db"
     result = run_drumbeat("demo", "--now", NOW.isoformat(), "--database", str(db), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    total_line = next(line for line in result.stdout.splitlines() if "Total" in line and f"{sales.deals}" in line)
+    total_line = next(
+        line for line in result.stdout.splitlines() if "Total" in line and f"{sales.deals}" in line
+    )
     assert f"€{sales.amount:,.0f}" in total_line
     assert db.exists()
 
@@ -79,13 +81,20 @@ def test_seed_is_deterministic_and_realistically_messy(sessions: Any, demo: Demo
 
 
 def test_demo_crm_updates_and_validates(demo: DemoCRM) -> None:
-    deal = next(d for page in demo.iter_deals() for d in page.deals if not d.is_closed and d.pipeline_id == "default")
+    deal = next(
+        d for page in demo.iter_deals() for d in page.deals if not d.is_closed and d.pipeline_id == "default"
+    )
     updated = demo.update_deal(
         deal.id, DealUpdate(stage_id="contractsent", amount=Decimal("12500"), close_date=date(2026, 12, 15))
     )
-    assert (updated.stage_id, updated.amount, updated.close_date) == ("contractsent", Decimal("12500"), date(2026, 12, 15))
+    assert (updated.stage_id, updated.amount, updated.close_date) == (
+        "contractsent",
+        Decimal("12500"),
+        date(2026, 12, 15),
+    )
     won = demo.update_deal(deal.id, DealUpdate(stage_id="closedwon"))
-    assert won.is_closed and won.is_won
+    assert won.is_closed
+    assert won.is_won
     with pytest.raises(CrmRejected, match="not in pipeline"):
         demo.update_deal(deal.id, DealUpdate(stage_id="renewal-due"))
     with pytest.raises(CrmNotFound):
@@ -107,7 +116,7 @@ def test_demo_notes_are_idempotent_and_count_as_activity(demo: DemoCRM) -> None:
 def test_incremental_sync_picks_up_only_changes(sessions: Any, demo: DemoCRM) -> None:
     first = sync_mirror(demo, sessions, now=NOW)
     assert first.full
-    assert first.deals_synced == len(_deals(sessions))
+    assert first.deals_read == first.deals_changed == len(_deals(sessions))
     deal = next(d for page in demo.iter_deals() for d in page.deals if not d.is_closed)
     later = NOW + timedelta(hours=2)
     DemoCRM(sessions, clock=lambda: later).update_deal(deal.id, DealUpdate(next_step="Send MSA"))
@@ -118,7 +127,8 @@ def test_incremental_sync_picks_up_only_changes(sessions: Any, demo: DemoCRM) ->
     window_start = first.high_water_mark - OVERLAP
     expected = [d.id for d in _deals(sessions) if d.last_modified_at >= window_start]
     assert str(deal.id) in map(str, expected)
-    assert second.deals_synced == len(expected) < 5
+    assert second.deals_read == len(expected) < 5
+    assert second.deals_changed == 1
     from bot.models import MirrorDeal
 
     with sessions() as session:

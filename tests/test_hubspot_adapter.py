@@ -25,9 +25,11 @@ def test_pipelines_turn_hubspot_strings_into_numbers_and_flags(fake: FakeHubSpot
     by_id = {s.id: s for s in pipeline.stages}
     assert by_id["qualifiedtobuy"].probability == 0.4
     assert not by_id["qualifiedtobuy"].is_closed
-    assert by_id["closedwon"].is_closed and by_id["closedwon"].is_won
-    assert by_id["closedlost"].is_closed and not by_id["closedlost"].is_won
-    assert [s.id for s in pipeline.stages][0] == "appointmentscheduled"
+    assert by_id["closedwon"].is_closed
+    assert by_id["closedwon"].is_won
+    assert by_id["closedlost"].is_closed
+    assert not by_id["closedlost"].is_won
+    assert next(s.id for s in pipeline.stages) == "appointmentscheduled"
 
 
 def test_owners_are_paged_through(fake: FakeHubSpot) -> None:
@@ -52,7 +54,8 @@ def test_deals_come_back_parsed_in_pages(fake: FakeHubSpot) -> None:
     assert first.close_date == date(2026, 12, 15)
     assert first.owner_id == "101"
     assert deals[ids[10]].amount is None
-    assert deals[ids[4]].is_closed and deals[ids[4]].is_won
+    assert deals[ids[4]].is_closed
+    assert deals[ids[4]].is_won
 
 
 def test_more_than_10000_search_results_are_all_read(fake: FakeHubSpot) -> None:
@@ -76,7 +79,9 @@ def test_a_429_without_retry_after_backs_off_exponentially(fake: FakeHubSpot) ->
     fast_adapter(fake, time).fetch_pipelines()
     backoffs = time.calls
     assert len(backoffs) == 3
-    assert 0.25 <= backoffs[0] <= 0.5 and 0.5 <= backoffs[1] <= 1.0 and 1.0 <= backoffs[2] <= 2.0
+    assert 0.25 <= backoffs[0] <= 0.5
+    assert 0.5 <= backoffs[1] <= 1.0
+    assert 1.0 <= backoffs[2] <= 2.0
 
 
 def test_a_patch_is_retried_after_a_gateway_error(fake: FakeHubSpot) -> None:

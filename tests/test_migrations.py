@@ -45,9 +45,13 @@ def test_commands_refuse_to_run_on_an_outdated_schema(database_url: str, tmp_pat
 
 
 def test_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
-    result = run_drumbeat("migrate", env={"DATABASE_URL": "postgresql://drumbeat:hunter2@127.0.0.1:1/x"}, cwd=tmp_path)
+    result = run_drumbeat(
+        "migrate", env={"DATABASE_URL": "postgresql://drumbeat:hunter2@127.0.0.1:1/x"}, cwd=tmp_path
+    )
     assert result.returncode == 1
-    assert result.stderr.startswith("error: cannot reach the database at postgresql+psycopg://drumbeat:***@127.0.0.1:1/x")
+    assert result.stderr.startswith(
+        "error: cannot reach the database at postgresql+psycopg://drumbeat:***@127.0.0.1:1/x"
+    )
     assert "hunter2" not in result.stderr
     assert "Traceback" not in result.stderr
 

@@ -39,7 +39,9 @@ def test_values_are_read_from_a_dotenv_file(tmp_path: Path) -> None:
 
 
 def test_tokens_never_print() -> None:
-    settings = load_settings(env_file=None, slack_bot_token="xoxb-very-secret", hubspot_access_token="pat-secret")
+    settings = load_settings(
+        env_file=None, slack_bot_token="xoxb-very-secret", hubspot_access_token="pat-secret"
+    )
     assert "very-secret" not in repr(settings)
     assert "very-secret" not in str(settings.model_dump())
     assert "pat-secret" not in repr(settings)
@@ -51,18 +53,28 @@ def test_tokens_never_print() -> None:
         ("PORT", "eighty", "PORT is invalid"),
         ("HUBSPOT_BUDGET_SHARE", "1.5", "HUBSPOT_BUDGET_SHARE is invalid"),
         ("CRM", "salesforce", "CRM is invalid: Input should be 'hubspot' or 'demo'"),
-        ("SLACK_BOT_TOKEN", "xoxp-user-token-secret", "SLACK_BOT_TOKEN is invalid: must be a bot token starting with xoxb-"),
+        (
+            "SLACK_BOT_TOKEN",
+            "xoxp-user-token-secret",
+            "SLACK_BOT_TOKEN is invalid: must be a bot token starting with xoxb-",
+        ),
         ("LOG_FORMAT", "xml", "LOG_FORMAT is invalid"),
     ],
 )
-def test_a_malformed_setting_is_one_line_naming_it(tmp_path: Path, name: str, value: str, expected: str) -> None:
-    result = run_drumbeat("migrate", env={name: value, "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}, cwd=tmp_path)
+def test_a_malformed_setting_is_one_line_naming_it(
+    tmp_path: Path, name: str, value: str, expected: str
+) -> None:
+    result = run_drumbeat(
+        "migrate", env={name: value, "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}, cwd=tmp_path
+    )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert expected in lines[0]
-    assert value not in result.stderr or value in expected  # the bad value itself is not echoed (may be a secret)
+    assert (
+        value not in result.stderr or value in expected
+    )  # the bad value itself is not echoed (may be a secret)
 
 
 def test_serve_without_slack_credentials_says_which_and_where(tmp_path: Path) -> None:
@@ -92,9 +104,13 @@ def test_require_helpers_raise_settings_errors() -> None:
 
 
 def test_log_lines_never_contain_secrets(capsys: pytest.CaptureFixture[str]) -> None:
-    settings = load_settings(env_file=None, slack_bot_token="xoxb-leak-me-not", hubspot_access_token="pat-na-na")
+    settings = load_settings(
+        env_file=None, slack_bot_token="xoxb-leak-me-not", hubspot_access_token="pat-na-na"
+    )
     configure_logging("json", settings.secrets())
-    logging.getLogger("drumbeat.test").warning("calling with token %s and %s", "xoxb-leak-me-not", "pat-na-na")
+    logging.getLogger("drumbeat.test").warning(
+        "calling with token %s and %s", "xoxb-leak-me-not", "pat-na-na"
+    )
     err = capsys.readouterr().err
     assert "leak-me-not" not in err
     assert "pat-na-na" not in err
