@@ -31,6 +31,9 @@ Behaviour worth knowing:
 * Search sorts given as dicts or as a bare property name (``"-name"`` for
   descending) are honoured; a JSON-encoded string is ignored (not sorted), as
   real HubSpot does.
+* Search keeps an index (live records in id order, parsed number/datetime
+  values) that the fake's write paths keep up to date; change records through
+  the state helpers or the API, not by editing ``fake.deals`` dicts in place.
 """
 
 from __future__ import annotations
@@ -38,15 +41,18 @@ from __future__ import annotations
 import bisect
 import fnmatch
 import json
+import math
+import operator
 import re
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import compress
 from typing import Any, Final, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
@@ -132,6 +138,17 @@ _OPERATORS: Final = frozenset(
 _TOKEN_SPLIT: Final = re.compile(r"[^0-9a-z*?]+")
 _EPOCH_MS: Final = re.compile(r"-?\d+")
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_NAN: Final = math.nan
+_COMPARISONS: Final = frozenset({"EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN"})
+# ``value OP low`` as ``low.__method__(value)``; values and bounds are floats (NaN = no value).
+_REFLECTED: Final = {
+    "EQ": "__eq__",
+    "NEQ": "__ne__",
+    "LT": "__gt__",
+    "LTE": "__ge__",
+    "GT": "__lt__",
+    "GTE": "__le__",
+}
 
 
 # --------------------------------------------------------------------------- time
@@ -379,6 +396,38 @@ class _Route(NamedTuple):
     is_search: bool = False
 
 
+class _Filter(NamedTuple):
+    """A compiled search filter: its predicate plus what the indexed search path needs.
+
+    ``low``/``high`` (floats, NaN for "no value") are set only for EQ/NEQ/LT/LTE/GT/GTE/BETWEEN
+    on number and datetime properties; ``high`` only for BETWEEN.
+    """
+
+    check: Callable[[JSON], bool]
+    prop: str
+    operator: str
+    low: Any = None
+    high: Any = None
+
+
+@dataclass
+class _SearchIndex:
+    """Live (non-archived) records in id order, with lazily built per-property value columns.
+
+    ``columns[prop][i]`` is the comparable value of ``records[i]``'s ``prop`` as a float (what
+    the filters compare), NaN when it has none.  ``mismatched`` holds ids of live records whose
+    ``hs_object_id`` property is not their id (only possible through ``touch_deal``); while it
+    is non-empty, id order is not ``hs_object_id`` order and the indexed path is not used.
+    ``hits`` caches, per set of number/datetime comparisons, the positions that pass them all.
+    """
+
+    ids: list[int]
+    records: list[JSON]
+    columns: dict[str, list[float]]
+    mismatched: set[int]
+    hits: dict[frozenset[tuple[str, str, Any, Any]], list[int]] = field(default_factory=dict)
+
+
 def _error_body(message: str, category: str, **extra: Any) -> JSON:
     body: JSON = {"status": "error", "message": message, "correlationId": str(uuid.uuid4())}
     body.update(extra)
@@ -419,6 +468,10 @@ def _is_number(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _has_nan(*values: float | None) -> bool:
+    return any(value is not None and math.isnan(value) for value in values)
 
 
 def _tokens(text: str) -> list[str]:
@@ -511,6 +564,9 @@ class FakeHubSpot:
         self._next_id: dict[str, int] = {"deals": 10_000_000_001, "notes": 60_000_000_001}
         self._next_user_id = 70_000_001
         self._last_write: datetime | None = None
+        self._indexes: dict[str, _SearchIndex] = {}
+        self._dirty: dict[str, set[str]] = {"deals": set(), "notes": set()}
+        self._column_memo: dict[str, dict[str, float]] = {"number": {}, "datetime": {}}
         self._revoked = False
         self._failures: list[_FailureRule] = []
         self._search_times: dict[str, deque[float]] = {}
@@ -665,6 +721,7 @@ class FakeHubSpot:
         """Change a deal as if a person edited it in HubSpot (bumps ``hs_lastmodifieddate``)."""
         with self._lock:
             record = self.deals[deal_id]
+            self._dirty["deals"].add(deal_id)
             for name, value in properties.items():
                 record["properties"][name] = self._normalize(_DEALS, name, _stringify(value))
                 self.deal_properties.add(name)
@@ -677,6 +734,7 @@ class FakeHubSpot:
         """Archive (soft-delete) a deal: it disappears from lists, search and GET."""
         with self._lock:
             record = self.deals[deal_id]
+            self._dirty["deals"].add(deal_id)
             stamp = format_instant(self._write_time())
             record["archived"] = True
             record["archivedAt"] = stamp
@@ -791,6 +849,7 @@ class FakeHubSpot:
         value = self._next_id[kind]
         self._next_id[kind] = value + 1
         self._order[kind].append(value)
+        self._dirty[kind].add(str(value))
         return str(value)
 
     def _normalize(self, spec: _ObjectSpec, name: str, value: str | None) -> str | None:
@@ -809,25 +868,34 @@ class FakeHubSpot:
         return self.deal_properties if spec is _DEALS else _NOTE_PROPERTIES
 
     def _render(self, spec: _ObjectSpec, record: JSON, requested: Sequence[str] | None) -> JSON:
-        props: dict[str, str | None] = record["properties"]
+        return self._renderer(spec, requested)(record)
+
+    def _renderer(self, spec: _ObjectSpec, requested: Sequence[str] | None) -> Callable[[JSON], JSON]:
+        """``_render`` for many records: the property names are worked out once."""
         known = self._known_props(spec)
         wanted = list(spec.default_props if requested is None else requested) + list(spec.always_props)
-        out: dict[str, str | None] = {}
-        for name in sorted(set(wanted)):
-            if name in props:
-                out[name] = props[name]
-            elif name in known:
-                out[name] = None
-        rendered: JSON = {
-            "id": record["id"],
-            "properties": out,
-            "createdAt": record["createdAt"],
-            "updatedAt": record["updatedAt"],
-            "archived": record["archived"],
-        }
-        if record["archived"]:
-            rendered["archivedAt"] = record.get("archivedAt")
-        return rendered
+        names = sorted(set(wanted))
+
+        def render(record: JSON) -> JSON:
+            props: dict[str, str | None] = record["properties"]
+            out: dict[str, str | None] = {}
+            for name in names:
+                if name in props:
+                    out[name] = props[name]
+                elif name in known:
+                    out[name] = None
+            rendered: JSON = {
+                "id": record["id"],
+                "properties": out,
+                "createdAt": record["createdAt"],
+                "updatedAt": record["updatedAt"],
+                "archived": record["archived"],
+            }
+            if record["archived"]:
+                rendered["archivedAt"] = record.get("archivedAt")
+            return rendered
+
+        return render
 
     def _not_found(self, object_id: str) -> _ApiError:
         if object_id.isdigit():
@@ -1261,6 +1329,7 @@ class FakeHubSpot:
 
     def _apply_deal_update(self, record: JSON, updates: Mapping[str, str | None]) -> None:
         props: dict[str, str | None] = record["properties"]
+        self._dirty["deals"].add(record["id"])
         for name, value in updates.items():
             props[name] = self._normalize(_DEALS, name, value)
         self._derive_deal(props)
@@ -1412,6 +1481,7 @@ class FakeHubSpot:
     def _roll_up_note(self, deal: JSON, note_id: str, note_time: str) -> None:
         """HubSpot's activity roll-up: last activity date, note count, modified date."""
         props: dict[str, str | None] = deal["properties"]
+        self._dirty["deals"].add(deal["id"])
         previous = props.get("notes_last_updated")
         previous_at = parse_instant(previous) if previous else None
         note_at = parse_instant(note_time)
@@ -1443,34 +1513,186 @@ class FakeHubSpot:
                 f"Paging past {SEARCH_RESULT_CAP} results is not supported: after ({after}) + "
                 f"limit ({limit}) must be at most {SEARCH_RESULT_CAP}. Narrow the query with filters."
             )
-        predicate = self._compile_filters(spec, data.get("filterGroups") or [])
+        predicate, groups = self._compile_filters(spec, data.get("filterGroups") or [])
         text_query = data.get("query")
         query_tokens = _tokens(text_query) if isinstance(text_query, str) else []
         sort_key = self._compile_sorts(data.get("sorts") or [])
-
-        matches: list[JSON] = []
-        for object_id in self._order[spec.name]:
-            record = self._store(spec)[str(object_id)]
-            if record["archived"] or not predicate(record):
-                continue
-            if query_tokens and not self._query_matches(record, query_tokens):
-                continue
-            matches.append(record)
-        if sort_key is not None:
-            prop, descending = sort_key
-            kind = spec.kind(prop)
-            present = [(self._sort_value(kind, record["properties"].get(prop)), record) for record in matches]
-            have = [item for item in present if item[0] is not None]
-            lack = [record for value, record in present if value is None]
-            have.sort(key=lambda item: item[0], reverse=descending)
-            matches = [record for _, record in have] + lack
-
         requested = data.get("properties") or None
-        page = matches[after : after + limit]
-        payload: JSON = {"total": len(matches), "results": [self._render(spec, r, requested) for r in page]}
-        if after + len(page) < len(matches) and page:
+
+        index = self._search_index(spec)
+        by_id = sort_key is None or sort_key[0] == "hs_object_id"
+        if by_id and not index.mismatched and not query_tokens and len(groups) <= 1:
+            # Every live record's hs_object_id is its id, so id order is the sort order.
+            descending = sort_key is not None and sort_key[1]
+            group = groups[0] if groups else []
+            total, page = self._indexed_search(spec, index, group, predicate, descending, after, limit)
+            return 200, self._search_payload(spec, total, page, after, requested)
+        matches = [record for record in index.records if predicate(record)]
+        if query_tokens:
+            matches = [record for record in matches if self._query_matches(record, query_tokens)]
+        if sort_key is not None:
+            matches = self._sorted(spec, matches, *sort_key)
+        return 200, self._search_payload(spec, len(matches), matches[after : after + limit], after, requested)
+
+    def _sorted(self, spec: _ObjectSpec, matches: list[JSON], prop: str, descending: bool) -> list[JSON]:
+        kind = spec.kind(prop)
+        present = [(self._sort_value(kind, record["properties"].get(prop)), record) for record in matches]
+        have = [item for item in present if item[0] is not None]
+        lack = [record for value, record in present if value is None]
+        have.sort(key=lambda item: item[0], reverse=descending)
+        return [record for _, record in have] + lack
+
+    def _search_payload(
+        self, spec: _ObjectSpec, total: int, page: list[JSON], after: int, requested: Any
+    ) -> JSON:
+        render = self._renderer(spec, requested) if page else None
+        payload: JSON = {"total": total, "results": [render(record) for record in page] if render else []}
+        if after + len(page) < total and page:
             payload["paging"] = {"next": {"after": str(after + len(page))}}
-        return 200, payload
+        return payload
+
+    def _indexed_search(
+        self,
+        spec: _ObjectSpec,
+        index: _SearchIndex,
+        group: list[_Filter],
+        predicate: Callable[[JSON], bool],
+        descending: bool,
+        after: int,
+        limit: int,
+    ) -> tuple[int, list[JSON]]:
+        """Total and ``[after : after + limit]`` page of one filter group's matches in id order.
+
+        hs_object_id bounds become a slice of the id list (bisect); number/datetime comparisons
+        become a cached, sorted list of matching positions; anything else runs ``predicate`` on
+        the slice.  Slicing ranges of positions keeps list-slicing semantics (negative ``after``).
+        """
+        ids = index.ids
+        start, stop = 0, len(ids)
+        columns: list[_Filter] = []
+        general = False
+        for item in group:
+            low, high = item.low, item.high
+            if low is None:  # not a number/datetime comparison
+                general = True
+            elif item.prop != "hs_object_id" or item.operator == "NEQ" or _has_nan(low, high):
+                columns.append(item)  # (a NaN bound matches nothing; leave that to the column)
+            else:
+                if item.operator in {"GT", "GTE", "EQ", "BETWEEN"}:
+                    cut = bisect.bisect_right if item.operator == "GT" else bisect.bisect_left
+                    start = max(start, cut(ids, low))
+                if item.operator in {"LT", "LTE", "EQ", "BETWEEN"}:
+                    top = low if high is None else high
+                    cut = bisect.bisect_left if item.operator == "LT" else bisect.bisect_right
+                    stop = min(stop, cut(ids, top))
+        stop = max(start, stop)
+        records = index.records
+        if general:
+            found = [record for record in records[start:stop] if predicate(record)]
+            if descending:
+                found.reverse()
+            return len(found), found[after : after + limit]
+        if columns:
+            hits = self._hits(spec, index, columns)
+            chosen = range(bisect.bisect_left(hits, start), bisect.bisect_left(hits, stop))
+            chosen = chosen[::-1] if descending else chosen
+            return len(chosen), [records[hits[at]] for at in chosen[after : after + limit]]
+        chosen = range(start, stop)[::-1] if descending else range(start, stop)
+        return len(chosen), [records[at] for at in chosen[after : after + limit]]
+
+    def _hits(self, spec: _ObjectSpec, index: _SearchIndex, columns: list[_Filter]) -> list[int]:
+        """Positions (ascending) of the records passing all ``columns`` filters, cached per index."""
+        key = frozenset((item.prop, item.operator, item.low, item.high) for item in columns)
+        hits = index.hits.get(key)
+        if hits is not None:
+            return hits
+        mask: list[bool] = []
+        for item in columns:
+            values = self._column(spec, index, item.prop)
+            low = float(item.low)
+            if item.operator == "BETWEEN":
+                high = float(item.high)
+                passed = list(map(operator.and_, map(low.__le__, values), map(high.__ge__, values)))
+            else:
+                passed = list(map(getattr(low, _REFLECTED[item.operator]), values))
+            mask = list(map(operator.and_, mask, passed)) if mask else passed
+        hits = list(compress(range(len(index.ids)), mask))
+        if len(index.hits) >= 32:
+            index.hits.clear()
+        index.hits[key] = hits
+        return hits
+
+    def _search_index(self, spec: _ObjectSpec) -> _SearchIndex:
+        """The up-to-date index of ``spec``'s live records (built, or patched with the dirty ids)."""
+        dirty = self._dirty[spec.name]
+        index = self._indexes.get(spec.name)
+        store = self._store(spec)
+        if index is None or len(dirty) > max(64, len(index.ids) // 8):
+            index = _SearchIndex([], [], {}, set())
+            for object_id in self._order[spec.name]:
+                record = store[str(object_id)]
+                if record["archived"]:
+                    continue
+                index.ids.append(object_id)
+                index.records.append(record)
+                if record["properties"].get("hs_object_id") != record["id"]:
+                    index.mismatched.add(object_id)
+            self._indexes[spec.name] = index
+            dirty.clear()
+            return index
+        if dirty:
+            index.hits.clear()
+        for key in sorted(dirty, key=int):
+            self._reindex(spec, index, int(key), store[key])
+        dirty.clear()
+        return index
+
+    def _reindex(self, spec: _ObjectSpec, index: _SearchIndex, object_id: int, record: JSON) -> None:
+        at = bisect.bisect_left(index.ids, object_id)
+        present = at < len(index.ids) and index.ids[at] == object_id
+        index.mismatched.discard(object_id)
+        if record["archived"]:
+            if present:
+                del index.ids[at], index.records[at]
+                for values in index.columns.values():
+                    del values[at]
+            return
+        props = record["properties"]
+        if props.get("hs_object_id") != record["id"]:
+            index.mismatched.add(object_id)
+        if not present:
+            index.ids.insert(at, object_id)
+            index.records.insert(at, record)
+            for prop, values in index.columns.items():
+                values.insert(at, self._column_value(spec.kind(prop), props.get(prop)))
+            return
+        index.records[at] = record
+        for prop, values in index.columns.items():
+            values[at] = self._column_value(spec.kind(prop), props.get(prop))
+
+    def _column(self, spec: _ObjectSpec, index: _SearchIndex, prop: str) -> list[float]:
+        values = index.columns.get(prop)
+        if values is None:
+            kind = spec.kind(prop)
+            values = [self._column_value(kind, record["properties"].get(prop)) for record in index.records]
+            index.columns[prop] = values
+        return values
+
+    def _column_value(self, kind: str, raw: Any) -> float:
+        """A number/datetime property as filters compare it, as a float (NaN: no value)."""
+        if raw is None or raw == "":
+            return _NAN
+        memo = self._column_memo[kind]
+        text = str(raw)
+        value = memo.get(text)
+        if value is None:
+            if kind == "number":
+                value = float(text) if _is_number(text) else _NAN
+            else:
+                parsed = parse_instant(text)
+                value = float(_to_ms(parsed)) if parsed is not None else _NAN
+            memo[text] = value
+        return value
 
     @staticmethod
     def _query_matches(record: JSON, query_tokens: list[str]) -> bool:
@@ -1508,7 +1730,9 @@ class FakeHubSpot:
             return (sort[1:], True) if sort.startswith("-") else (sort, False)
         return None  # e.g. a JSON-encoded string: HubSpot silently ignores it
 
-    def _compile_filters(self, spec: _ObjectSpec, groups: Any) -> Callable[[JSON], bool]:
+    def _compile_filters(
+        self, spec: _ObjectSpec, groups: Any
+    ) -> tuple[Callable[[JSON], bool], list[list[_Filter]]]:
         if not isinstance(groups, list):
             raise _validation("filterGroups must be a list")
         if len(groups) > MAX_FILTER_GROUPS:
@@ -1516,7 +1740,7 @@ class FakeHubSpot:
                 f"Too many filter groups: {len(groups)}. A search request can have at most "
                 f"{MAX_FILTER_GROUPS} filterGroups."
             )
-        compiled: list[list[Callable[[JSON], bool]]] = []
+        compiled: list[list[_Filter]] = []
         total = 0
         for group in groups:
             filters = group.get("filters") if isinstance(group, dict) else None
@@ -1535,10 +1759,21 @@ class FakeHubSpot:
                 "across all filterGroups."
             )
         if not compiled:
-            return lambda record: True
-        return lambda record: any(all(check(record) for check in group) for group in compiled)
+            return (lambda record: True), compiled
+        checks = [[item.check for item in group] for group in compiled]
+        return (lambda record: any(all(check(record) for check in group) for group in checks)), compiled
 
-    def _compile_filter(self, spec: _ObjectSpec, item: Any) -> Callable[[JSON], bool]:
+    def _compile_filter(self, spec: _ObjectSpec, item: Any) -> _Filter:
+        check = self._compile_check(spec, item)
+        prop, op = item["propertyName"], str(item.get("operator") or "EQ").upper()
+        if op not in _COMPARISONS or prop.startswith("associations.") or spec.kind(prop) == "string":
+            return _Filter(check, prop, op)
+        # Already validated (and converted without error) by _compile_check.
+        low = self._column_value(spec.kind(prop), str(item["value"]))
+        high = self._column_value(spec.kind(prop), str(item["highValue"])) if op == "BETWEEN" else None
+        return _Filter(check, prop, op, low, high)
+
+    def _compile_check(self, spec: _ObjectSpec, item: Any) -> Callable[[JSON], bool]:
         if not isinstance(item, dict):
             raise _validation("Each filter must be a JSON object")
         prop = item.get("propertyName")
