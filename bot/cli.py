@@ -22,6 +22,7 @@ from bot.services import Services, build_services, build_slack_client
 from bot.settings import Settings, SettingsError, load_settings
 from integrations.base import CrmAuthError, CrmError
 from integrations.sync import sync_mirror
+from rituals.config import ConfigError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -58,7 +59,7 @@ def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
             for line in str(exc).splitlines():
                 err.print(f"[red]error:[/red] {line}", highlight=False)
             raise typer.Exit(2) from None
-        except (CliError, DatabaseError, SchemaOutdated, CrmError) as exc:
+        except (CliError, DatabaseError, SchemaOutdated, CrmError, ConfigError) as exc:
             err.print(f"[red]error:[/red] {exc}", highlight=False)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
@@ -172,7 +173,7 @@ def serve_command(
 ) -> None:
     """Serve Slack requests at POST /slack/events, plus GET /healthz and GET /metrics."""
     from bot.server import HttpServer
-    from bot.slack_app import create_web_app, slack_token_problem
+    from bot.slack_app import create_runtime, slack_token_problem
 
     settings = _settings()
     settings.require_slack()
@@ -187,12 +188,15 @@ def serve_command(
         raise
     except CrmError as exc:
         log.warning("CRM not reachable at start-up: %s", exc)
-    server = HttpServer(create_web_app(services, client), port=port or settings.port)
+    runtime = create_runtime(services, client)
+    server = HttpServer(runtime.web_app(services), port=port or settings.port)
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    runtime.worker.start()  # every serve process delivers queued CRM updates
     log.info("serving Slack requests on port %d", server.port, extra={"crm": services.crm.name})
     try:
         server.serve_forever()
     finally:
+        runtime.worker.stop()
         services.close()
 
 
@@ -202,7 +206,7 @@ def socket_command() -> None:
     """Run the same app over Socket Mode (needs SLACK_APP_TOKEN), for development without a public URL."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    from bot.slack_app import create_bolt_app, slack_token_problem
+    from bot.slack_app import create_runtime, slack_token_problem
 
     settings = _settings()
     settings.require_slack()
@@ -212,11 +216,14 @@ def socket_command() -> None:
     problem = slack_token_problem(client)
     if problem is not None:
         raise CliError(f"{problem}: check SLACK_BOT_TOKEN.")
-    handler = SocketModeHandler(create_bolt_app(services, client), app_token)
+    runtime = create_runtime(services, client)
+    handler = SocketModeHandler(runtime.bolt, app_token)
+    runtime.worker.start()
     log.info("connected over Socket Mode")
     try:
         handler.start()  # type: ignore[no-untyped-call]
     finally:
+        runtime.worker.stop()
         services.close()
 
 
@@ -232,7 +239,7 @@ def demo_command(
     """Run Drumbeat on a built-in demo CRM: no credentials, no network, nothing to configure."""
     from bot.demo import run_demo
 
-    run_demo(out, database=database, clock=_clock(now))
+    run_demo(Console(), database=database, clock=_clock(now))  # wrapped, unlike one-line messages
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.db import create_db_engine, migrate, session_factory
+from bot.demo_deal_command import show_deal_commands
 from bot.formatting import format_money
 from bot.mirror import attention_by_owner, pipeline_summaries
 from integrations.demo import DemoCRM
@@ -47,6 +48,7 @@ def run_demo(console: Console, *, database: Path | None, clock: Clock) -> None:
             with sessions() as session:
                 _print_pipelines(console, session)
                 _print_attention(console, session, now)
+            show_deal_commands(console, sessions, crm, now)
         finally:
             engine.dispose()
     console.print(

@@ -14,6 +14,7 @@ from bot.db import create_db_engine, session_factory
 from bot.settings import Settings
 from integrations import create_crm
 from integrations.base import CRM
+from rituals.config import RitualsConfig, load_rituals_file
 
 
 @dataclass
@@ -23,20 +24,35 @@ class Services:
     sessions: sessionmaker[Session]
     crm: CRM
     clock: Clock
+    rituals: RitualsConfig
 
     def close(self) -> None:
         self.engine.dispose()
 
 
-def build_services(settings: Settings, *, clock: Clock = system_clock) -> Services:
+def build_services(
+    settings: Settings,
+    *,
+    clock: Clock = system_clock,
+    rituals: RitualsConfig | None = None,
+    crm: CRM | None = None,
+) -> Services:
+    """Raises ConfigError when the rituals file exists but is invalid (a missing file means defaults)."""
+    if rituals is None:
+        rituals = (
+            load_rituals_file(settings.rituals_file)
+            if settings.rituals_file.exists()
+            else RitualsConfig(rituals=[])
+        )
     engine = create_db_engine(settings.database_url)
     sessions = session_factory(engine)
     return Services(
         settings=settings,
         engine=engine,
         sessions=sessions,
-        crm=create_crm(settings, sessions, clock),
+        crm=crm or create_crm(settings, sessions, clock),
         clock=clock,
+        rituals=rituals,
     )
 
 

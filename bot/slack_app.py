@@ -1,8 +1,10 @@
-"""Build the Bolt app and the WSGI app around it from settings and services (a factory, not a global)."""
+"""Build the Bolt app, its listeners' context, the outbox worker and the WSGI app (a factory)."""
 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -10,32 +12,78 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.exc import DBAPIError
 
 from bot.db import ping
+from bot.deals.desk import DealDesk
+from bot.deals.outbox import Outbox, OutboxWorker
+from bot.people import PeopleDirectory, PersonLink, SlackProfile
 from bot.replay_guard import ReplayGuard
 from bot.services import Services
 from bot.web import CachedProbe, HealthProbes, WebApp
 from handlers import register_listeners
+from handlers.context import HandlerContext
+from handlers.notify import SlackNotifier
 from integrations.base import CrmError
 
 log = logging.getLogger(__name__)
 
+CRM_LABELS = {"hubspot": "HubSpot", "demo": "the demo CRM"}
+LISTENER_THREADS = 32  # Bolt's default of 5 would queue acks behind slower listeners
 
-def create_bolt_app(services: Services, client: WebClient) -> App:
+
+@dataclass
+class SlackRuntime:
+    """Everything one process runs for Slack: the Bolt app, its HTTP wrapper and the outbox worker."""
+
+    bolt: App
+    context: HandlerContext
+    worker: OutboxWorker
+
+    def web_app(self, services: Services) -> WebApp:
+        return create_web_app(services, self)
+
+
+def create_runtime(services: Services, client: WebClient, *, worker_threads: int = 4) -> SlackRuntime:
     _, signing_secret = services.settings.require_slack()
+    config = services.rituals
+    people = PeopleDirectory(
+        services.sessions,
+        lambda user_id: lookup_profile(client, user_id),
+        admins=config.admins,
+        links=[PersonLink(p.crm_owner, p.slack, p.manager) for p in config.people],
+        default_tz=config.timezone,
+        clock=services.clock,
+    )
+    desk = DealDesk(services.sessions, deal_url=services.crm.deal_url, clock=services.clock)
+    outbox = Outbox(services.sessions, services.clock)
+    wake: list[OutboxWorker] = []
+    context = HandlerContext(
+        desk=desk,
+        people=people,
+        sessions=services.sessions,
+        clock=services.clock,
+        wake_worker=lambda: wake[0].wake() if wake else None,
+        crm_label=CRM_LABELS.get(services.crm.name, services.crm.name),
+        command=config.deal_command.name,
+        aliases=dict(config.deal_command.aliases),
+    )
+    worker = OutboxWorker(outbox, services.crm, SlackNotifier(client, context), threads=worker_threads)
+    wake.append(worker)
     app = App(
         client=client,
         signing_secret=signing_secret,
         # Checked once at start-up by `serve` with a clear message, and by /healthz.
         token_verification_enabled=False,
         logger=logging.getLogger("drumbeat.bolt"),
+        listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener"),
     )
-    register_listeners(app, services)
-    return app
+    register_listeners(app, context)
+    return SlackRuntime(bolt=app, context=context, worker=worker)
 
 
-def create_web_app(services: Services, client: WebClient) -> WebApp:
+def create_web_app(services: Services, runtime: SlackRuntime) -> WebApp:
     _, signing_secret = services.settings.require_slack()
+    client = runtime.bolt.client
     return WebApp(
-        create_bolt_app(services, client),
+        runtime.bolt,
         signing_secret=signing_secret,
         replay_guard=ReplayGuard(services.sessions),
         health=HealthProbes(
@@ -45,6 +93,18 @@ def create_web_app(services: Services, client: WebClient) -> WebApp:
         ),
         clock=services.clock,
     )
+
+
+def lookup_profile(client: WebClient, user_id: str) -> SlackProfile | None:
+    """users.info: email (needs users:read.email) and time zone. None when Slack can't say."""
+    try:
+        user = client.users_info(user=user_id)["user"]
+    except (SlackApiError, SlackClientError, OSError) as exc:
+        log.warning("could not look up Slack user %s: %s", user_id, type(exc).__name__)
+        return None
+    profile = user.get("profile") or {}
+    name = profile.get("real_name") or user.get("real_name") or user.get("name") or user_id
+    return SlackProfile(slack_id=user_id, email=profile.get("email"), name=name, tz=user.get("tz"))
 
 
 def slack_token_problem(client: WebClient) -> str | None:

@@ -1,12 +1,16 @@
-"""Slack listeners. Each module has one `register(app, services)`; listeners stay thin."""
+"""Slack listeners. Each module has one `register(app, ctx)`; listeners stay thin and call plain functions."""
 
 from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.services import Services
-from handlers import errors
+from handlers import actions, commands, errors, home, views
+from handlers.context import HandlerContext
 
 
-def register_listeners(app: App, services: Services) -> None:
-    errors.register(app, services)
+def register_listeners(app: App, ctx: HandlerContext) -> None:
+    errors.register(app)
+    commands.register(app, ctx)
+    actions.register(app, ctx)
+    views.register(app, ctx)
+    home.register(app, ctx)

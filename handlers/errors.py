@@ -7,14 +7,12 @@ from typing import Any
 
 from slack_bolt import App, BoltResponse
 
-from bot.services import Services
-
 log = logging.getLogger(__name__)
 
 APOLOGY = "Sorry, something went wrong on Drumbeat's side and nothing was changed. Please try again."
 
 
-def register(app: App, services: Services) -> None:
+def register(app: App) -> None:
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
         kind = body.get("type") or body.get("command") or "request"

@@ -219,3 +219,8 @@ def _upsert(session: Session, model: type[Base], rows: Sequence[dict[str, Any]],
     key_set = set(keys)
     updates = {c: statement.excluded[c] for c in rows[0] if c not in key_set}
     session.execute(statement.on_conflict_do_update(index_elements=list(key_set), set_=updates), rows)
+
+
+def store_deal(session: Session, deal: Deal, now: datetime) -> None:
+    """Write one deal as the CRM just returned it into the mirror (after Drumbeat changed it)."""
+    _upsert(session, MirrorDeal, [_deal_row(deal, now)], ["id"])

@@ -14,11 +14,14 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from bot.clock import Clock, system_clock
 from bot.db import create_db_engine, migrate, normalize_url, session_factory
 from bot.server import HttpServer
 from bot.services import Services, build_services, build_slack_client
 from bot.settings import Settings, load_settings
-from bot.slack_app import create_web_app
+from bot.slack_app import SlackRuntime, create_runtime
+from integrations.base import CRM
+from rituals.config import RitualsConfig
 from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.slack import FakeSlack
 from tests.slack_signing import SlackRequests
@@ -126,6 +129,7 @@ class RunningApp:
     """One app instance (a replica) serving HTTP on a local port."""
 
     services: Services
+    runtime: SlackRuntime
     server: HttpServer
     slack: SlackRequests
 
@@ -134,16 +138,27 @@ class RunningApp:
         return self.server.url
 
 
-def start_app(settings: Settings) -> RunningApp:
-    services = build_services(settings)
-    client = build_slack_client(settings)
-    server = HttpServer(create_web_app(services, client), host="127.0.0.1", port=0, threads=8).start()
-    return RunningApp(services, server, SlackRequests(server.url, SIGNING_SECRET))
+def start_app(
+    settings: Settings,
+    *,
+    worker: bool = True,
+    rituals: RitualsConfig | None = None,
+    crm: CRM | None = None,
+    clock: Clock = system_clock,
+) -> RunningApp:
+    """One replica; `worker=False` is a replica whose outbox worker is not running (crashed or not yet up)."""
+    services = build_services(settings, rituals=rituals or RitualsConfig(rituals=[]), crm=crm, clock=clock)
+    runtime = create_runtime(services, build_slack_client(settings))
+    server = HttpServer(runtime.web_app(services), host="127.0.0.1", port=0, threads=8).start()
+    if worker:
+        runtime.worker.start()
+    return RunningApp(services, runtime, server, SlackRequests(server.url, SIGNING_SECRET))
 
 
 def stop_app(app: RunningApp) -> None:
     app.slack.close()
     app.server.stop()
+    app.runtime.worker.stop()
     app.services.close()
 
 

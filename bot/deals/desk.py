@@ -1,0 +1,317 @@
+"""Deal look-ups and accepted changes: what `/deal`, buttons, modals and App Home all call.
+
+Reads come from the local mirror (no CRM call while Slack waits); changes are checked, then stored
+in the outbox with their audit trail. No Slack import here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.deals.outbox import AMOUNT, CLOSE, NEXT, STAGE, ChangeRequest, enqueue
+from bot.deals.permissions import DealFacts, refusal
+from bot.deals.values import StageOption, ValueProblem, parse_amount, parse_close_date, resolve_stage
+from bot.formatting import format_date, format_money
+from bot.models import MirrorDeal, MirrorOwner, MirrorPipeline, MirrorStage
+from bot.people import Actor
+
+FIELD_LABELS = {STAGE: "Stage", AMOUNT: "Amount", CLOSE: "Close date", NEXT: "Next step"}
+COMMAND_FIELDS = {"stage": STAGE, "amount": AMOUNT, "close": CLOSE, "next": NEXT}
+MAX_NEXT_STEP = 500
+MAX_NOTE = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class DealView:
+    id: str
+    name: str
+    owner_id: str | None
+    owner_name: str
+    pipeline_id: str
+    pipeline_label: str
+    stage_id: str
+    stage_label: str
+    is_closed: bool
+    is_won: bool
+    amount: Decimal | None
+    currency: str | None
+    close_date: date | None
+    next_step: str | None
+    last_touched: datetime | None
+    url: str
+
+    def days_untouched(self, now: datetime) -> int | None:
+        return None if self.last_touched is None else max((now - self.last_touched).days, 0)
+
+    def is_past_close(self, today: date) -> bool:
+        return not self.is_closed and self.close_date is not None and self.close_date < today
+
+    def is_stale(self, now: datetime, stale_after_days: int) -> bool:
+        days = self.days_untouched(now)
+        return not self.is_closed and (days is None or days >= stale_after_days)
+
+    def display(self, field: str) -> str:
+        if field == STAGE:
+            return self.stage_label
+        if field == AMOUNT:
+            return format_money(self.amount, self.currency)
+        if field == CLOSE:
+            return format_date(self.close_date)
+        if field == NEXT:
+            return self.next_step or "—"
+        return "—"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    field: str
+    label: str
+    before: str
+    after: str
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    entry_id: int
+    deal: DealView
+    changes: tuple[FieldChange, ...]
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    message: str
+
+
+class DealDesk:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        deal_url: Callable[[str], str],
+        clock: Callable[[], datetime],
+        stale_after_days: int = 14,
+    ) -> None:
+        self._sessions = sessions
+        self._deal_url = deal_url
+        self._clock = clock
+        self.stale_after_days = stale_after_days
+
+    # --- reads ---
+
+    def get(self, deal_id: str) -> DealView | None:
+        views = self._views(MirrorDeal.id == deal_id)
+        return views[0] if views else None
+
+    def my_open_deals(self, actor: Actor) -> list[DealView]:
+        """Most urgent first: past close date, then longest untouched, then closing soonest."""
+        if actor.owner_id is None:
+            return []
+        now = self._clock()
+        today = actor.local_now(now).date()
+        deals = self._views(and_(MirrorDeal.owner_id == actor.owner_id, MirrorDeal.is_closed.is_(False)))
+        return sorted(deals, key=lambda d: urgency(d, now, today))
+
+    def find(self, query: str, limit: int = 100) -> list[DealView]:
+        """Deals whose name holds every word of the query; open ones first, then by name."""
+        words = [w for w in query.lower().split() if w]
+        if not words:
+            return []
+        condition = and_(*(func.lower(MirrorDeal.name).contains(w, autoescape=True) for w in words))
+        deals = self._views(condition)
+        exact = [d for d in deals if d.name.lower() == query.lower().strip()]
+        if len(exact) == 1:
+            return exact
+        return sorted(deals, key=lambda d: (d.is_closed, d.name.lower()))[:limit]
+
+    def stage_options(self, pipeline_id: str) -> list[StageOption]:
+        with self._sessions() as session:
+            stages = session.scalars(
+                select(MirrorStage)
+                .where(MirrorStage.pipeline_id == pipeline_id)
+                .order_by(MirrorStage.display_order)
+            ).all()
+        return [StageOption(id=s.id, label=s.label, is_closed=s.is_closed, is_won=s.is_won) for s in stages]
+
+    def closed_lost_stage(self, pipeline_id: str) -> StageOption | None:
+        return next((s for s in self.stage_options(pipeline_id) if s.is_closed and not s.is_won), None)
+
+    # --- changes ---
+
+    def accept(
+        self,
+        actor: Actor,
+        deal_id: str,
+        raw_changes: Iterable[tuple[str, str]],
+        note: str | None,
+        *,
+        source: str,
+        response_url: str | None = None,
+    ) -> Accepted | Refused:
+        """Check a change and, when it stands, store it in the outbox (caller acks Slack afterwards)."""
+        deal = self.get(deal_id)
+        if deal is None:
+            return Refused("I can't find that deal any more: it may have been deleted in the CRM.")
+        now = self._clock()
+        changes, problems = self._resolve(deal, list(raw_changes), today=actor.local_now(now).date())
+        if note is not None and not note.strip():
+            problems.append('The note is empty: write something after `note`, e.g. note "Met the CFO".')
+        if note is not None and len(note) > MAX_NOTE:
+            problems.append(f"The note is too long ({len(note):,} characters; {MAX_NOTE:,} at most).")
+        if problems:
+            return Refused("\n".join(problems))
+        facts = DealFacts(deal.owner_id, deal.owner_name, deal.is_closed, deal.stage_label)
+        reason = refusal(actor, facts, changes_fields=bool(changes))
+        if reason is not None:
+            return Refused(reason)
+        unchanged = {f: v for f, v in changes.items() if _current_raw(deal, f) == v}
+        changes = {f: v for f, v in changes.items() if f not in unchanged}
+        if not changes and not note:
+            same = ", ".join(f"{FIELD_LABELS.get(f, f)} is already {deal.display(f)}" for f in unchanged)
+            return Refused(f"Nothing to change on *{deal.name}*: {same}.")
+        before = {f: _current_raw(deal, f) for f in changes}
+        with self._sessions.begin() as session:
+            entry = enqueue(
+                session,
+                ChangeRequest(
+                    deal_id=deal.id,
+                    deal_name=deal.name,
+                    changes=changes,
+                    before=before,
+                    note=note.strip() if note else None,
+                    requested_by=actor.slack_id,
+                    source=source,
+                    response_url=response_url,
+                ),
+                now=now,
+            )
+            entry_id = entry.id
+        return Accepted(entry_id, deal, self.describe(deal, changes, before), note.strip() if note else None)
+
+    def describe(
+        self, deal: DealView, changes: dict[str, str], before: dict[str, str | None]
+    ) -> tuple[FieldChange, ...]:
+        """Before -> after for display, from the raw values an outbox entry keeps."""
+        stage_labels = {s.id: s.label for s in self.stage_options(deal.pipeline_id)}
+        return tuple(
+            FieldChange(
+                f,
+                FIELD_LABELS.get(f, f),
+                "—" if before.get(f) is None else _display(f, str(before[f]), deal, stage_labels),
+                _display(f, v, deal, stage_labels),
+            )
+            for f, v in changes.items()
+        )
+
+    def _resolve(
+        self, deal: DealView, raw_changes: Sequence[tuple[str, str]], *, today: date
+    ) -> tuple[dict[str, str], list[str]]:
+        changes: dict[str, str] = {}
+        problems: list[str] = []
+        for key, raw in raw_changes:
+            field = COMMAND_FIELDS.get(key, key)
+            try:
+                if field == STAGE:
+                    changes[field] = resolve_stage(raw, self.stage_options(deal.pipeline_id)).id
+                elif field == AMOUNT:
+                    changes[field] = format(parse_amount(raw).normalize(), "f")
+                elif field == CLOSE:
+                    changes[field] = parse_close_date(raw, today=today).isoformat()
+                elif field == NEXT:
+                    if len(raw) > MAX_NEXT_STEP:
+                        problems.append(
+                            f"The next step is too long ({len(raw)} characters; {MAX_NEXT_STEP} at most)."
+                        )
+                    changes[field] = raw.strip()
+                else:
+                    changes[field] = raw
+            except ValueProblem as problem:
+                problems.append(problem.message)
+        return changes, problems
+
+    def _views(self, condition: object) -> list[DealView]:
+        with self._sessions() as session:
+            rows = session.execute(
+                select(MirrorDeal, MirrorStage, MirrorPipeline, MirrorOwner)
+                .outerjoin(
+                    MirrorStage,
+                    and_(
+                        MirrorStage.pipeline_id == MirrorDeal.pipeline_id,
+                        MirrorStage.id == MirrorDeal.stage_id,
+                    ),
+                )
+                .outerjoin(MirrorPipeline, MirrorPipeline.id == MirrorDeal.pipeline_id)
+                .outerjoin(MirrorOwner, MirrorOwner.id == MirrorDeal.owner_id)
+                .where(condition)  # type: ignore[arg-type]
+            ).all()
+        return [self._view(deal, stage, pipeline, owner) for deal, stage, pipeline, owner in rows]
+
+    def _view(
+        self,
+        deal: MirrorDeal,
+        stage: MirrorStage | None,
+        pipeline: MirrorPipeline | None,
+        owner: MirrorOwner | None,
+    ) -> DealView:
+        touched = [t for t in (deal.last_activity_at, deal.created_at) if t is not None]
+        owner_name = (
+            (f"{owner.first_name} {owner.last_name}".strip() or owner.email or owner.id)
+            if owner
+            else "nobody"
+        )
+        return DealView(
+            id=deal.id,
+            name=deal.name,
+            owner_id=deal.owner_id,
+            owner_name=owner_name,
+            pipeline_id=deal.pipeline_id,
+            pipeline_label=pipeline.label if pipeline else deal.pipeline_id,
+            stage_id=deal.stage_id,
+            stage_label=stage.label if stage else deal.stage_id,
+            is_closed=deal.is_closed,
+            is_won=deal.is_won,
+            amount=deal.amount,
+            currency=deal.currency,
+            close_date=deal.close_date,
+            next_step=deal.next_step,
+            last_touched=max(touched) if touched else None,
+            url=self._deal_url(deal.id),
+        )
+
+
+def urgency(deal: DealView, now: datetime, today: date) -> tuple[int, float, date]:
+    """Sort key: past close date first, then longest untouched, then closing soonest."""
+    untouched = deal.days_untouched(now)
+    return (
+        0 if deal.is_past_close(today) else 1,
+        -(untouched if untouched is not None else 10_000),
+        deal.close_date or (today + timedelta(days=36_500)),
+    )
+
+
+def _current_raw(deal: DealView, field: str) -> str | None:
+    if field == STAGE:
+        return deal.stage_id
+    if field == AMOUNT:
+        return None if deal.amount is None else format(deal.amount.normalize(), "f")
+    if field == CLOSE:
+        return deal.close_date.isoformat() if deal.close_date else None
+    if field == NEXT:
+        return deal.next_step
+    return None
+
+
+def _display(field: str, raw: str, deal: DealView, stage_labels: dict[str, str]) -> str:
+    if field == STAGE:
+        return stage_labels.get(raw, raw)
+    if field == AMOUNT:
+        return format_money(Decimal(raw), deal.currency)
+    if field == CLOSE:
+        return format_date(date.fromisoformat(raw))
+    return raw

@@ -1,0 +1,386 @@
+"""The `/deal` text grammar: turns what the person typed into a `Command`, never raising.
+
+    (empty)                      -> ListMine
+    help | ? | -h | --help       -> ShowHelp
+    SEARCH [ITEM ...]            -> DealCommand (a lookup when there are no items)
+    ITEM := KEY=VALUE | note "TEXT" | note TEXT TO THE END OF THE LINE
+
+* SEARCH is every word before the first KEY=VALUE or `note`; quotes are removed and whitespace
+  collapsed (`"acme corp"` and `acme corp` give the same search). Quote a name that is the word
+  `note` or contains `=`.
+* KEY is case-insensitive: `stage`, `amount`, `close`, `next`, `note` (`note=...` is the note too),
+  or an alias from the config. Spaces around `=` are allowed (`stage = won`).
+* VALUE is a word, or quoted with "...", '...', or Slack's smart quotes (U+201C/U+201D,
+  U+2018/U+2019). A closing quote must end the word (be followed by a space, `=` or the end), so
+  apostrophes inside quoted text (`note 'don't wait'`) are fine. No-break spaces do not end an
+  unquoted value (`amount=€12 500` typed with a no-break space is one value); ordinary spaces do.
+* An unquoted `note` takes the rest of the line verbatim, `key=value`s included, so put those first
+  (`note = text` is the pair `note=text`).
+* Slack's escaping (`&amp;`, `&lt;`, `&gt;`) is undone and link markup (`<https://x|label>`,
+  `<mailto:a@b.c>`) becomes its label (or its address when there is none).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+__all__ = [
+    "KEYS",
+    "MAX_TEXT_LENGTH",
+    "NOTE_KEY",
+    "Command",
+    "DealCommand",
+    "ListMine",
+    "ParseError",
+    "ShowHelp",
+    "parse_command",
+    "resolve_aliases",
+]
+
+KEYS: tuple[str, ...] = ("stage", "amount", "close", "next")
+"""The built-in change keys, in the order help lists them."""
+
+NOTE_KEY = "note"
+MAX_TEXT_LENGTH = 3000
+
+_NO_ALIASES: Mapping[str, str] = MappingProxyType({})
+_HELP_WORDS = frozenset({"help", "?", "-h", "--help"})
+_DOUBLE_OPENERS = '"“”„'
+_DOUBLE_CLOSERS = '"“”'
+_SINGLE_OPENERS = "'\u2018"
+_SINGLE_CLOSERS = "'\u2019\u2018"
+_NO_BREAK_SPACES = "\u00a0\u202f\u2007"
+_SLACK_MARKUP = re.compile(r"<([^<>]*)>")
+_SLACK_ENTITY = re.compile(r"&(amp|lt|gt);")
+_ENTITIES = {"amp": "&", "lt": "<", "gt": ">"}
+_EXAMPLE = '`{cmd} acme stage=won amount=12k next="Send MSA"`'
+
+
+@dataclass(frozen=True, slots=True)
+class ShowHelp:
+    """`/deal help`: show the usage."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListMine:
+    """`/deal` alone: the person's own open deals."""
+
+
+@dataclass(frozen=True, slots=True)
+class DealCommand:
+    """A search, optionally with changes and/or a note for the deal it finds.
+
+    `query` is never empty. `changes` holds (canonical key, raw value) pairs in the order typed, at
+    most one per key; the key is one of `KEYS` or an alias's target (a CRM property name).
+    """
+
+    query: str
+    changes: tuple[tuple[str, str], ...] = ()
+    note: str | None = None
+
+    @property
+    def is_search(self) -> bool:
+        """True for a plain lookup: nothing to write."""
+        return not self.changes and self.note is None
+
+
+@dataclass(frozen=True, slots=True)
+class ParseError:
+    """What was wrong with the text, and what to type instead (Slack mrkdwn)."""
+
+    message: str
+
+
+Command = ShowHelp | ListMine | DealCommand | ParseError
+
+
+def resolve_aliases(aliases: Mapping[str, str]) -> dict[str, str]:
+    """The aliases that take effect: lower-cased name -> canonical key or CRM property name.
+
+    Names that are blank, contain spaces or `=`, or shadow a built-in key (`stage`, ..., `note`) are
+    ignored, as are blank targets. A target naming a built-in key case-insensitively becomes that key.
+    """
+    builtins = {*KEYS, NOTE_KEY}
+    resolved: dict[str, str] = {}
+    for name, target in aliases.items():
+        key = name.strip().casefold()
+        if not key or key in builtins or "=" in key or any(c.isspace() for c in key):
+            continue
+        clean_target = target.strip()
+        if not clean_target:
+            continue
+        resolved[key] = clean_target.casefold() if clean_target.casefold() in builtins else clean_target
+    return resolved
+
+
+def parse_command(text: str, *, aliases: Mapping[str, str] = _NO_ALIASES, command: str = "/deal") -> Command:
+    """Parse the text after the slash command. Never raises; problems come back as `ParseError`.
+
+    Text longer than `MAX_TEXT_LENGTH` characters (as Slack sent it) is refused.
+
+    `command` is only used in the examples of error messages (the command name is configurable).
+    """
+    if len(text) > MAX_TEXT_LENGTH:
+        return ParseError(
+            f"That's {len(text):,} characters; `{command}` takes at most {MAX_TEXT_LENGTH:,}. "
+            f"Shorten the note, or log long notes in the CRM."
+        )
+    cleaned = _unslack(text).strip()
+    if not cleaned:
+        return ListMine()
+    if cleaned.casefold() in _HELP_WORDS:
+        return ShowHelp()
+    try:
+        return _Parser(cleaned, _key_table(aliases), command).parse()
+    except _Problem as problem:
+        return ParseError(problem.message)
+
+
+class _Problem(Exception):
+    """Internal: aborts parsing with a message for `ParseError`."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class _Word:
+    text: str
+    quoted: bool
+
+
+def _unslack(text: str) -> str:
+    """Undo Slack's escaping and link markup; `<@U1>`-style mentions without a label stay as typed."""
+    return _SLACK_ENTITY.sub(lambda m: _ENTITIES[m.group(1)], _SLACK_MARKUP.sub(_markup_label, text))
+
+
+def _markup_label(match: re.Match[str]) -> str:
+    target, bar, label = match.group(1).partition("|")
+    if bar and label.strip():
+        return label
+    if target[:1] in {"@", "#", "!"}:
+        return match.group(0)
+    return target.removeprefix("mailto:")
+
+
+def _key_table(aliases: Mapping[str, str]) -> dict[str, str]:
+    table = {key: key for key in (*KEYS, NOTE_KEY)}
+    table.update(resolve_aliases(aliases))
+    return table
+
+
+def _closers_for(opener: str) -> str:
+    return _DOUBLE_CLOSERS if opener in _DOUBLE_OPENERS else _SINGLE_CLOSERS
+
+
+def _is_opener(char: str) -> bool:
+    return char in _DOUBLE_OPENERS or char in _SINGLE_OPENERS
+
+
+def _shorten(text: str, limit: int = 30) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+class _Parser:
+    """Recursive descent over the cleaned text; one instance per call."""
+
+    def __init__(self, text: str, keys: dict[str, str], command: str) -> None:
+        self._text = text
+        self._pos = 0
+        self._keys = keys
+        self._command = command
+        self._changes: list[tuple[str, str]] = []
+        self._typed_keys: dict[str, str] = {}
+        self._note: str | None = None
+        self._last_item = ""
+
+    # -- the grammar -----------------------------------------------------------------------------
+
+    def parse(self) -> DealCommand:
+        query = self._query()
+        while self._skip_spaces():
+            self._item()
+        if not query:
+            if self._changes or self._note is not None:
+                raise _Problem(f"Say which deal first, e.g. {self._example()}.")
+            raise _Problem(f"Type part of a deal's name, e.g. `{self._command} acme`.")
+        return DealCommand(query=query, changes=tuple(self._changes), note=self._note)
+
+    def _query(self) -> str:
+        words: list[str] = []
+        while self._skip_spaces():
+            start = self._pos
+            word = self._word()
+            if self._at_equals() or self._is_note_keyword(word):
+                self._pos = start
+                break
+            words.append(word.text)
+        return " ".join(" ".join(words).split())
+
+    def _item(self) -> None:
+        start = self._pos
+        word = self._word()
+        if self._at_equals():
+            self._pos += 1
+            self._pair(word)
+        elif self._is_note_keyword(word):
+            self._set_note(self._note_text())
+        else:
+            after = f" after `{self._last_item}`" if self._last_item else ""
+            raise _Problem(
+                f"I didn't understand `{_shorten(word.text)}`{after}. After the deal's name, write "
+                f'`key=value` pairs or `note "..."`, and quote values with spaces: `next="Send MSA"`.'
+            )
+        self._last_item = _shorten(self._text[start : self._pos].strip())
+
+    def _pair(self, word: _Word) -> None:
+        if word.quoted:
+            raise _Problem(
+                f"A key can't be in quotes: write `{_shorten(word.text)}=value`, e.g. `stage=won`."
+            )
+        typed = word.text.casefold()
+        if not typed:
+            raise _Problem(f"`=` needs a key in front of it, e.g. {self._example()}.")
+        key = self._keys.get(typed)
+        if key is None:
+            raise _Problem(self._unknown_key_message(word.text))
+        value = self._value(word.text)
+        if key == NOTE_KEY:
+            self._set_note(value)
+            return
+        if key in self._typed_keys:
+            first = self._typed_keys[key]
+            also = f" (as `{first}` and `{word.text}`)" if first.casefold() != typed else ""
+            raise _Problem(f"`{key}` is given twice{also} — keep just one.")
+        self._typed_keys[key] = word.text
+        self._changes.append((key, value))
+
+    def _value(self, key: str) -> str:
+        start = self._pos
+        if not self._skip_spaces() or (self._pos > start and self._item_starts_here()):
+            raise _Problem(f"`{key}=` needs a value, e.g. {self._value_example(key)}.")
+        value = self._quoted() if _is_opener(self._text[self._pos]) else self._bare_value()
+        value = value.strip()
+        if not value:
+            raise _Problem(f"`{key}=` needs a value, e.g. {self._value_example(key)}.")
+        return value
+
+    def _note_text(self) -> str:
+        if not self._skip_spaces():
+            raise _Problem(self._empty_note_message())
+        if _is_opener(self._text[self._pos]):
+            text = self._quoted().strip()
+        else:
+            text = self._text[self._pos :].strip()
+            self._pos = len(self._text)
+        if not text:
+            raise _Problem(self._empty_note_message())
+        return text
+
+    def _set_note(self, text: str) -> None:
+        if self._note is not None:
+            raise _Problem('There are two notes — write just one: `note "..."`.')
+        self._note = text
+
+    # -- the lexer -------------------------------------------------------------------------------
+
+    def _skip_spaces(self) -> bool:
+        """Move past whitespace; False at the end of the text."""
+        text = self._text
+        while self._pos < len(text) and text[self._pos].isspace():
+            self._pos += 1
+        return self._pos < len(text)
+
+    def _word(self) -> _Word:
+        """A quoted string, or the characters up to whitespace or `=`."""
+        if _is_opener(self._text[self._pos]):
+            return _Word(self._quoted(), quoted=True)
+        start = self._pos
+        text = self._text
+        while self._pos < len(text) and not text[self._pos].isspace() and text[self._pos] != "=":
+            self._pos += 1
+        return _Word(text[start : self._pos], quoted=False)
+
+    def _bare_value(self) -> str:
+        """Up to whitespace; `=` belongs to the value, and so does a no-break space inside it."""
+        start = self._pos
+        text = self._text
+        while self._pos < len(text):
+            char = text[self._pos]
+            if char.isspace() and not (
+                char in _NO_BREAK_SPACES and self._pos + 1 < len(text) and not text[self._pos + 1].isspace()
+            ):
+                break
+            self._pos += 1
+        return text[start : self._pos]
+
+    def _quoted(self) -> str:
+        """The text inside the quotes that start here; the closing quote must end the word."""
+        text = self._text
+        opener = text[self._pos]
+        closers = _closers_for(opener)
+        for end in range(self._pos + 1, len(text)):
+            if text[end] in closers and (
+                end + 1 == len(text) or text[end + 1].isspace() or text[end + 1] == "="
+            ):
+                inner = text[self._pos + 1 : end]
+                self._pos = end + 1
+                return inner
+        raise _Problem(
+            f"Unbalanced quotes: `{_shorten(text[self._pos :])}` has no closing quote. "
+            f'Close each quote, e.g. `next="Send MSA"`.'
+        )
+
+    def _at_equals(self) -> bool:
+        """Whether `=` follows (spaces allowed); stays just before it."""
+        save = self._pos
+        if self._skip_spaces() and self._text[self._pos] == "=":
+            return True
+        self._pos = save
+        return False
+
+    def _item_starts_here(self) -> bool:
+        """Whether a `key=` or `note` starts here (used to spot `amount= stage=won`)."""
+        if _is_opener(self._text[self._pos]):
+            return False
+        save = self._pos
+        word = self._word()
+        starts = self._at_equals() or self._is_note_keyword(word)
+        self._pos = save
+        return starts
+
+    @staticmethod
+    def _is_note_keyword(word: _Word) -> bool:
+        return not word.quoted and word.text.casefold() == NOTE_KEY
+
+    # -- messages --------------------------------------------------------------------------------
+
+    def _example(self) -> str:
+        return _EXAMPLE.format(cmd=self._command)
+
+    def _value_example(self, key: str) -> str:
+        examples = {
+            "stage": "stage=won",
+            "amount": "amount=12k",
+            "close": "close=2026-12-15",
+            "next": 'next="Send MSA"',
+            NOTE_KEY: 'note="Met the CFO"',
+        }
+        canonical = self._keys.get(key.casefold(), "")
+        return f"`{examples.get(canonical, key + '=...')}`"
+
+    def _empty_note_message(self) -> str:
+        return f'The note is empty — write it after `note`, e.g. `{self._command} acme note "Met the CFO"`.'
+
+    def _unknown_key_message(self, typed: str) -> str:
+        valid = [*KEYS, NOTE_KEY, *sorted(k for k in self._keys if k not in KEYS and k != NOTE_KEY)]
+        guess = difflib.get_close_matches(typed.casefold(), valid, n=1, cutoff=0.6)
+        hint = f" Did you mean `{guess[0]}`?" if guess else ""
+        listed = ", ".join(f"`{k}`" for k in valid)
+        return f"I don't know the key `{_shorten(typed)}`.{hint} Keys: {listed}."

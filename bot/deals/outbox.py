@@ -1,0 +1,344 @@
+"""The outbox: accepted changes are stored before Slack gets its ack, then applied to the CRM by workers.
+
+Every `serve` process runs a worker. Entries are claimed with a lease (`FOR UPDATE SKIP LOCKED` on
+PostgreSQL; SQLite serialises writers), so replicas never apply one at the same time. A worker that
+dies mid-way leaves a lease that runs out, and the entry is applied again: a PATCH with the same
+values changes nothing, and a note carries the entry's idempotency key, so nothing is applied twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.models import AuditEntry, OutboxEntry
+from integrations.base import (
+    CRM,
+    CrmAuthError,
+    CrmError,
+    CrmNotFound,
+    CrmRejected,
+    Deal,
+    DealUpdate,
+)
+from integrations.sync import store_deal
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=60)
+MAX_BACKOFF = timedelta(minutes=10)
+FIRST_BACKOFF = timedelta(seconds=5)
+
+# Field names in `changes`; anything else is a CRM property written as it is.
+STAGE, AMOUNT, CLOSE, NEXT, LOST_REASON = (
+    "stage_id",
+    "amount",
+    "close_date",
+    "next_step",
+    "closed_lost_reason",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRequest:
+    deal_id: str
+    deal_name: str
+    changes: Mapping[str, str]
+    before: Mapping[str, str | None]
+    note: str | None
+    requested_by: str
+    source: str
+    response_url: str | None = None
+
+
+NoticeKind = Literal["done", "queued", "rejected"]
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """What the person who asked should hear about their change."""
+
+    kind: NoticeKind
+    entry_id: int
+    deal_id: str
+    deal_name: str
+    requested_by: str
+    response_url: str | None
+    changes: Mapping[str, str]
+    before: Mapping[str, str | None]
+    note: str | None
+    after: Deal | None = None
+    reason: str | None = None
+
+
+Notifier = Callable[[Notice], None]
+
+
+def enqueue(session: Session, request: ChangeRequest, *, now: datetime) -> OutboxEntry:
+    """Store the change and its audit trail in the caller's transaction (commit before acking Slack)."""
+    entry = OutboxEntry(
+        idempotency_key=secrets.token_hex(8),
+        deal_id=request.deal_id,
+        deal_name=request.deal_name[:500],
+        changes=dict(request.changes),
+        before=dict(request.before),
+        note=request.note,
+        requested_by=request.requested_by,
+        source=request.source,
+        response_url=request.response_url,
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(entry)
+    session.flush()
+    for field, new in request.changes.items():
+        session.add(
+            AuditEntry(
+                at=now,
+                slack_user=request.requested_by,
+                deal_id=request.deal_id,
+                field=field,
+                old_value=request.before.get(field),
+                new_value=new,
+                source=request.source,
+                outbox_id=entry.id,
+            )
+        )
+    if request.note:
+        session.add(
+            AuditEntry(
+                at=now,
+                slack_user=request.requested_by,
+                deal_id=request.deal_id,
+                field="note",
+                old_value=None,
+                new_value=request.note,
+                source=request.source,
+                outbox_id=entry.id,
+            )
+        )
+    return entry
+
+
+def deal_update(changes: Mapping[str, str]) -> DealUpdate:
+    known = {STAGE, AMOUNT, CLOSE, NEXT, LOST_REASON}
+    return DealUpdate(
+        stage_id=changes.get(STAGE),
+        amount=Decimal(changes[AMOUNT]) if AMOUNT in changes else None,
+        close_date=date.fromisoformat(changes[CLOSE]) if CLOSE in changes else None,
+        next_step=changes.get(NEXT),
+        closed_lost_reason=changes.get(LOST_REASON),
+        extra={k: v for k, v in changes.items() if k not in known},
+    )
+
+
+def apply_entry(crm: CRM, entry: OutboxEntry) -> Deal:
+    """Write one entry to the CRM. Safe to repeat: same values again, and the note is keyed."""
+    deal = crm.update_deal(entry.deal_id, deal_update(entry.changes)) if entry.changes else None
+    if entry.note:
+        crm.add_note(
+            entry.deal_id, entry.note, timestamp=entry.created_at, idempotency_key=entry.idempotency_key
+        )
+    return crm.get_deal(entry.deal_id) if entry.note or deal is None else deal
+
+
+class Outbox:
+    def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], datetime]) -> None:
+        self._sessions = sessions
+        self._clock = clock
+
+    def claim(self, worker_id: str, limit: int = 1) -> list[OutboxEntry]:
+        now = self._clock()
+        due = (
+            OutboxEntry.status == "pending",
+            OutboxEntry.next_attempt_at <= now,
+            or_(OutboxEntry.locked_until.is_(None), OutboxEntry.locked_until < now),
+        )
+        with self._sessions.begin() as session:
+            candidates = session.scalars(
+                select(OutboxEntry.id)
+                .where(*due)
+                .order_by(OutboxEntry.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if not candidates:
+                return []
+            # Re-check the lease in the UPDATE itself: on SQLite two claimers can see the same rows.
+            claimed = session.scalars(
+                update(OutboxEntry)
+                .where(OutboxEntry.id.in_(candidates), *due)
+                .values(locked_until=now + LEASE, locked_by=worker_id, attempts=OutboxEntry.attempts + 1)
+                .returning(OutboxEntry.id)
+            ).all()
+            if not claimed:
+                return []
+            return list(
+                session.scalars(
+                    select(OutboxEntry).where(OutboxEntry.id.in_(claimed)).order_by(OutboxEntry.id)
+                )
+            )
+
+    def complete(self, entry: OutboxEntry, deal: Deal) -> None:
+        now = self._clock()
+        with self._sessions.begin() as session:
+            session.execute(
+                update(OutboxEntry)
+                .where(OutboxEntry.id == entry.id)
+                .values(
+                    status="done",
+                    completed_at=now,
+                    locked_until=None,
+                    result=_deal_summary(deal),
+                    last_error=None,
+                )
+            )
+            store_deal(session, deal, now)
+
+    def reject(self, entry: OutboxEntry, reason: str) -> None:
+        with self._sessions.begin() as session:
+            session.execute(
+                update(OutboxEntry)
+                .where(OutboxEntry.id == entry.id)
+                .values(status="rejected", completed_at=self._clock(), locked_until=None, last_error=reason)
+            )
+
+    def retry_later(self, entry: OutboxEntry, reason: str) -> bool:
+        """Schedule another attempt; True the first time, so the person hears it is queued once."""
+        delay = min(FIRST_BACKOFF * 2 ** max(entry.attempts - 1, 0), MAX_BACKOFF)
+        with self._sessions.begin() as session:
+            first_time = not session.scalar(select(OutboxEntry.told_queued).where(OutboxEntry.id == entry.id))
+            session.execute(
+                update(OutboxEntry)
+                .where(OutboxEntry.id == entry.id)
+                .values(
+                    next_attempt_at=self._clock() + delay,
+                    locked_until=None,
+                    last_error=reason,
+                    told_queued=True,
+                )
+            )
+        return first_time
+
+    def depth(self) -> int:
+        with self._sessions() as session:
+            return len(session.scalars(select(OutboxEntry.id).where(OutboxEntry.status == "pending")).all())
+
+
+class OutboxWorker:
+    """Threads that apply due entries to the CRM and tell people how it went."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        crm: CRM,
+        notify: Notifier,
+        *,
+        threads: int = 4,
+        poll_interval: float = 0.5,
+        name: str = "worker",
+    ) -> None:
+        self._outbox = outbox
+        self._crm = crm
+        self._notify = notify
+        self._threads_wanted = threads
+        self._poll = poll_interval
+        self._name = f"{name}-{secrets.token_hex(3)}"
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> OutboxWorker:
+        for n in range(self._threads_wanted):
+            thread = threading.Thread(target=self._run, name=f"outbox-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def wake(self) -> None:
+        """Called after an enqueue in this process, so the entry does not wait for the next poll."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def run_once(self) -> int:
+        """Apply whatever is due now; returns how many entries were handled."""
+        handled = 0
+        while not self._stop.is_set():
+            entries = self._outbox.claim(self._name)
+            if not entries:
+                return handled
+            for entry in entries:
+                self.process(entry)
+                handled += 1
+        return handled
+
+    def process(self, entry: OutboxEntry) -> None:
+        try:
+            deal = apply_entry(self._crm, entry)
+        except (CrmRejected, CrmNotFound) as exc:
+            self._outbox.reject(entry, str(exc))
+            self._tell(entry, "rejected", reason=str(exc))
+            return
+        except CrmError as exc:  # outage, rate limit or a token an admin must fix: keep it queued
+            kind = "auth" if isinstance(exc, CrmAuthError) else "unavailable"
+            log.warning("CRM update %s queued again (%s): %s", entry.id, kind, exc)
+            if self._outbox.retry_later(entry, str(exc)):
+                self._tell(entry, "queued", reason=str(exc))
+            return
+        self._outbox.complete(entry, deal)
+        self._tell(entry, "done", after=deal)
+
+    def _tell(
+        self, entry: OutboxEntry, kind: NoticeKind, *, after: Deal | None = None, reason: str | None = None
+    ) -> None:
+        notice = Notice(
+            kind=kind,
+            entry_id=entry.id,
+            deal_id=entry.deal_id,
+            deal_name=entry.deal_name,
+            requested_by=entry.requested_by,
+            response_url=entry.response_url,
+            changes=entry.changes,
+            before=entry.before,
+            note=entry.note,
+            after=after,
+            reason=reason,
+        )
+        try:
+            self._notify(notice)
+        except Exception:  # a failed confirmation must not undo or repeat the CRM write
+            log.exception("could not tell %s about outbox entry %s", entry.requested_by, entry.id)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # keep the worker alive: the entry stays leased and is retried
+                log.exception("outbox worker loop failed; retrying")
+            self._wake.wait(self._poll)
+            self._wake.clear()
+
+
+def _deal_summary(deal: Deal) -> dict[str, Any]:
+    return {
+        STAGE: deal.stage_id,
+        AMOUNT: None if deal.amount is None else str(deal.amount),
+        CLOSE: deal.close_date.isoformat() if deal.close_date else None,
+        NEXT: deal.next_step,
+    }

@@ -1,0 +1,43 @@
+"""Who may change which deal: the owner; the owner's manager; admins. A refusal says why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.people import Actor
+
+NOT_LINKED = (
+    "I couldn't match your Slack account to a CRM user (no CRM owner has your Slack email). "
+    "Ask a Drumbeat admin to add you under `people:` in the rituals file."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DealFacts:
+    """What permissions need to know about a deal."""
+
+    owner_id: str | None
+    owner_name: str
+    is_closed: bool
+    stage_label: str
+
+
+def refusal(actor: Actor, deal: DealFacts, *, changes_fields: bool) -> str | None:
+    """None when `actor` may make this change; otherwise the reason, written for them."""
+    if actor.is_admin:
+        return None
+    is_owner = actor.owner_id is not None and deal.owner_id == actor.owner_id
+    is_manager = deal.owner_id is not None and deal.owner_id in actor.report_owner_ids
+    if not actor.is_linked and not is_manager:
+        return NOT_LINKED
+    if not (is_owner or is_manager):
+        return (
+            f"You can only update your own deals, and this one is {deal.owner_name}'s. "
+            f"Ask {deal.owner_name}, their manager or a Drumbeat admin."
+        )
+    if deal.is_closed and changes_fields and not is_manager:
+        return (
+            f"This deal is closed ({deal.stage_label}), so it stays as it is. "
+            "Only your manager or a Drumbeat admin can reopen or change it."
+        )
+    return None

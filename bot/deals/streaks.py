@@ -1,0 +1,42 @@
+"""Streaks of up-to-date weeks: a week counts when, at some point in it, every open deal was fresh."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.models import ReviewWeek
+
+FRESH_DAYS = 7
+
+
+def week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def record_week(session: Session, owner_id: str, today: date, *, all_fresh: bool) -> None:
+    """Remember this week's state; a week once up to date stays so."""
+    start = week_start(today)
+    row = session.get(ReviewWeek, (owner_id, start))
+    if row is None:
+        session.add(ReviewWeek(owner_id=owner_id, week_start=start, up_to_date=all_fresh))
+    elif all_fresh and not row.up_to_date:
+        row.up_to_date = True
+
+
+def current_streak(session: Session, owner_id: str, today: date) -> int:
+    """Weeks in a row up to date, counting this week if it already is, else ending last week."""
+    weeks = {
+        w.week_start: w.up_to_date
+        for w in session.scalars(select(ReviewWeek).where(ReviewWeek.owner_id == owner_id))
+    }
+    start = week_start(today)
+    if not weeks.get(start):
+        start -= timedelta(weeks=1)
+    streak = 0
+    while weeks.get(start):
+        streak += 1
+        start -= timedelta(weeks=1)
+    return streak

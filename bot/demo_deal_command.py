@@ -1,0 +1,88 @@
+"""The `/deal` part of `drumbeat demo`: real commands through the real flow, answered in the terminal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.text import Text
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.deals.desk import DealDesk
+from bot.deals.outbox import Notice, Outbox, OutboxWorker
+from bot.people import PeopleDirectory, PersonLink, SlackProfile
+from bot.render import blocks_to_text
+from handlers import blocks
+from handlers.context import HandlerContext
+from handlers.deal_flow import answer_command
+from integrations.demo import DemoCRM
+from integrations.demo_seed import MANAGER, PEOPLE, REPS
+
+CRM_LABEL = "the demo CRM"
+
+
+def show_deal_commands(
+    console: Console, sessions: sessionmaker[Session], crm: DemoCRM, now: datetime
+) -> None:
+    profiles = {
+        p.slack_id: SlackProfile(p.slack_id, p.email, f"{p.first_name} {p.last_name}", "Europe/Paris")
+        for p in PEOPLE
+    }
+    people = PeopleDirectory(
+        sessions,
+        profiles.get,
+        links=[PersonLink(r.owner_id, r.slack_id, MANAGER.slack_id) for r in REPS],
+        default_tz="Europe/Paris",
+        clock=lambda: now,
+    )
+    desk = DealDesk(sessions, deal_url=crm.deal_url, clock=lambda: now)
+    notices: list[Notice] = []
+    worker = OutboxWorker(Outbox(sessions, lambda: now), crm, notices.append, threads=1)
+    ctx = HandlerContext(
+        desk=desk,
+        people=people,
+        sessions=sessions,
+        clock=lambda: now,
+        wake_worker=lambda: None,
+        crm_label=CRM_LABEL,
+    )
+    alice = REPS[0]
+    mine = desk.my_open_deals(people.actor(alice.slack_id))
+    target = mine[-1]
+    someone_elses = next(d for d in desk.my_open_deals(people.actor(REPS[1].slack_id)))
+    console.rule("[bold]Quick updates from Slack: /deal[/bold]")
+    for user, text in (
+        (alice, ""),
+        (alice, target.name.split(" — ")[0]),
+        (alice, f'"{target.name}" stage=contract amount=12k close=eom next="Send MSA"'),
+        (alice, f'"{someone_elses.name}" amount=5k'),
+        (alice, f'"{target.name}" amount=lots'),
+    ):
+        reply = answer_command(ctx, user.slack_id, text, response_url=None)
+        console.print(
+            Panel(
+                Text(blocks_to_text(reply.blocks)),
+                title=Text(f"{user.first_name}: /deal {text}".rstrip()),
+                title_align="left",
+            )
+        )
+        if reply.accepted:
+            worker.run_once()
+            for notice in notices:
+                deal = desk.get(notice.deal_id)
+                assert deal is not None
+                done = blocks.done(
+                    deal,
+                    desk.describe(deal, dict(notice.changes), dict(notice.before)),
+                    notice.note,
+                    CRM_LABEL,
+                )
+                console.print(
+                    Panel(
+                        Text(blocks_to_text(done)),
+                        title="…a moment later, once the CRM has it",
+                        title_align="left",
+                    )
+                )
+            notices.clear()

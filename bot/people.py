@@ -1,0 +1,157 @@
+"""Who is who: Slack people matched to CRM owners by email, with the rituals file's `people:` winning.
+
+No Slack import here: the Slack profile lookup is handed in as a function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.models import MirrorOwner, SlackPerson
+
+PROFILE_MAX_AGE = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True)
+class SlackProfile:
+    slack_id: str
+    email: str | None
+    name: str
+    tz: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PersonLink:
+    """One `people:` entry: a CRM owner (id or email), a Slack user (id or email), their manager."""
+
+    crm_owner: str
+    slack: str
+    manager: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    slack_id: str
+    email: str | None
+    name: str
+    tz: ZoneInfo
+    owner_id: str | None
+    is_admin: bool
+    report_owner_ids: frozenset[str]
+
+    @property
+    def is_linked(self) -> bool:
+        return self.owner_id is not None
+
+    def local_now(self, now: datetime) -> datetime:
+        return now.astimezone(self.tz)
+
+
+ProfileLookup = Callable[[str], SlackProfile | None]
+
+
+class PeopleDirectory:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        lookup_profile: ProfileLookup,
+        *,
+        admins: Iterable[str] = (),
+        links: Iterable[PersonLink] = (),
+        default_tz: str = "UTC",
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._sessions = sessions
+        self._lookup = lookup_profile
+        self._admins = {a.strip().lower() for a in admins}
+        self._links = tuple(links)
+        self._default_tz = default_tz
+        self._clock = clock
+
+    def actor(self, slack_id: str) -> Actor:
+        profile = self.profile(slack_id)
+        keys = {slack_id.lower()} | ({profile.email.lower()} if profile and profile.email else set())
+        with self._sessions() as session:
+            owner_id = self._linked_owner(session, keys) or _owner_by_email(session, profile)
+            reports = frozenset(
+                owner
+                for link in self._links
+                if link.manager and link.manager.lower() in keys
+                for owner in [_resolve_owner(session, link.crm_owner)]
+                if owner is not None
+            )
+        return Actor(
+            slack_id=slack_id,
+            email=profile.email if profile else None,
+            name=profile.name if profile else slack_id,
+            tz=_zone(profile.tz if profile else None, self._default_tz),
+            owner_id=owner_id,
+            is_admin=bool(keys & self._admins),
+            report_owner_ids=reports,
+        )
+
+    def profile(self, slack_id: str) -> SlackProfile | None:
+        """The cached Slack profile, looked up again once a day."""
+        now = self._clock()
+        with self._sessions() as session:
+            cached = session.get(SlackPerson, slack_id)
+            if cached is not None and now - cached.refreshed_at < PROFILE_MAX_AGE:
+                return SlackProfile(cached.slack_id, cached.email, cached.name, cached.tz)
+        fresh = self._lookup(slack_id)
+        if fresh is None:
+            return SlackProfile(cached.slack_id, cached.email, cached.name, cached.tz) if cached else None
+        with self._sessions.begin() as session:
+            row = session.get(SlackPerson, slack_id) or SlackPerson(slack_id=slack_id)
+            row.email = fresh.email.lower() if fresh.email else None
+            row.name = fresh.name
+            row.tz = fresh.tz
+            row.refreshed_at = now
+            session.add(row)
+        return fresh
+
+    def owner_name(self, owner_id: str | None) -> str:
+        if owner_id is None:
+            return "nobody"
+        with self._sessions() as session:
+            owner = session.get(MirrorOwner, owner_id)
+        if owner is None:
+            return f"owner {owner_id}"
+        return f"{owner.first_name} {owner.last_name}".strip() or owner.email or owner_id
+
+    def _linked_owner(self, session: Session, keys: set[str]) -> str | None:
+        for link in self._links:
+            if link.slack.lower() in keys:
+                return _resolve_owner(session, link.crm_owner)
+        return None
+
+
+def _resolve_owner(session: Session, id_or_email: str) -> str | None:
+    if "@" not in id_or_email:
+        return id_or_email
+    return session.scalar(select(MirrorOwner.id).where(func.lower(MirrorOwner.email) == id_or_email.lower()))
+
+
+def _owner_by_email(session: Session, profile: SlackProfile | None) -> str | None:
+    if profile is None or not profile.email:
+        return None
+    return session.scalar(
+        select(MirrorOwner.id)
+        .where(func.lower(MirrorOwner.email) == profile.email.lower(), MirrorOwner.archived.is_(False))
+        .order_by(MirrorOwner.id)
+    )
+
+
+def _zone(name: str | None, default: str) -> ZoneInfo:
+    for candidate in (name, default, "UTC"):
+        if candidate:
+            try:
+                return ZoneInfo(candidate)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return ZoneInfo("UTC")

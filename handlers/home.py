@@ -1,0 +1,83 @@
+"""App Home: my open pipeline by stage, what needs a look, my streak. Refreshed on open and after updates."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from decimal import Decimal
+from typing import Any
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot.deals.desk import DealView
+from bot.deals.permissions import NOT_LINKED
+from bot.deals.streaks import FRESH_DAYS, current_streak, record_week
+from bot.formatting import format_money
+from handlers import blocks
+from handlers.context import HandlerContext
+
+
+def register(app: App, ctx: HandlerContext) -> None:
+    @app.event("app_home_opened")
+    def home_opened(event: dict[str, Any], client: WebClient) -> None:
+        if event.get("tab", "home") == "home":
+            publish_home(client, ctx, event["user"])
+
+
+def publish_home(client: WebClient, ctx: HandlerContext, user_id: str) -> None:
+    client.views_publish(user_id=user_id, view=home_view(ctx, user_id))
+
+
+def home_view(ctx: HandlerContext, user_id: str) -> dict[str, Any]:
+    actor = ctx.people.actor(user_id)
+    if not actor.is_linked or actor.owner_id is None:
+        return blocks.home(
+            linked=False,
+            not_linked_message=NOT_LINKED,
+            stages=[],
+            attention=[],
+            streak=0,
+            open_count=0,
+            fresh_count=0,
+        )
+    now = ctx.clock()
+    today = actor.local_now(now).date()
+    deals = ctx.desk.my_open_deals(actor)
+    fresh = [d for d in deals if (d.days_untouched(now) or 0) < FRESH_DAYS and d.last_touched is not None]
+    with ctx.sessions.begin() as session:
+        record_week(session, actor.owner_id, today, all_fresh=bool(deals) and len(fresh) == len(deals))
+        streak = current_streak(session, actor.owner_id, today)
+    by_stage: OrderedDict[str, list[DealView]] = OrderedDict()
+    for deal in sorted(deals, key=lambda d: (d.pipeline_label, d.stage_label)):
+        by_stage.setdefault(f"{deal.pipeline_label} · {deal.stage_label}", []).append(deal)
+    stages = [(label, len(group), _total(group)) for label, group in by_stage.items()]
+    attention = []
+    for deal in deals:
+        reasons = []
+        if deal.is_past_close(today):
+            reasons.append("close date has passed")
+        if deal.is_stale(now, ctx.desk.stale_after_days):
+            days = deal.days_untouched(now)
+            reasons.append(f"untouched for {days} days" if days is not None else "never touched")
+        if deal.amount is None:
+            reasons.append("no amount")
+        if not deal.next_step:
+            reasons.append("no next step")
+        if reasons:
+            attention.append((deal, " · ".join(reasons)))
+    return blocks.home(
+        linked=True,
+        not_linked_message="",
+        stages=stages,
+        attention=attention,
+        streak=streak,
+        open_count=len(deals),
+        fresh_count=len(fresh),
+    )
+
+
+def _total(deals: list[DealView]) -> str:
+    by_currency: dict[str | None, Decimal] = {}
+    for deal in deals:
+        by_currency[deal.currency] = by_currency.get(deal.currency, Decimal(0)) + (deal.amount or Decimal(0))
+    return " + ".join(format_money(total, currency) for currency, total in by_currency.items())

@@ -1,0 +1,59 @@
+"""Telling people how their change went: through the message's response_url, or a DM."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
+
+from bot.deals.outbox import Notice
+from handlers import blocks
+from handlers.context import HandlerContext
+from handlers.home import publish_home
+
+log = logging.getLogger(__name__)
+
+
+def post_reply(
+    client: WebClient, user_id: str, response_url: str | None, content: list[dict[str, Any]]
+) -> None:
+    """Replace the ephemeral message the person acted on, or DM them when there is none."""
+    fallback = next((b["text"]["text"] for b in content if b.get("type") == "section"), "Drumbeat")
+    if response_url:
+        response = WebhookClient(response_url, timeout=10).send(
+            text=fallback, blocks=content, replace_original=True, response_type="ephemeral"
+        )
+        if response.status_code == 200:
+            return
+        log.warning("response_url refused the update (%s); sending a DM instead", response.status_code)
+    client.chat_postMessage(channel=user_id, text=fallback, blocks=content)
+
+
+class SlackNotifier:
+    """The outbox worker's voice: confirmations, 'queued' notices and rejections."""
+
+    def __init__(self, client: WebClient, ctx: HandlerContext) -> None:
+        self._client = client
+        self._ctx = ctx
+
+    def __call__(self, notice: Notice) -> None:
+        label = self._ctx.crm_label
+        if notice.kind == "queued":
+            content = blocks.queued(notice.deal_name, label)
+        elif notice.kind == "rejected":
+            content = blocks.rejected(notice.deal_name, notice.reason or "it refused the change", label)
+        else:
+            deal = self._ctx.desk.get(notice.deal_id)
+            if deal is None:
+                return
+            changes = self._ctx.desk.describe(deal, dict(notice.changes), dict(notice.before))
+            content = blocks.done(deal, changes, notice.note, label)
+        post_reply(self._client, notice.requested_by, notice.response_url, content)
+        if notice.kind == "done":
+            try:
+                publish_home(self._client, self._ctx, notice.requested_by)
+            except SlackApiError as exc:
+                log.warning("could not refresh App Home: %s", exc.response.get("error"))

@@ -1,0 +1,94 @@
+"""Modal submissions: the update modal and the note modal. Problems show inline on the field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot.deals.desk import Refused
+from bot.deals.values import ValueProblem, parse_amount
+from handlers import blocks
+from handlers.actions import metadata_of
+from handlers.context import HandlerContext
+from handlers.deal_flow import accept_from_modal
+from handlers.notify import post_reply
+
+
+def register(app: App, ctx: HandlerContext) -> None:
+    @app.view(blocks.UPDATE_MODAL)
+    def update_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: Any) -> None:
+        metadata = metadata_of(view)
+        deal = ctx.desk.get(metadata.get("deal_id", ""))
+        if deal is None:
+            ack(response_action="errors", errors={"stage": "This deal is gone from the CRM."})
+            return
+        values = view["state"]["values"]
+        stage = _selected(values, "stage")
+        amount = _text(values, "amount")
+        close = (values.get("close", {}).get("value") or {}).get("selected_date")
+        next_step = _text(values, "next")
+        errors: dict[str, str] = {}
+        changes: list[tuple[str, str]] = []
+        if stage:
+            changes.append(("stage", stage))
+        if amount:
+            try:
+                parse_amount(amount)
+                changes.append(("amount", amount))
+            except ValueProblem as problem:
+                errors["amount"] = problem.message[:150]
+        if close:
+            changes.append(("close", close))
+        if next_step is not None and next_step != (deal.next_step or ""):
+            changes.append(("next", next_step))
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
+        result = accept_from_modal(
+            ctx, body["user"]["id"], deal, changes, None, metadata.get("response_url") or None
+        )
+        if isinstance(result, Refused):
+            if result.message.startswith("Nothing to change"):
+                ack()  # nothing edited: closing the modal is the answer
+                return
+            ack(response_action="errors", errors={"stage": result.message[:150]})
+            return
+        ack()
+        ctx.wake_worker()
+        post_reply(
+            client, body["user"]["id"], metadata.get("response_url"), blocks.accepted(result, ctx.crm_label)
+        )
+
+    @app.view(blocks.NOTE_MODAL)
+    def note_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: Any) -> None:
+        metadata = metadata_of(view)
+        deal = ctx.desk.get(metadata.get("deal_id", ""))
+        note = _text(view["state"]["values"], "note") or ""
+        if deal is None:
+            ack(response_action="errors", errors={"note": "This deal is gone from the CRM."})
+            return
+        if not note.strip():
+            ack(response_action="errors", errors={"note": "Write something first."})
+            return
+        result = accept_from_modal(
+            ctx, body["user"]["id"], deal, [], note, metadata.get("response_url") or None
+        )
+        if isinstance(result, Refused):
+            ack(response_action="errors", errors={"note": result.message[:150]})
+            return
+        ack()
+        ctx.wake_worker()
+        post_reply(
+            client, body["user"]["id"], metadata.get("response_url"), blocks.accepted(result, ctx.crm_label)
+        )
+
+
+def _selected(values: dict[str, Any], block_id: str) -> str | None:
+    option = (values.get(block_id, {}).get("value") or {}).get("selected_option")
+    return option.get("value") if isinstance(option, dict) else None
+
+
+def _text(values: dict[str, Any], block_id: str) -> str | None:
+    value = (values.get(block_id, {}).get("value") or {}).get("value")
+    return value.strip() if isinstance(value, str) else None

@@ -1,0 +1,1041 @@
+"""The rituals file: its schema, its loader, and error messages an admin can act on.
+
+``load_rituals_file`` / ``parse_rituals_text`` return a frozen ``RitualsConfig`` or raise
+``ConfigError`` carrying every problem at once, each as ``file:line: key: what is wrong``:
+
+    rituals.yaml:9: rituals[stale-deals].stale_after_day: unknown key (did you mean stale_after_days?)
+    rituals.yaml:1: timezone: unknown time zone (did you mean Europe/Paris?)
+
+``line`` is where the offending key (or list item) is written; ``key`` is a dotted path that names
+rituals by id when it is known. Nothing here talks to Slack, the CRM or the database: stages,
+pipelines and fields are checked against the CRM elsewhere (``drumbeat check-config``).
+
+Schedules are five-field cron strings in the ritual's time zone (its own ``timezone``, else the
+file's). Weekday numbers follow classic cron, 0 or 7 = Sunday, 1-5 = Monday to Friday; they are
+translated for APScheduler 3, whose ``from_crontab`` would read 0 as Monday. A schedule that
+restricts both the day of the month and the weekday is refused: classic cron fires when either
+matches, APScheduler only when both do, and guessing wrong would be silent.
+
+Daylight saving time, as APScheduler 3 does it (see ``next_firings``): a wall-clock time is kept
+across the switch ("0 9 * * *" in Europe/Paris fires at 09:00 local, 08:00Z in winter, 07:00Z in
+summer); a time that does not exist on the spring-forward day ("30 2 * * *" on the last Sunday of
+March) fires one hour later by the clock, at 03:30 CEST (01:30Z), and is not skipped; a time that
+happens twice on the fall-back day ("30 2 * * *" on the last Sunday of October) fires twice,
+once in each offset, so whoever runs firings must treat both as the same firing.
+"""
+
+from __future__ import annotations
+
+import calendar
+import difflib
+import functools
+import re
+import types
+import typing
+import zoneinfo
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta, tzinfo
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+from rituals._yaml_lines import Loc, YamlSyntaxError, load_yaml_with_lines
+
+__all__ = [
+    "CANONICAL_DEAL_KEYS",
+    "HYGIENE_CHECKS",
+    "RITUAL_KINDS",
+    "AdoptionReportRitual",
+    "CloseDatePastRule",
+    "ConfigError",
+    "ConfigProblem",
+    "DealCommand",
+    "DigestFilters",
+    "HygieneRitual",
+    "HygieneRule",
+    "MissingFieldRule",
+    "OneOnOnePrepRitual",
+    "Person",
+    "PipelineDigestRitual",
+    "QuietHours",
+    "Ritual",
+    "RitualBase",
+    "RitualsConfig",
+    "StaleDealsRitual",
+    "cron_for_apscheduler",
+    "load_rituals_file",
+    "next_firings",
+    "parse_rituals_text",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong with the rituals file. ``line`` is 1-based."""
+
+    file: str
+    line: int
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.key}: {self.message}"
+
+
+class ConfigError(Exception):
+    """The rituals file is unusable; ``problems`` lists everything wrong with it, in file order."""
+
+    def __init__(self, problems: Sequence[ConfigProblem]) -> None:
+        super().__init__(list(problems))
+        self.problems: list[ConfigProblem] = list(problems)
+
+    def __str__(self) -> str:
+        return "\n".join(str(problem) for problem in self.problems)
+
+
+# --------------------------------------------------------------------------------------------
+# Small value checks, each raising ValueError with the message an admin reads
+
+
+_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+_SLACK_USER_RE = re.compile(r"[UW][A-Z0-9]{2,}")
+_SLACK_CHANNEL_ID_RE = re.compile(r"[CG][A-Z0-9]{2,}")
+_USERGROUP_ID_RE = re.compile(r"S[A-Z0-9]{2,}")
+_HANDLE_RE = re.compile(r"@[a-z0-9][a-z0-9._-]*")
+_OWNER_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
+_SLUG_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_PROPERTY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ALIAS_RE = re.compile(r"[a-z][a-z0-9_]*")
+_COMMAND_RE = re.compile(r"/[a-z0-9][a-z0-9_-]{0,30}")
+_HHMM_RE = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
+
+CANONICAL_DEAL_KEYS: tuple[str, ...] = ("stage", "amount", "close", "next")
+"""The ``key=value`` keys ``/deal`` understands without configuration."""
+_RESERVED_DEAL_WORDS = frozenset({*CANONICAL_DEAL_KEYS, "note", "help"})
+
+
+def _did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {matches[0]}?)" if matches else ""
+
+
+def _is_email(value: str) -> bool:
+    return _EMAIL_RE.fullmatch(value) is not None
+
+
+def _check_slack_user(value: str) -> str:
+    value = value.strip()
+    if _SLACK_USER_RE.fullmatch(value):
+        return value
+    if _is_email(value):
+        return value.lower()
+    hint = f" (did you mean {value.upper()}?)" if _SLACK_USER_RE.fullmatch(value.upper()) else ""
+    raise ValueError(f"must be a Slack user id (U… or W…) or an email address{hint}")
+
+
+def _owner_from_yaml(value: object) -> object:
+    # `crm_owner: 101` is an owner id, not a number.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _check_crm_owner(value: str) -> str:
+    value = value.strip()
+    if _is_email(value):
+        return value.lower()
+    if _OWNER_ID_RE.fullmatch(value):
+        return value
+    raise ValueError("must be a CRM owner id or an email address")
+
+
+def _check_channel(value: str) -> str:
+    value = value.strip()
+    if _SLACK_CHANNEL_ID_RE.fullmatch(value):
+        return value
+    if value.startswith("#"):
+        name = value[1:]
+        if not name or len(name) > 80 or re.search(r"[\s#@,]", name):
+            raise ValueError("must be a channel name (#sales-weekly: no spaces, at most 80 characters)")
+        if name != name.lower():
+            raise ValueError(f"Slack channel names are lower case (did you mean #{name.lower()}?)")
+        return value
+    hint = f" (did you mean #{value}?)" if value and not re.search(r"[\s#@,]", value) else ""
+    raise ValueError(f"must be a channel name starting with # or a channel id (C… or G…){hint}")
+
+
+def _check_mention(value: str) -> str:
+    value = value.strip()
+    if _USERGROUP_ID_RE.fullmatch(value):
+        return value
+    if value.lower() in {"@here", "@channel", "@everyone"}:
+        raise ValueError(f"{value} is not a user group; mention a group such as @sales-team")
+    if _HANDLE_RE.fullmatch(value):
+        return value
+    hint = f" (did you mean @{value.lower()}?)" if _HANDLE_RE.fullmatch(f"@{value.lower()}") else ""
+    raise ValueError(f"must be a user group handle starting with @ or a user group id (S…){hint}")
+
+
+def _check_slug(value: str) -> str:
+    if _SLUG_RE.fullmatch(value):
+        return value
+    suggestion = re.sub(r"[^a-z0-9_-]+", "-", value.strip().lower()).strip("-_")
+    hint = f" (did you mean {suggestion}?)" if suggestion and _SLUG_RE.fullmatch(suggestion) else ""
+    raise ValueError(
+        f"must be lower-case letters, digits, '-' and '_', starting with a letter or digit{hint}"
+    )
+
+
+def _check_property(value: str) -> str:
+    if _PROPERTY_RE.fullmatch(value):
+        return value
+    raise ValueError("must be a CRM property name (letters, digits and _, e.g. hs_next_step)")
+
+
+def _check_alias_name(value: str) -> str:
+    if value in _RESERVED_DEAL_WORDS:
+        raise ValueError(f"{value} is already a /deal keyword; an alias needs a name of its own")
+    if not _ALIAS_RE.fullmatch(value):
+        raise ValueError("an alias must be lower-case letters, digits and _, starting with a letter")
+    return value
+
+
+def _check_alias_target(value: str) -> str:
+    if value in CANONICAL_DEAL_KEYS or _PROPERTY_RE.fullmatch(value):
+        return value
+    keys = ", ".join(CANONICAL_DEAL_KEYS)
+    raise ValueError(f"must be one of {keys} or a CRM property name (letters, digits and _)")
+
+
+def _check_command(value: str) -> str:
+    value = value.strip()
+    if _COMMAND_RE.fullmatch(value):
+        return value
+    hint = f" (did you mean /{value.lower()}?)" if _COMMAND_RE.fullmatch(f"/{value.lower()}") else ""
+    raise ValueError("must be a slash command: / then up to 31 lower-case letters, digits, '-' or '_'" + hint)
+
+
+def _parse_clock(value: object) -> object:
+    if isinstance(value, time):
+        return value
+    if isinstance(value, str):
+        match = _HHMM_RE.fullmatch(value.strip())
+        if match:
+            return time(int(match.group(1)), int(match.group(2)))
+    raise ValueError('must be a time of day as "HH:MM" (24-hour clock), e.g. "19:00"')
+
+
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+@functools.cache
+def _zone_lookup() -> tuple[dict[str, str], dict[str, str]]:
+    """(lower-cased name -> name, lower-cased city -> best zone for that city)."""
+    by_lower = {name.lower(): name for name in _zone_names()}
+    regions = ("Europe", "America", "Asia", "Africa", "Australia", "Pacific", "Atlantic", "Indian")
+    by_city: dict[str, str] = {}
+    for name in sorted(_zone_names(), key=lambda n: (n.split("/")[0] not in regions, n)):
+        if "/" in name:
+            by_city.setdefault(name.rsplit("/", 1)[1].lower(), name)
+    return by_lower, by_city
+
+
+def _suggest_zone(value: str) -> str | None:
+    by_lower, by_city = _zone_lookup()
+    cleaned = re.sub(r"\s+", "_", value.strip())
+    if cleaned.lower() in by_lower:
+        return by_lower[cleaned.lower()]
+    parts = [part for part in re.split(r"[/\\,\s]+", value.strip()) if part]
+    if len(parts) >= 2:
+        swapped = "/".join(reversed(parts)).lower()
+        if swapped in by_lower:
+            return by_lower[swapped]
+    for part in reversed(parts):
+        if part.lower() in by_city:
+            return by_city[part.lower()]
+    close = difflib.get_close_matches(cleaned.lower(), list(by_lower), n=1, cutoff=0.6)
+    return by_lower[close[0]] if close else None
+
+
+def _check_timezone(value: str) -> str:
+    value = value.strip()
+    if value in _zone_names():
+        return value
+    suggestion = _suggest_zone(value)
+    raise ValueError("unknown time zone" + (f" (did you mean {suggestion}?)" if suggestion else ""))
+
+
+def _zone(name: str) -> tzinfo:
+    return zoneinfo.ZoneInfo(name)
+
+
+# --------------------------------------------------------------------------------------------
+# Cron
+
+_CRON_SHAPE = "minute hour day month weekday"
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # classic cron: 0 = Sunday
+_NICKNAMES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * sun",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+_CRON_ITEM_RE = re.compile(r"(?P<start>\*|[a-z0-9]+)(?:-(?P<end>[a-z0-9]+))?(?:/(?P<step>[0-9]+))?")
+
+
+@dataclass(frozen=True)
+class _CronField:
+    name: str
+    low: int
+    high: int
+    names: tuple[str, ...] = ()
+    names_start: int = 0
+
+
+_MINUTE = _CronField("minute", 0, 59)
+_HOUR = _CronField("hour", 0, 23)
+_DAY = _CronField("day", 1, 31)
+_MONTH = _CronField("month", 1, 12, _MONTHS, 1)
+_WEEKDAY = _CronField("weekday", 0, 7, _CRON_WEEKDAYS, 0)
+
+
+def _cron_value(field: _CronField, token: str) -> int:
+    if token.isdigit():
+        value = int(token)
+        if not field.low <= value <= field.high:
+            raise ValueError(f"{field.name} {value} is out of range ({field.low}-{field.high})")
+        return value
+    if token in field.names:
+        return field.names.index(token) + field.names_start
+    if field.names:
+        kind = "month" if field is _MONTH else "weekday"
+        raise ValueError(f"{token!r} is not a {kind} name{_did_you_mean(token, field.names)}")
+    raise ValueError(f"{field.name} {token!r} is not a number")
+
+
+def _cron_field(field: _CronField, text: str) -> tuple[set[int], list[str]]:
+    """The values a field selects (``-1`` stands for the last day of the month) and its items."""
+    values: set[int] = set()
+    items: list[str] = []
+    for item in text.lower().split(","):
+        if field is _DAY and item == "last":
+            values.add(-1)
+            items.append("last")
+            continue
+        match = _CRON_ITEM_RE.fullmatch(item)
+        if match is None:
+            raise ValueError(
+                f"{field.name} {item!r} is not valid cron; use a value (5), a range (1-5), "
+                "a list (1,15) or a step (*/15)"
+            )
+        start, end, step_text = match.group("start"), match.group("end"), match.group("step")
+        if start == "*":
+            if end is not None:
+                raise ValueError(f"{field.name} {item!r} is not valid cron; '*' cannot start a range")
+            first, last = field.low, field.high
+        else:
+            first = _cron_value(field, start)
+            last = _cron_value(field, end) if end is not None else (field.high if step_text else first)
+        if first > last:
+            hint = (
+                " (weeks start on Sunday = 0; write it as two parts, e.g. sat,sun)"
+                if field is _WEEKDAY
+                else ""
+            )
+            raise ValueError(f"{field.name} range {item!r} goes backwards{hint}")
+        step = int(step_text) if step_text else 1
+        if step < 1:
+            raise ValueError(f"{field.name} step in {item!r} must be at least 1")
+        if step_text and step > last - first:
+            raise ValueError(
+                f"{field.name} step {step} in {item!r} is larger than the range it steps over "
+                f"({first}-{last})"
+            )
+        values.update(range(first, last + 1, step))
+        if start == "*":
+            items.append(f"*/{step}" if step_text else "*")
+        elif end is not None or step_text:
+            items.append(f"{first}-{last}" + (f"/{step}" if step_text else ""))
+        else:
+            items.append(str(first))
+    return values, items
+
+
+def cron_for_apscheduler(expr: str) -> str:
+    """Check a five-field cron string and return it as APScheduler 3's ``from_crontab`` reads it.
+
+    Raises ValueError with a message for the admin. Weekdays come out as names, so classic cron's
+    numbering (0 or 7 = Sunday) survives APScheduler's (0 = Monday).
+    """
+    text = " ".join(expr.split())
+    if not text:
+        raise ValueError(f'must not be empty; write five fields ({_CRON_SHAPE}), e.g. "0 9 * * mon-fri"')
+    if text.startswith("@"):
+        equivalent = _NICKNAMES.get(text.lower())
+        hint = f'; write "{equivalent}"' if equivalent else ""
+        raise ValueError(f"cron nicknames such as {text} are not supported, use five fields{hint}")
+    parts = text.split(" ")
+    if len(parts) != 5:
+        raise ValueError(f"cron has {len(parts)} fields; Drumbeat schedules use five: {_CRON_SHAPE}")
+    minute, hour, day, month, weekday = parts
+    _, minute_items = _cron_field(_MINUTE, minute)
+    _, hour_items = _cron_field(_HOUR, hour)
+    days, day_items = _cron_field(_DAY, day)
+    months, month_items = _cron_field(_MONTH, month)
+    weekdays, _ = _cron_field(_WEEKDAY, weekday)
+    if not day.startswith("*") and not weekday.startswith("*"):
+        raise ValueError(
+            f"restricts both the day of the month ({day}) and the weekday ({weekday}): classic cron "
+            "would fire when either matches, Drumbeat's scheduler only when both do; keep one of them"
+        )
+    if -1 not in days and not any(d <= calendar.monthrange(2024, m)[1] for d in days for m in months):
+        raise ValueError(f"never fires: no month in the schedule has day {min(days)}")
+    cron_days = sorted({value % 7 for value in weekdays}, key=lambda value: (value + 6) % 7)
+    weekday_text = "*" if len(cron_days) == 7 else ",".join(_CRON_WEEKDAYS[d] for d in cron_days)
+    normalised = " ".join(
+        [
+            ",".join(minute_items),
+            ",".join(hour_items),
+            ",".join(day_items),
+            ",".join(month_items),
+            weekday_text,
+        ]
+    )
+    try:
+        CronTrigger.from_crontab(normalised, timezone=UTC)
+    except ValueError as exc:
+        raise ValueError(f"invalid cron: {exc}") from None
+    return normalised
+
+
+def _check_schedule(value: str) -> str:
+    cron_for_apscheduler(value)
+    return " ".join(value.split())
+
+
+# --------------------------------------------------------------------------------------------
+# Schema
+
+SlackUser = Annotated[str, AfterValidator(_check_slack_user)]
+CrmOwner = Annotated[str, BeforeValidator(_owner_from_yaml), AfterValidator(_check_crm_owner)]
+TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
+ChannelRef = Annotated[str, AfterValidator(_check_channel)]
+MentionRef = Annotated[str, AfterValidator(_check_mention)]
+Slug = Annotated[str, AfterValidator(_check_slug)]
+CronSchedule = Annotated[str, AfterValidator(_check_schedule)]
+PropertyName = Annotated[str, AfterValidator(_check_property)]
+ClockTime = Annotated[time, BeforeValidator(_parse_clock)]
+NonEmptyText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+NonEmptyList = Annotated[list[NonEmptyText], Field(min_length=1)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Person(_Model):
+    """An override of the automatic owner <-> Slack match by email."""
+
+    crm_owner: CrmOwner
+    slack: SlackUser
+    manager: SlackUser | None = None
+
+
+class QuietHours(_Model):
+    """No DMs in this window of a person's own day; ``end`` before ``start`` crosses midnight."""
+
+    start: ClockTime
+    end: ClockTime
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> QuietHours:
+        if self.start == self.end:
+            raise ValueError("start and end are the same time; remove quiet_hours to have none")
+        return self
+
+    @property
+    def crosses_midnight(self) -> bool:
+        return self.end < self.start
+
+    def contains(self, moment: time) -> bool:
+        """Whether a local time of day is quiet (``start`` included, ``end`` excluded)."""
+        moment = moment.replace(tzinfo=None)
+        if self.crosses_midnight:
+            return moment >= self.start or moment < self.end
+        return self.start <= moment < self.end
+
+
+class DealCommand(_Model):
+    """The ``/deal`` slash command: its name and extra ``key=value`` keys."""
+
+    name: Annotated[str, AfterValidator(_check_command)] = "/deal"
+    aliases: dict[
+        Annotated[str, AfterValidator(_check_alias_name)],
+        Annotated[str, AfterValidator(_check_alias_target)],
+    ] = Field(default_factory=dict)
+    """alias -> a canonical key (stage, amount, close, next) or a CRM property name."""
+
+
+class RitualBase(_Model):
+    """What every ritual kind has. ``timezone`` None means the file's ``timezone``."""
+
+    id: Slug
+    kind: str
+    schedule: CronSchedule
+    timezone: TimeZoneName | None = None
+    grace_minutes: int = Field(default=60, ge=0, le=1440)
+    """How late a missed firing (downtime, restart) may still run."""
+    enabled: bool = True
+
+    _default_timezone: str = PrivateAttr(default="UTC")
+
+    @property
+    def timezone_name(self) -> str:
+        """The zone the schedule is in: the ritual's own, else the file's."""
+        return self.timezone or self._default_timezone
+
+    def zone(self, default_tz: str | tzinfo | None = None) -> tzinfo:
+        if self.timezone:
+            return _zone(self.timezone)
+        if default_tz is None:
+            return _zone(self._default_timezone)
+        return _zone(default_tz) if isinstance(default_tz, str) else default_tz
+
+    def trigger(self, default_tz: str | tzinfo | None = None) -> CronTrigger:
+        """The APScheduler 3 trigger. ``default_tz`` overrides the file's zone when given."""
+        return CronTrigger.from_crontab(cron_for_apscheduler(self.schedule), timezone=self.zone(default_tz))
+
+
+class StaleDealsRitual(RitualBase):
+    kind: Literal["stale_deals"]
+    stale_after_days: int = Field(default=14, ge=1)
+    pipelines: NonEmptyList | None = None
+    """Pipeline ids or labels; None means all pipelines."""
+    max_per_message: int = Field(default=10, ge=1, le=20)
+    snooze_days: Annotated[list[Annotated[int, Field(ge=1, le=365)]], Field(min_length=1, max_length=10)] = (
+        Field(default_factory=lambda: [3, 7, 14])
+    )
+
+
+class DigestFilters(_Model):
+    pipelines: NonEmptyList | None = None
+    owners: Annotated[list[CrmOwner], Field(min_length=1)] | None = None
+    teams: NonEmptyList | None = None
+
+
+class PipelineDigestRitual(RitualBase):
+    kind: Literal["pipeline_digest"]
+    channel: ChannelRef
+    compare_days: int = Field(default=7, ge=1, le=366)
+    filters: DigestFilters | None = None
+    mention: MentionRef | None = None
+
+
+class CloseDatePastRule(_Model):
+    check: Literal["close_date_past"]
+
+
+class MissingFieldRule(_Model):
+    check: Literal["missing"]
+    field: PropertyName
+    stages: NonEmptyList | None = None
+    """Only deals in these stages (ids or labels); None means every open stage."""
+
+
+HygieneRule = Annotated[CloseDatePastRule | MissingFieldRule, Field(discriminator="check")]
+
+
+class HygieneRitual(RitualBase):
+    kind: Literal["hygiene"]
+    rules: Annotated[list[HygieneRule], Field(min_length=1)]
+
+
+class OneOnOnePrepRitual(RitualBase):
+    kind: Literal["one_on_one_prep"]
+
+
+class AdoptionReportRitual(RitualBase):
+    kind: Literal["adoption_report"]
+    channel: ChannelRef
+    ranking: bool = False
+    threshold: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
+
+
+Ritual = Annotated[
+    StaleDealsRitual | PipelineDigestRitual | HygieneRitual | OneOnOnePrepRitual | AdoptionReportRitual,
+    Field(discriminator="kind"),
+]
+
+RITUAL_KINDS: dict[str, type[RitualBase]] = {
+    "stale_deals": StaleDealsRitual,
+    "pipeline_digest": PipelineDigestRitual,
+    "hygiene": HygieneRitual,
+    "one_on_one_prep": OneOnOnePrepRitual,
+    "adoption_report": AdoptionReportRitual,
+}
+HYGIENE_CHECKS: dict[str, type[BaseModel]] = {
+    "close_date_past": CloseDatePastRule,
+    "missing": MissingFieldRule,
+}
+_DISCRIMINATORS: dict[str, Mapping[str, type[BaseModel]]] = {"kind": RITUAL_KINDS, "check": HYGIENE_CHECKS}
+
+
+class RitualsConfig(_Model):
+    """The whole rituals file."""
+
+    timezone: TimeZoneName = "UTC"
+    admins: list[SlackUser] = Field(default_factory=list)
+    people: list[Person] = Field(default_factory=list)
+    quiet_hours: QuietHours | None = None
+    deal_command: DealCommand = Field(default_factory=DealCommand)
+    rituals: list[Ritual]
+
+    @model_validator(mode="after")
+    def _give_rituals_the_file_zone(self) -> RitualsConfig:
+        for ritual in self.rituals:
+            ritual._default_timezone = self.timezone
+        return self
+
+    @property
+    def zone(self) -> tzinfo:
+        return _zone(self.timezone)
+
+    def ritual(self, ritual_id: str) -> Ritual:
+        """The ritual with this id; KeyError naming the known ids otherwise."""
+        for ritual in self.rituals:
+            if ritual.id == ritual_id:
+                return ritual
+        known = ", ".join(r.id for r in self.rituals) or "none"
+        raise KeyError(
+            f"no ritual {ritual_id!r}{_did_you_mean(ritual_id, (r.id for r in self.rituals))}; known: {known}"
+        )
+
+
+def next_firings(
+    ritual: RitualBase, after: datetime, count: int = 3, *, default_tz: str | tzinfo | None = None
+) -> list[datetime]:
+    """The next ``count`` firings strictly after ``after``, as aware datetimes in the ritual's zone.
+
+    Exactly APScheduler 3's arithmetic (see the module docstring for daylight saving time), with
+    each time normalised to a real wall-clock time: the spring-forward firing of "30 2 * * *" in
+    Europe/Paris is returned as 03:30+02:00. Fewer than ``count`` when the schedule ends.
+    """
+    if after.tzinfo is None or after.utcoffset() is None:
+        raise ValueError("after must be a timezone-aware datetime")
+    zone = ritual.zone(default_tz)
+    trigger = ritual.trigger(default_tz)
+    now = after.astimezone(UTC) + timedelta(microseconds=1)
+    previous: datetime | None = None
+    firings: list[datetime] = []
+    while len(firings) < count:
+        fire_time: datetime | None = trigger.get_next_fire_time(previous, now)
+        if fire_time is None:
+            break
+        firings.append(fire_time.astimezone(UTC).astimezone(zone))
+        previous = now = fire_time
+    return firings
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_rituals_file(path: Path) -> RitualsConfig:
+    """Read and validate the rituals file; ConfigError (never OSError) when it cannot be used."""
+    filename = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigError([ConfigProblem(filename, 1, "(file)", f"cannot read the file: {reason}")]) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        problem = ConfigProblem(filename, line, "(file)", "is not UTF-8 text; save the file as UTF-8")
+        raise ConfigError([problem]) from None
+    return parse_rituals_text(text, filename=filename)
+
+
+def parse_rituals_text(text: str, *, filename: str = "rituals.yaml") -> RitualsConfig:
+    """Validate the rituals file's text; ConfigError with every problem when anything is wrong."""
+    try:
+        loaded = load_yaml_with_lines(text)
+    except YamlSyntaxError as exc:
+        raise ConfigError([ConfigProblem(filename, exc.line, "(yaml)", exc.message)]) from None
+    data = loaded.data
+    if data is None:
+        message = f"the file is empty; it needs at least a rituals list (keys: {', '.join(_TOP_KEYS)})"
+        raise ConfigError([ConfigProblem(filename, 1, "(file)", message)])
+    if not isinstance(data, dict):
+        message = f"the file must be a mapping of settings ({', '.join(_TOP_KEYS)}), not {_describe(data)}"
+        raise ConfigError([ConfigProblem(filename, loaded.root_line, "(file)", message)])
+
+    locator = _Locator(filename, data, loaded.lines, loaded.root_line)
+    problems: list[ConfigProblem] = []
+    for duplicate in loaded.duplicates:
+        message = f"duplicate key (already set at line {duplicate.first_line}; YAML would keep only the last)"
+        problems.append(ConfigProblem(filename, duplicate.line, locator.key(duplicate.loc), message))
+    problems.extend(_duplicate_ids(locator, data))
+    try:
+        config = RitualsConfig.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            problems.append(_problem(locator, dict(error)))
+    else:
+        if not problems:
+            return config
+    raise ConfigError(_ordered(problems))
+
+
+_TOP_KEYS = tuple(RitualsConfig.model_fields)
+
+
+def _ordered(problems: list[ConfigProblem]) -> list[ConfigProblem]:
+    unique = list(dict.fromkeys(problems))
+    return sorted(unique, key=lambda problem: problem.line)
+
+
+def _describe(value: object) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    return f"a {type(value).__name__}"
+
+
+class _Locator:
+    """Turns a path into the data into a line number and a readable dotted key."""
+
+    def __init__(self, filename: str, data: dict[Any, Any], lines: dict[Loc, int], root_line: int) -> None:
+        self.filename = filename
+        self.data = data
+        self.lines = lines
+        self.root_line = root_line
+        self.ritual_labels = _ritual_labels(data)
+
+    def line(self, path: Sequence[object]) -> int:
+        raw: list[str | int] = []
+        best = self.root_line
+        current: object = self.data
+        for element in path:
+            if isinstance(current, list) and isinstance(element, int):
+                raw.append(element)
+                current = current[element] if 0 <= element < len(current) else None
+            elif isinstance(current, dict):
+                raw.append(element if isinstance(element, str) else _yaml_text(element))
+                current = current.get(element) if _hashable(element) else None
+            else:
+                break
+            best = self.lines.get(tuple(raw), best)
+        return best
+
+    def key(self, path: Sequence[object]) -> str:
+        text = ""
+        for index, element in enumerate(path):
+            if isinstance(element, int) and not isinstance(element, bool):
+                label = str(element)
+                if tuple(path[:index]) == ("rituals",):
+                    label = self.ritual_labels.get(element, label)
+                text += f"[{label}]"
+            else:
+                text += ("." if text else "") + _yaml_text(element)
+        return text or "(file)"
+
+
+def _yaml_text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _hashable(value: object) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _ritual_labels(data: Mapping[Any, Any]) -> dict[int, str]:
+    """rituals[i] is named by its id when the id is a valid, unique slug."""
+    rituals = data.get("rituals")
+    if not isinstance(rituals, list):
+        return {}
+    ids = [item.get("id") if isinstance(item, dict) else None for item in rituals]
+    labels: dict[int, str] = {}
+    for index, ritual_id in enumerate(ids):
+        if isinstance(ritual_id, str) and _SLUG_RE.fullmatch(ritual_id) and ids.count(ritual_id) == 1:
+            labels[index] = ritual_id
+    return labels
+
+
+def _duplicate_ids(locator: _Locator, data: Mapping[Any, Any]) -> list[ConfigProblem]:
+    problems: list[ConfigProblem] = []
+    checks = (("rituals", "id", "ritual id"), ("people", "crm_owner", "crm_owner"))
+    for section, field_name, label in checks:
+        items = data.get(section)
+        if not isinstance(items, list):
+            continue
+        first_lines: dict[str, int] = {}
+        for index, item in enumerate(items):
+            value = item.get(field_name) if isinstance(item, dict) else None
+            if isinstance(value, int) and not isinstance(value, bool):
+                value = str(value)
+            if not isinstance(value, str):
+                continue
+            path = (section, index, field_name)
+            normalised = value.strip().lower() if section == "people" else value
+            if normalised in first_lines:
+                message = f"duplicate {label} {value!r} (first used at line {first_lines[normalised]})"
+                key = f"{section}[{index}].{field_name}"
+                problems.append(ConfigProblem(locator.filename, locator.line(path), key, message))
+            else:
+                first_lines[normalised] = locator.line(path)
+    return problems
+
+
+# --------------------------------------------------------------------------------------------
+# Pydantic errors -> problems
+
+
+def _problem(locator: _Locator, error: dict[str, Any]) -> ConfigProblem:
+    path = _clean_path(error["loc"], locator.data)
+    kind = error["type"]
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        discriminator = str(error.get("ctx", {}).get("discriminator", "kind")).strip("'\"")
+        path = [*path, discriminator]
+    message = _message(kind, error, path, locator.data)
+    return ConfigProblem(locator.filename, locator.line(path), locator.key(path), message)
+
+
+def _clean_path(loc: Sequence[object], data: object) -> list[object]:
+    """Drop pydantic's union tags and ``[key]`` markers from a loc."""
+    path: list[object] = []
+    current: object = data
+    for element in loc:
+        if element == "[key]":
+            continue
+        if isinstance(current, dict):
+            if isinstance(element, str) and any(
+                current.get(name) == element and element in tags for name, tags in _DISCRIMINATORS.items()
+            ):
+                continue
+            path.append(element)
+            current = current.get(element) if _hashable(element) else None
+        elif isinstance(current, list) and isinstance(element, int) and 0 <= element < len(current):
+            path.append(element)
+            current = current[element]
+        else:
+            path.append(element)
+            current = None
+    return path
+
+
+_TYPE_MESSAGES = {
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "finite_number": "must be a finite number",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "string_type": "must be text",
+    "string_sub_type": "must be text",
+    "list_type": "must be a list",
+    "tuple_type": "must be a list",
+    "set_type": "must be a list",
+    "dict_type": "must be a mapping (key: value)",
+    "mapping_type": "must be a mapping (key: value)",
+    "model_type": "must be a mapping (key: value)",
+    "model_attributes_type": "must be a mapping (key: value)",
+    "time_type": 'must be a time of day as "HH:MM"',
+    "time_parsing": 'must be a time of day as "HH:MM"',
+}
+
+
+def _message(kind: str, error: Mapping[str, Any], path: Sequence[object], data: object) -> str:
+    ctx: Mapping[str, Any] = error.get("ctx") or {}
+    value = error.get("input")
+    if kind in _TYPE_MESSAGES:
+        message = _TYPE_MESSAGES[kind]
+        if value is None:
+            return f"{message}, but it is empty"
+        if kind == "string_type" and not isinstance(value, dict | list):
+            return f"{message} (put it in quotes)"
+        if kind == "list_type" and isinstance(value, str) and len(value) <= 40 and _text_list_at(path, data):
+            return f"{message}, not text (write [{value}])"
+        if isinstance(value, dict | list) or not message.startswith(
+            ("must be a whole", "must be a number", "must be true")
+        ):
+            return f"{message}, not {_describe(value)}"
+        return message
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return _unknown_key_message(path, data)
+    if kind in ("value_error", "assertion_error"):
+        return str(ctx.get("error", error.get("msg", "is invalid")))
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        name = str(path[-1])
+        tags = list(_DISCRIMINATORS.get(name, {}))
+        expected = ", ".join(tags)
+        if kind == "union_tag_not_found":
+            return f"is required: one of {expected}"
+        tag = _raw_value(data, path)
+        shown = repr(tag) if isinstance(tag, str) else _describe(tag)
+        hint = _did_you_mean(tag, tags) if isinstance(tag, str) else ""
+        return f"unknown {name} {shown}; expected one of {expected}{hint}"
+    if kind == "greater_than_equal":
+        return f"must be at least {_number(ctx.get('ge'))}"
+    if kind == "greater_than":
+        return f"must be more than {_number(ctx.get('gt'))}"
+    if kind == "less_than_equal":
+        return f"must be at most {_number(ctx.get('le'))}"
+    if kind == "less_than":
+        return f"must be less than {_number(ctx.get('lt'))}"
+    if kind in ("string_too_short", "too_short"):
+        minimum = ctx.get("min_length", 1)
+        if kind == "string_too_short" or minimum == 1:
+            return "must not be empty" + ("" if kind == "string_too_short" else " (leave it out instead)")
+        return f"must have at least {minimum} items"
+    if kind == "too_long":
+        return f"must have at most {ctx.get('max_length')} items"
+    if kind == "string_too_long":
+        return f"must be at most {ctx.get('max_length')} characters"
+    if kind == "literal_error":
+        return f"must be {ctx.get('expected')}"
+    message = str(error.get("msg", "is invalid"))
+    message = re.sub(r"^Input should be", "must be", message)
+    return message[:1].lower() + message[1:]
+
+
+def _text_list_at(path: Sequence[object], data: object) -> bool:
+    """Whether the value at ``path`` is a list of text (so ``[value]`` is a sensible fix)."""
+    if not path:
+        return False
+    model = _model_at(path[:-1], data)
+    field_info = model.model_fields.get(path[-1]) if model is not None and isinstance(path[-1], str) else None
+    if field_info is None:
+        return False
+    annotation = _unwrap(field_info.annotation, None)
+    if typing.get_origin(annotation) is not list:
+        return False
+    return _unwrap(typing.get_args(annotation)[0], None) is str
+
+
+def _number(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _raw_value(data: object, path: Sequence[object]) -> object:
+    current = data
+    for element in path:
+        if isinstance(current, dict) and _hashable(element):
+            current = current.get(element)
+        elif isinstance(current, list) and isinstance(element, int) and 0 <= element < len(current):
+            current = current[element]
+        else:
+            return None
+    return current
+
+
+def _unknown_key_message(path: Sequence[object], data: object) -> str:
+    key = path[-1] if path else None
+    parent = list(path[:-1])
+    model = _model_at(parent, data)
+    if model is None or not isinstance(key, str):
+        return "unknown key"
+    fields = list(model.model_fields)
+    hint = _did_you_mean(key, fields)
+    if hint:
+        return f"unknown key{hint}"
+    if issubclass(model, RitualBase):
+        owners = [kind for kind, cls in RITUAL_KINDS.items() if key in cls.model_fields]
+        kind = next((k for k, cls in RITUAL_KINDS.items() if cls is model), "this")
+        if owners:
+            return f"unknown key for a {kind} ritual (it belongs to {' and '.join(owners)})"
+    return f"unknown key; expected {', '.join(fields)}"
+
+
+def _model_at(path: Sequence[object], data: object) -> type[BaseModel] | None:
+    """The model that validates the value at ``path`` (unions resolved by their tag), if any."""
+    annotation: Any = RitualsConfig
+    current: object = data
+    for element in path:
+        annotation = _unwrap(annotation, current)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field_info = annotation.model_fields.get(element) if isinstance(element, str) else None
+            if field_info is None:
+                return None
+            annotation = field_info.annotation
+        elif typing.get_origin(annotation) in (list, tuple):
+            annotation = typing.get_args(annotation)[0]
+        elif typing.get_origin(annotation) is dict:
+            annotation = typing.get_args(annotation)[1]
+        else:
+            return None
+        current = _raw_value(current, [element])
+    annotation = _unwrap(annotation, current)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def _unwrap(annotation: Any, value: object) -> Any:
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin is typing.Union or origin is types.UnionType:
+            members = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+            if len(members) == 1:
+                annotation = members[0]
+                continue
+            chosen = None
+            if isinstance(value, dict):
+                for name, tags in _DISCRIMINATORS.items():
+                    tag = value.get(name)
+                    if isinstance(tag, str) and tag in tags and tags[tag] in members:
+                        chosen = tags[tag]
+            return chosen
+        else:
+            return annotation
