@@ -51,6 +51,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 
 from rituals._yaml_lines import Loc, YamlSyntaxError, load_yaml_with_lines
 
@@ -763,14 +764,16 @@ class _Locator:
 
     def key(self, path: Sequence[object]) -> str:
         text = ""
+        current: object = self.data
         for index, element in enumerate(path):
-            if isinstance(element, int) and not isinstance(element, bool):
+            if isinstance(current, list) or (current is None and type(element) is int):
                 label = str(element)
-                if tuple(path[:index]) == ("rituals",):
+                if tuple(path[:index]) == ("rituals",) and isinstance(element, int):
                     label = self.ritual_labels.get(element, label)
                 text += f"[{label}]"
             else:
                 text += ("." if text else "") + _yaml_text(element)
+            current = _raw_value(current, [element])
         return text or "(file)"
 
 
@@ -908,7 +911,7 @@ def _message(kind: str, error: Mapping[str, Any], path: Sequence[object], data: 
         return message
     if kind == "missing":
         return "is required"
-    if kind == "extra_forbidden":
+    if kind in ("extra_forbidden", "invalid_key"):
         return _unknown_key_message(path, data)
     if kind in ("value_error", "assertion_error"):
         return str(ctx.get("error", error.get("msg", "is invalid")))
@@ -933,7 +936,9 @@ def _message(kind: str, error: Mapping[str, Any], path: Sequence[object], data: 
     if kind in ("string_too_short", "too_short"):
         minimum = ctx.get("min_length", 1)
         if kind == "string_too_short" or minimum == 1:
-            return "must not be empty" + ("" if kind == "string_too_short" else " (leave it out instead)")
+            field_info = _field_info_at(path, data)
+            optional = kind == "too_short" and field_info is not None and not field_info.is_required()
+            return "must not be empty" + (" (leave it out instead)" if optional else "")
         return f"must have at least {minimum} items"
     if kind == "too_long":
         return f"must have at most {ctx.get('max_length')} items"
@@ -946,12 +951,17 @@ def _message(kind: str, error: Mapping[str, Any], path: Sequence[object], data: 
     return message[:1].lower() + message[1:]
 
 
+def _field_info_at(path: Sequence[object], data: object) -> FieldInfo | None:
+    """The schema field the value at ``path`` is validated by, when ``path`` ends at a model field."""
+    if not path or not isinstance(path[-1], str):
+        return None
+    model = _model_at(path[:-1], data)
+    return model.model_fields.get(path[-1]) if model is not None else None
+
+
 def _text_list_at(path: Sequence[object], data: object) -> bool:
     """Whether the value at ``path`` is a list of text (so ``[value]`` is a sensible fix)."""
-    if not path:
-        return False
-    model = _model_at(path[:-1], data)
-    field_info = model.model_fields.get(path[-1]) if model is not None and isinstance(path[-1], str) else None
+    field_info = _field_info_at(path, data)
     if field_info is None:
         return False
     annotation = _unwrap(field_info.annotation, None)
@@ -982,10 +992,10 @@ def _unknown_key_message(path: Sequence[object], data: object) -> str:
     key = path[-1] if path else None
     parent = list(path[:-1])
     model = _model_at(parent, data)
-    if model is None or not isinstance(key, str):
+    if model is None:
         return "unknown key"
     fields = list(model.model_fields)
-    hint = _did_you_mean(key, fields)
+    hint = _did_you_mean(_yaml_text(key), fields)
     if hint:
         return f"unknown key{hint}"
     if issubclass(model, RitualBase):
