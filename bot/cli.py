@@ -22,7 +22,8 @@ from bot.services import Services, build_services, build_slack_client
 from bot.settings import Settings, SettingsError, load_settings
 from integrations.base import CrmAuthError, CrmError
 from integrations.sync import sync_mirror
-from rituals.config import ConfigError
+from rituals.config import ConfigError, RitualsConfig
+from rituals.reload import RitualsFileWatcher
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -191,11 +192,35 @@ def serve_command(
     runtime = create_runtime(services, client)
     server = HttpServer(runtime.web_app(services), port=port or settings.port)
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    scheduler = None if no_scheduler else runtime.scheduler(services)
+
+    def reloaded(config: RitualsConfig) -> None:
+        runtime.apply_config(services, config)
+        if scheduler is not None:
+            scheduler.schedule(config)
+
+    watcher = RitualsFileWatcher(settings.rituals_file, on_change=reloaded)
+    if settings.rituals_file.exists():
+        watcher.load()  # already validated by build_services; this sets the baseline
+        watcher.start()
     runtime.worker.start()  # every serve process delivers queued CRM updates
-    log.info("serving Slack requests on port %d", server.port, extra={"crm": services.crm.name})
+    if scheduler is not None:
+        scheduler.start()
+    log.info(
+        "serving Slack requests on port %d",
+        server.port,
+        extra={
+            "crm": services.crm.name,
+            "scheduler": scheduler is not None,
+            "rituals": len(services.rituals.rituals),
+        },
+    )
     try:
         server.serve_forever()
     finally:
+        watcher.stop()
+        if scheduler is not None:
+            scheduler.shutdown()
         runtime.worker.stop()
         services.close()
 
@@ -225,6 +250,50 @@ def socket_command() -> None:
     finally:
         runtime.worker.stop()
         services.close()
+
+
+@app.command("run")
+@friendly_errors
+def run_command(
+    ritual_id: Annotated[str, typer.Argument(help="The ritual's id in the rituals file, e.g. stale-deals.")],
+    now: NowOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the messages instead of sending them; claim nothing.")
+    ] = False,
+) -> None:
+    """Run one ritual once, now (or as if at --now), after an incremental refresh from the CRM."""
+    from bot.render import blocks_to_text
+    from bot.slack_app import create_runtime
+
+    settings = _settings()
+    settings.require_slack()
+    clock = _clock(now)
+    services = _ready_services(settings, clock)
+    try:
+        try:
+            services.rituals.ritual(ritual_id)
+        except KeyError as exc:
+            raise CliError(str(exc.args[0]) if exc.args else f"no ritual {ritual_id!r}") from None
+        runtime = create_runtime(services, build_slack_client(settings), read_only=dry_run)
+        report = runtime.engine.run(ritual_id, scheduled_for=clock() if now else None, dry_run=dry_run)
+        if not dry_run and not report.already_ran:
+            report.delivered = runtime.engine.deliver_due(runtime.send_dm)
+    finally:
+        services.close()
+    if report.crm_problem:
+        err.print(f"[yellow]warning:[/yellow] ran on the local mirror: {report.crm_problem}", highlight=False)
+    if dry_run:
+        from rich.panel import Panel
+        from rich.text import Text
+
+        console = Console()
+        for dm in report.dms:
+            when = (
+                "now" if dm.send_after <= report.scheduled_for else f"at {dm.send_after:%Y-%m-%d %H:%M} UTC"
+            )
+            title = Text(f"DM to {dm.person} ({dm.slack_user}), {when}")
+            console.print(Panel(Text(blocks_to_text(dm.blocks)), title=title, title_align="left"))
+    out.print(report.summary(), highlight=False)
 
 
 @app.command("demo")

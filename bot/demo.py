@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from bot.clock import Clock
 from bot.db import create_db_engine, migrate, session_factory
 from bot.demo_deal_command import show_deal_commands
+from bot.demo_rituals import show_rituals
 from bot.formatting import format_money
 from bot.mirror import attention_by_owner, pipeline_summaries
 from integrations.demo import DemoCRM
@@ -48,6 +49,7 @@ def run_demo(console: Console, *, database: Path | None, clock: Clock) -> None:
             with sessions() as session:
                 _print_pipelines(console, session)
                 _print_attention(console, session, now)
+            show_rituals(console, sessions, crm, now)
             show_deal_commands(console, sessions, crm, now)
         finally:
             engine.dispose()

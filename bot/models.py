@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -291,3 +292,74 @@ class ReviewWeek(Base):
     owner_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     week_start: Mapped[date] = mapped_column(Date, primary_key=True)
     up_to_date: Mapped[bool] = mapped_column(Boolean)
+
+
+# --- Rituals: firings claimed once, nudges sent once, snoozes, and DMs waiting for their time ---
+
+
+class RitualFiring(Base):
+    """One scheduled firing of a ritual; the unique key is what makes it run once across replicas."""
+
+    __tablename__ = "ritual_firings"
+    __table_args__ = (UniqueConstraint("ritual_id", "scheduled_local", name="uq_ritual_firings_slot"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    ritual_id: Mapped[str] = mapped_column(String(100))
+    scheduled_local: Mapped[str] = mapped_column(String(32))  # wall-clock time in the ritual's zone
+    scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # running, done, failed, skipped
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    summary: Mapped[str | None] = mapped_column(Text)
+
+
+class NudgeRecord(Base):
+    """A deal put in front of a person by a ritual on a day: never the same nudge twice."""
+
+    __tablename__ = "nudges"
+    __table_args__ = (UniqueConstraint("slack_user", "deal_id", "ritual_id", "day", name="uq_nudges_once"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    slack_user: Mapped[str] = mapped_column(String(32), index=True)
+    deal_id: Mapped[str] = mapped_column(String(64))
+    ritual_id: Mapped[str] = mapped_column(String(100))
+    day: Mapped[date] = mapped_column(Date)
+    firing_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), index=True)
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    answer: Mapped[str | None] = mapped_column(String(32))
+
+
+class Snooze(Base):
+    __tablename__ = "snoozes"
+
+    deal_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    until: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str | None] = mapped_column(Text)
+    snoozed_by: Mapped[str] = mapped_column(String(32))
+    snoozed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The deal's last real touch before the snooze: the snooze's own note is not a review.
+    touched_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PendingDM(Base):
+    """A ritual's DM, queued with the time it may go out (after quiet hours, an hour after the last one)."""
+
+    __tablename__ = "pending_dms"
+    __table_args__ = (Index("ix_pending_dms_due", "status", "send_after"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    slack_user: Mapped[str] = mapped_column(String(32), index=True)
+    firing_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    ritual_id: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+    blocks: Mapped[list[Any]] = mapped_column(JSON)
+    send_after: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, sent, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    channel: Mapped[str | None] = mapped_column(String(32))
+    ts: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(Text)

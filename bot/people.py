@@ -66,13 +66,23 @@ class PeopleDirectory:
         links: Iterable[PersonLink] = (),
         default_tz: str = "UTC",
         clock: Callable[[], datetime],
+        lookup_email: ProfileLookup | None = None,
+        read_only: bool = False,
     ) -> None:
         self._sessions = sessions
         self._lookup = lookup_profile
+        self._lookup_email = lookup_email
+        self._read_only = read_only
         self._admins = {a.strip().lower() for a in admins}
         self._links = tuple(links)
         self._default_tz = default_tz
         self._clock = clock
+
+    def update(self, *, admins: Iterable[str], links: Iterable[PersonLink], default_tz: str) -> None:
+        """A reloaded rituals file: new admins, `people:` overrides and default zone."""
+        self._admins = {a.strip().lower() for a in admins}
+        self._links = tuple(links)
+        self._default_tz = default_tz
 
     def actor(self, slack_id: str) -> Actor:
         profile = self.profile(slack_id)
@@ -106,6 +116,43 @@ class PeopleDirectory:
         fresh = self._lookup(slack_id)
         if fresh is None:
             return SlackProfile(cached.slack_id, cached.email, cached.name, cached.tz) if cached else None
+        self._remember(fresh)
+        return fresh
+
+    def slack_for_owner(self, owner_id: str) -> SlackProfile | None:
+        """The Slack person for a CRM owner: `people:` first, else the owner's email in Slack."""
+        with self._sessions() as session:
+            for link in self._links:
+                if _resolve_owner(session, link.crm_owner) == owner_id:
+                    return (
+                        self.profile(link.slack)
+                        if "@" not in link.slack
+                        else self.profile_by_email(link.slack)
+                    )
+            owner = session.get(MirrorOwner, owner_id)
+        if owner is None or not owner.email:
+            return None
+        return self.profile_by_email(owner.email)
+
+    def profile_by_email(self, email: str) -> SlackProfile | None:
+        now = self._clock()
+        with self._sessions() as session:
+            cached = session.scalars(
+                select(SlackPerson).where(func.lower(SlackPerson.email) == email.lower())
+            ).first()
+            if cached is not None and now - cached.refreshed_at < PROFILE_MAX_AGE:
+                return SlackProfile(cached.slack_id, cached.email, cached.name, cached.tz)
+        fresh = self._lookup_email(email) if self._lookup_email else None
+        if fresh is None:
+            return SlackProfile(cached.slack_id, cached.email, cached.name, cached.tz) if cached else None
+        self._remember(fresh)
+        return fresh
+
+    def _remember(self, fresh: SlackProfile) -> None:
+        if self._read_only:
+            return
+        now = self._clock()
+        slack_id = fresh.slack_id
         with self._sessions.begin() as session:
             row = session.get(SlackPerson, slack_id) or SlackPerson(slack_id=slack_id)
             row.email = fresh.email.lower() if fresh.email else None
@@ -113,7 +160,6 @@ class PeopleDirectory:
             row.tz = fresh.tz
             row.refreshed_at = now
             session.add(row)
-        return fresh
 
     def owner_name(self, owner_id: str | None) -> str:
         if owner_id is None:

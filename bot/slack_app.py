@@ -20,8 +20,12 @@ from bot.services import Services
 from bot.web import CachedProbe, HealthProbes, WebApp
 from handlers import register_listeners
 from handlers.context import HandlerContext
-from handlers.notify import SlackNotifier
+from handlers.notify import SlackNotifier, dm_sender
+from handlers.nudges import render_nudge
 from integrations.base import CrmError
+from rituals.config import RitualsConfig
+from rituals.engine import RitualEngine, Sender
+from rituals.scheduler import RitualScheduler
 
 log = logging.getLogger(__name__)
 
@@ -31,26 +35,45 @@ LISTENER_THREADS = 32  # Bolt's default of 5 would queue acks behind slower list
 
 @dataclass
 class SlackRuntime:
-    """Everything one process runs for Slack: the Bolt app, its HTTP wrapper and the outbox worker."""
+    """Everything one process runs for Slack: the Bolt app, the outbox worker and the ritual engine."""
 
     bolt: App
     context: HandlerContext
     worker: OutboxWorker
+    engine: RitualEngine
+    send_dm: Sender
+
+    def scheduler(self, services: Services) -> RitualScheduler:
+        return RitualScheduler(self.engine, self.send_dm, lambda: services.rituals)
+
+    def apply_config(self, services: Services, config: RitualsConfig) -> None:
+        """A changed, valid rituals file: people and admins now; the scheduler is told by the caller."""
+        services.rituals = config
+        self.context.people.update(
+            admins=config.admins,
+            links=[PersonLink(p.crm_owner, p.slack, p.manager) for p in config.people],
+            default_tz=config.timezone,
+        )
 
     def web_app(self, services: Services) -> WebApp:
         return create_web_app(services, self)
 
 
-def create_runtime(services: Services, client: WebClient, *, worker_threads: int = 4) -> SlackRuntime:
+def create_runtime(
+    services: Services, client: WebClient, *, worker_threads: int = 4, read_only: bool = False
+) -> SlackRuntime:
+    """`read_only` (for `run --dry-run`) looks people up in Slack but caches nothing."""
     _, signing_secret = services.settings.require_slack()
     config = services.rituals
     people = PeopleDirectory(
         services.sessions,
         lambda user_id: lookup_profile(client, user_id),
+        lookup_email=lambda email: lookup_email(client, email),
         admins=config.admins,
         links=[PersonLink(p.crm_owner, p.slack, p.manager) for p in config.people],
         default_tz=config.timezone,
         clock=services.clock,
+        read_only=read_only,
     )
     desk = DealDesk(services.sessions, deal_url=services.crm.deal_url, clock=services.clock)
     outbox = Outbox(services.sessions, services.clock)
@@ -76,7 +99,16 @@ def create_runtime(services: Services, client: WebClient, *, worker_threads: int
         listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener"),
     )
     register_listeners(app, context)
-    return SlackRuntime(bolt=app, context=context, worker=worker)
+    engine = RitualEngine(
+        sessions=services.sessions,
+        crm=services.crm,
+        desk=desk,
+        people=people,
+        config=lambda: services.rituals,
+        render=render_nudge,
+        clock=services.clock,
+    )
+    return SlackRuntime(bolt=app, context=context, worker=worker, engine=engine, send_dm=dm_sender(client))
 
 
 def create_web_app(services: Services, runtime: SlackRuntime) -> WebApp:
@@ -105,6 +137,24 @@ def lookup_profile(client: WebClient, user_id: str) -> SlackProfile | None:
     profile = user.get("profile") or {}
     name = profile.get("real_name") or user.get("real_name") or user.get("name") or user_id
     return SlackProfile(slack_id=user_id, email=profile.get("email"), name=name, tz=user.get("tz"))
+
+
+def lookup_email(client: WebClient, email: str) -> SlackProfile | None:
+    """users.lookupByEmail: the Slack person for a CRM owner's email, or None when there is none."""
+    try:
+        user = client.users_lookupByEmail(email=email)["user"]
+    except SlackApiError as exc:
+        if exc.response.get("error") != "users_not_found":
+            log.warning("could not look up a Slack user by email: %s", exc.response.get("error"))
+        return None
+    except (SlackClientError, OSError) as exc:
+        log.warning("could not look up a Slack user by email: %s", type(exc).__name__)
+        return None
+    profile = user.get("profile") or {}
+    name = profile.get("real_name") or user.get("real_name") or user.get("name") or user["id"]
+    return SlackProfile(
+        slack_id=user["id"], email=profile.get("email") or email, name=name, tz=user.get("tz")
+    )
 
 
 def slack_token_problem(client: WebClient) -> str | None:

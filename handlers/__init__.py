@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from handlers import actions, commands, errors, home, views
+from handlers import actions, commands, errors, home, nudges, views
 from handlers.context import HandlerContext
 
 
@@ -14,3 +14,4 @@ def register_listeners(app: App, ctx: HandlerContext) -> None:
     actions.register(app, ctx)
     views.register(app, ctx)
     home.register(app, ctx)
+    nudges.register(app, ctx)

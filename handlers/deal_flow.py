@@ -102,9 +102,15 @@ def answer_pick(
 
 
 def answer_button(
-    ctx: HandlerContext, user_id: str, verb: str, deal_id: str, response_url: str | None
+    ctx: HandlerContext,
+    user_id: str,
+    verb: str,
+    deal_id: str,
+    response_url: str | None,
+    *,
+    source: str = "button",
 ) -> Reply:
-    """Still on track, Mark lost or Show card, from a card, a list or (later) a nudge."""
+    """Still on track, Mark lost or Show card, from a card, a list or a nudge."""
     deal = ctx.desk.get(deal_id)
     if deal is None:
         return _problem("That deal is gone from the CRM: it may have been deleted.")
@@ -115,7 +121,7 @@ def answer_button(
             blocks.deal_card(deal, now, actor.local_now(now).date(), ctx.desk.stale_after_days), deal.name
         )
     if verb == "on_track":
-        return _accept(ctx, user_id, deal, [], ON_TRACK_NOTE, "button", response_url)
+        return _accept(ctx, user_id, deal, [], ON_TRACK_NOTE, source, response_url)
     if verb == "mark_lost":
         if deal.is_closed:
             return _problem(
@@ -124,7 +130,7 @@ def answer_button(
         lost = ctx.desk.closed_lost_stage(deal.pipeline_id)
         if lost is None:
             return _problem(f"The {blocks.escape(deal.pipeline_label)} pipeline has no closed-lost stage.")
-        return _accept(ctx, user_id, deal, [("stage", lost.id)], None, "button", response_url)
+        return _accept(ctx, user_id, deal, [("stage", lost.id)], None, source, response_url)
     return _problem("I don't know that button.")
 
 

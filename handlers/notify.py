@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.webhook import WebhookClient
 
 from bot.deals.outbox import Notice
 from handlers import blocks
 from handlers.context import HandlerContext
 from handlers.home import publish_home
+from rituals.engine import DeliveryError
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,8 @@ class SlackNotifier:
 
     def __call__(self, notice: Notice) -> None:
         label = self._ctx.crm_label
+        if notice.kind == "done" and notice.source == "nudge":
+            return  # the nudge message already shows what was done, in place
         if notice.kind == "queued":
             content = blocks.queued(notice.deal_name, label)
         elif notice.kind == "rejected":
@@ -57,3 +61,33 @@ class SlackNotifier:
                 publish_home(self._client, self._ctx, notice.requested_by)
             except SlackApiError as exc:
                 log.warning("could not refresh App Home: %s", exc.response.get("error"))
+
+
+# Slack errors after which sending the same DM again cannot work.
+PERMANENT_DM_ERRORS = {
+    "user_not_found",
+    "cannot_dm_bot",
+    "account_inactive",
+    "user_disabled",
+    "channel_not_found",
+    "is_archived",
+    "invalid_blocks",
+    "msg_too_long",
+    "no_text",
+}
+
+
+def dm_sender(client: WebClient) -> Callable[[str, str, list[dict[str, Any]]], tuple[str, str]]:
+    """chat.postMessage to a person (429s are retried by the client, honouring Retry-After)."""
+
+    def send(user_id: str, text: str, content: list[dict[str, Any]]) -> tuple[str, str]:
+        try:
+            response = client.chat_postMessage(channel=user_id, text=text, blocks=content)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "unknown_error"))
+            raise DeliveryError(f"Slack said {error}", permanent=error in PERMANENT_DM_ERRORS) from None
+        except (SlackClientError, OSError) as exc:
+            raise DeliveryError(f"Slack unreachable ({type(exc).__name__})", permanent=False) from None
+        return str(response["channel"]), str(response["ts"])
+
+    return send

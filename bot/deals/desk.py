@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.deals.outbox import AMOUNT, CLOSE, NEXT, STAGE, ChangeRequest, enqueue
@@ -45,6 +45,8 @@ class DealView:
     next_step: str | None
     last_touched: datetime | None
     url: str
+    last_activity_at: datetime | None = None
+    created_at: datetime | None = None
 
     def days_untouched(self, now: datetime) -> int | None:
         return None if self.last_touched is None else max((now - self.last_touched).days, 0)
@@ -108,6 +110,20 @@ class DealDesk:
     def get(self, deal_id: str) -> DealView | None:
         views = self._views(MirrorDeal.id == deal_id)
         return views[0] if views else None
+
+    def open_deals(self, pipelines: Iterable[str] | None = None) -> list[DealView]:
+        """Every open deal in the mirror, optionally only in these pipelines (ids)."""
+        condition: ColumnElement[bool] = MirrorDeal.is_closed.is_(False)
+        if pipelines is not None:
+            condition = and_(condition, MirrorDeal.pipeline_id.in_(list(pipelines)))
+        return self._views(condition)
+
+    def pipeline_ids(self, names: Iterable[str]) -> list[str]:
+        """Pipeline ids for ids or labels (case-insensitive), as the rituals file names them."""
+        wanted = {n.lower() for n in names}
+        with self._sessions() as session:
+            pipelines = session.scalars(select(MirrorPipeline)).all()
+        return [p.id for p in pipelines if p.id.lower() in wanted or p.label.lower() in wanted]
 
     def my_open_deals(self, actor: Actor) -> list[DealView]:
         """Most urgent first: past close date, then longest untouched, then closing soonest."""
@@ -282,6 +298,8 @@ class DealDesk:
             next_step=deal.next_step,
             last_touched=max(touched) if touched else None,
             url=self._deal_url(deal.id),
+            last_activity_at=deal.last_activity_at,
+            created_at=deal.created_at,
         )
 
 

@@ -78,6 +78,7 @@ class Notice:
     note: str | None
     after: Deal | None = None
     reason: str | None = None
+    source: str = "slash"
 
 
 Notifier = Callable[[Notice], None]
@@ -319,6 +320,7 @@ class OutboxWorker:
             note=entry.note,
             after=after,
             reason=reason,
+            source=entry.source,
         )
         try:
             self._notify(notice)

@@ -1,0 +1,44 @@
+"""Snoozing a deal: hidden from nudges until a date; the reason is logged as a note (not a review)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.deals.desk import Accepted, DealDesk, Refused
+from bot.models import Snooze
+from bot.people import Actor
+
+
+def snooze_deal(
+    sessions: sessionmaker[Session],
+    desk: DealDesk,
+    actor: Actor,
+    deal_id: str,
+    *,
+    until: date,
+    reason: str | None,
+    now: datetime,
+) -> Accepted | Refused:
+    deal = desk.get(deal_id)
+    if deal is None:
+        return Refused("That deal is gone from the CRM: it may have been deleted.")
+    if deal.is_closed:
+        return Refused(f"*{deal.name}* is already closed ({deal.stage_label}): nothing to snooze.")
+    if until <= actor.local_now(now).date():
+        return Refused("Pick a date after today.")
+    why = f" ({reason.strip()})" if reason and reason.strip() else ""
+    note = f"Snoozed in Slack until {until:%d %b %Y}{why}."
+    result = desk.accept(actor, deal_id, [], note, source="nudge")
+    if isinstance(result, Refused):
+        return result
+    with sessions.begin() as session:
+        row = session.get(Snooze, deal_id) or Snooze(deal_id=deal_id)
+        row.until = until
+        row.reason = reason.strip() if reason else None
+        row.snoozed_by = actor.slack_id
+        row.snoozed_at = now
+        row.touched_before = deal.last_touched
+        session.add(row)
+    return result

@@ -1,0 +1,90 @@
+"""The rituals part of `drumbeat demo`: the example rituals file run on the demo CRM, DMs shown as text."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.text import Text
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.deals.desk import DealDesk
+from bot.people import PeopleDirectory, PersonLink, SlackProfile
+from bot.render import blocks_to_text
+from handlers.nudges import render_nudge
+from integrations.demo import DemoCRM
+from integrations.demo_seed import MANAGER, PEOPLE, REPS
+from rituals.config import RitualsConfig, parse_rituals_text
+from rituals.engine import RitualEngine
+
+_PEOPLE = "\n".join(
+    f'  - {{crm_owner: "{r.owner_id}", slack: {r.slack_id}, manager: {MANAGER.email}}}' for r in REPS
+)
+DEMO_RITUALS = f"""
+timezone: Europe/Paris
+admins: [{MANAGER.email}]
+people:
+{_PEOPLE}
+quiet_hours: {{start: "19:00", end: "08:30"}}
+rituals:
+  - id: stale-deals
+    kind: stale_deals
+    schedule: "0 9 * * mon-fri"
+    stale_after_days: 14
+    max_per_message: 10
+    snooze_days: [3, 7, 14]
+  - id: deal-hygiene
+    kind: hygiene
+    schedule: "0 10 * * mon-fri"
+    rules:
+      - {{check: close_date_past}}
+      - {{check: missing, field: amount}}
+      - {{check: missing, field: hs_next_step, stages: [presentationscheduled, contractsent]}}
+"""
+
+
+def demo_config() -> RitualsConfig:
+    return parse_rituals_text(DEMO_RITUALS, filename="demo rituals")
+
+
+def demo_people(sessions: sessionmaker[Session], now: datetime) -> PeopleDirectory:
+    profiles = {
+        p.slack_id: SlackProfile(p.slack_id, p.email, f"{p.first_name} {p.last_name}", "Europe/Paris")
+        for p in PEOPLE
+    }
+    by_email = {p.email: profiles[p.slack_id] for p in PEOPLE}
+    return PeopleDirectory(
+        sessions,
+        profiles.get,
+        lookup_email=by_email.get,
+        links=[PersonLink(r.owner_id, r.slack_id, MANAGER.slack_id) for r in REPS],
+        default_tz="Europe/Paris",
+        clock=lambda: now,
+        read_only=True,
+    )
+
+
+def show_rituals(console: Console, sessions: sessionmaker[Session], crm: DemoCRM, now: datetime) -> None:
+    config = demo_config()
+    desk = DealDesk(sessions, deal_url=crm.deal_url, clock=lambda: now)
+    engine = RitualEngine(
+        sessions=sessions,
+        crm=crm,
+        desk=desk,
+        people=demo_people(sessions, now),
+        config=lambda: config,
+        render=render_nudge,
+        clock=lambda: now,
+        instance="demo",
+    )
+    for ritual_id in ("stale-deals", "deal-hygiene"):
+        console.rule(f"[bold]Ritual: {ritual_id}[/bold] (what each rep would get as a DM)")
+        report = engine.run(ritual_id, dry_run=True, refresh=False)
+        for dm in report.dms[:2]:
+            console.print(
+                Panel(Text(blocks_to_text(dm.blocks)), title=Text(f"DM to {dm.person}"), title_align="left")
+            )
+        if len(report.dms) > 2:
+            console.print(f"…and {len(report.dms) - 2} more DMs like these, one per rep.")
+        console.print(report.summary(), highlight=False)

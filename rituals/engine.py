@@ -1,0 +1,520 @@
+"""Running a ritual once: refresh the mirror, claim the firing, find what each person should hear,
+queue their DM (after quiet hours, never twice in an hour), and deliver what is due.
+
+No Slack import: rendering and sending are handed in by the wiring.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.deals.desk import DealDesk, DealView
+from bot.deals.streaks import current_streak
+from bot.models import AuditEntry, NudgeRecord, PendingDM, Snooze
+from bot.people import PeopleDirectory
+from integrations.base import CRM, CrmError
+from integrations.sync import sync_mirror
+from rituals import firing
+from rituals.config import HygieneRitual, RitualsConfig, StaleDealsRitual
+from rituals.kinds import NudgeItem, OwnerFindings, SnoozeInfo, hygiene_findings, stale_findings
+from rituals.quiet import send_after
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_KINDS = ("stale_deals", "hygiene")
+DM_SPACING = timedelta(hours=1)
+DM_LEASE = timedelta(minutes=2)
+MAX_BLOCKS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class NudgeMessage:
+    """What a ritual wants to tell one person; the Slack side turns it into Block Kit."""
+
+    ritual_id: str
+    kind: str
+    first_name: str
+    items: list[NudgeItem]
+    more: int
+    open_count: int
+    fresh_count: int
+    streak: int
+    snooze_days: list[int]
+
+
+Renderer = Callable[[NudgeMessage], tuple[str, list[dict[str, Any]]]]
+Sender = Callable[[str, str, list[dict[str, Any]]], tuple[str, str]]  # (user, text, blocks) -> (channel, ts)
+
+
+class DeliveryError(Exception):
+    """Slack would not take a DM; `permanent` when retrying cannot help (e.g. the user is gone)."""
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+@dataclass
+class PlannedDM:
+    slack_user: str
+    person: str
+    text: str
+    blocks: list[dict[str, Any]]
+    deal_ids: list[str]
+    send_after: datetime
+
+
+@dataclass
+class RunReport:
+    ritual_id: str
+    kind: str
+    scheduled_for: datetime
+    dry_run: bool = False
+    already_ran: bool = False
+    unsupported: bool = False
+    dms: list[PlannedDM] = field(default_factory=list)
+    unmatched_owners: list[str] = field(default_factory=list)
+    already_nudged: int = 0
+    delivered: int = 0
+    crm_problem: str | None = None
+
+    @property
+    def deferred(self) -> int:
+        return sum(1 for dm in self.dms if dm.send_after > self.scheduled_for + timedelta(minutes=1))
+
+    def summary(self) -> str:
+        if self.unsupported:
+            return f"{self.ritual_id}: {self.kind} rituals are not in this version yet; nothing sent."
+        if self.already_ran:
+            when = f"{self.scheduled_for:%Y-%m-%d %H:%M} UTC"
+            return f"{self.ritual_id}: the firing at {when} already ran; nothing to do."
+        verb = "would DM" if self.dry_run else "queued DMs for"
+        parts = [f"{self.ritual_id}: {verb} {len(self.dms)} people"]
+        if self.deferred:
+            parts.append(f"{self.deferred} after quiet hours or spacing")
+        if self.already_nudged:
+            parts.append(f"{self.already_nudged} deals already nudged today left out")
+        if self.unmatched_owners:
+            parts.append(f"no Slack match for {', '.join(sorted(self.unmatched_owners))}")
+        if not self.dry_run:
+            parts.append(f"{self.delivered} DMs delivered now")
+        return "; ".join(parts) + "."
+
+
+class RitualEngine:
+    def __init__(
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        crm: CRM,
+        desk: DealDesk,
+        people: PeopleDirectory,
+        config: Callable[[], RitualsConfig],
+        render: Renderer,
+        clock: Callable[[], datetime],
+        instance: str | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._crm = crm
+        self._desk = desk
+        self._people = people
+        self._config = config
+        self._render = render
+        self._clock = clock
+        self.instance = instance or f"{socket.gethostname()}-{os.getpid()}"
+
+    # --- running a ritual ---
+
+    def run(
+        self,
+        ritual_id: str,
+        *,
+        scheduled_for: datetime | None = None,
+        dry_run: bool = False,
+        refresh: bool = True,
+    ) -> RunReport:
+        """One firing. A second run for the same scheduled time does nothing; a dry run claims nothing."""
+        config = self._config()
+        ritual = config.ritual(ritual_id)
+        now = self._clock()
+        slot = (scheduled_for or now).astimezone(UTC).replace(second=0, microsecond=0)
+        report = RunReport(ritual.id, ritual.kind, slot, dry_run=dry_run)
+        if ritual.kind not in SUPPORTED_KINDS:
+            report.unsupported = True
+            return report
+        if refresh:
+            try:
+                sync_mirror(self._crm, self._sessions, now=now)
+            except CrmError as exc:  # the mirror is still there: run on it, and say so
+                report.crm_problem = str(exc)
+                log.warning("ritual %s runs on the mirror as it is: %s", ritual.id, exc)
+        firing_id = 0
+        if not dry_run:
+            with self._sessions.begin() as session:
+                claimed = firing.claim(session, ritual, slot, claimed_by=self.instance, now=now)
+            if claimed is None:
+                report.already_ran = True
+                return report
+            firing_id = claimed
+        try:
+            self._plan(ritual, config, report, now=now, firing_id=firing_id)
+        except Exception:
+            if not dry_run:
+                with self._sessions.begin() as session:
+                    firing.finish(
+                        session, firing_id, status="failed", summary="failed; see logs", now=self._clock()
+                    )
+            raise
+        if not dry_run:
+            with self._sessions.begin() as session:
+                firing.finish(session, firing_id, status="done", summary=report.summary(), now=self._clock())
+        return report
+
+    def _plan(
+        self,
+        ritual: StaleDealsRitual | HygieneRitual | Any,
+        config: RitualsConfig,
+        report: RunReport,
+        *,
+        now: datetime,
+        firing_id: int,
+    ) -> None:
+        tz_cache: dict[str, tuple[str, str, ZoneInfo] | None] = {}
+
+        def person(owner_id: str) -> tuple[str, str, ZoneInfo] | None:
+            if owner_id not in tz_cache:
+                profile = self._people.slack_for_owner(owner_id)
+                tz_cache[owner_id] = (
+                    None
+                    if profile is None
+                    else (
+                        profile.slack_id,
+                        profile.name.split()[0] if profile.name else "there",
+                        _zone(profile.tz, config),
+                    )
+                )
+            return tz_cache[owner_id]
+
+        def today_for(owner_id: str) -> date:
+            found = person(owner_id)
+            return now.astimezone(found[2] if found else ZoneInfo(config.timezone)).date()
+
+        if isinstance(ritual, StaleDealsRitual):
+            pipelines = self._desk.pipeline_ids(ritual.pipelines) if ritual.pipelines else None
+            deals = self._desk.open_deals(pipelines)
+            snoozes, changes = self._review_facts([d.id for d in deals])
+            findings = stale_findings(
+                ritual, deals, now=now, today_for=today_for, snoozes=snoozes, changed_via_drumbeat=changes
+            )
+            limit, snooze_days = ritual.max_per_message, list(ritual.snooze_days)
+        else:
+            deals = self._desk.open_deals()
+            findings = hygiene_findings(
+                ritual, deals, today_for=today_for, stage_matches=self._stage_matcher()
+            )
+            limit, snooze_days = 10, [3, 7, 14]
+        for owner_id, found in sorted(findings.items()):
+            if not found.items:
+                continue
+            who = person(owner_id)
+            if who is None:
+                report.unmatched_owners.append(self._people.owner_name(owner_id))
+                continue
+            slack_id, first_name, tz = who
+            self._plan_person(
+                ritual.id,
+                ritual.kind,
+                config,
+                report,
+                found,
+                slack_id,
+                first_name,
+                tz,
+                now=now,
+                firing_id=firing_id,
+                limit=limit,
+                snooze_days=snooze_days,
+            )
+
+    def _plan_person(
+        self,
+        ritual_id: str,
+        kind: str,
+        config: RitualsConfig,
+        report: RunReport,
+        found: OwnerFindings,
+        slack_id: str,
+        first_name: str,
+        tz: ZoneInfo,
+        *,
+        now: datetime,
+        firing_id: int,
+        limit: int,
+        snooze_days: list[int],
+    ) -> None:
+        day = now.astimezone(tz).date()
+        with self._sessions.begin() as session:
+            items = found.items
+            if not report.dry_run:
+                items = [
+                    i
+                    for i in items
+                    if _record_nudge(session, slack_id, i.deal.id, ritual_id, day, firing_id, now)
+                ]
+            else:
+                items = [i for i in items if not _nudged(session, slack_id, i.deal.id, ritual_id, day)]
+            report.already_nudged += len(found.items) - len(items)
+            if not items:
+                return
+            streak = current_streak(session, found.owner_id, day)
+            message = NudgeMessage(
+                ritual_id=ritual_id,
+                kind=kind,
+                first_name=first_name,
+                items=items[:limit],
+                more=max(len(items) - limit, 0),
+                open_count=found.open_count,
+                fresh_count=found.fresh_count,
+                streak=streak,
+                snooze_days=snooze_days,
+            )
+            text, blocks = self._render(message)
+            when = max(send_after(now, tz, config.quiet_hours), self._spacing(session, slack_id, now))
+            report.dms.append(
+                PlannedDM(slack_id, first_name, text, blocks, [i.deal.id for i in items[:limit]], when)
+            )
+            if not report.dry_run:
+                session.add(
+                    PendingDM(
+                        slack_user=slack_id,
+                        firing_id=firing_id,
+                        ritual_id=ritual_id,
+                        text=text,
+                        blocks=blocks,
+                        send_after=when,
+                        status="pending",
+                        attempts=0,
+                    )
+                )
+
+    def _spacing(self, session: Session, slack_id: str, now: datetime) -> datetime:
+        """Never a second DM within an hour: after the last one sent, or with one still waiting."""
+        last_sent = session.scalar(
+            select(func.max(PendingDM.sent_at)).where(
+                PendingDM.slack_user == slack_id, PendingDM.status == "sent"
+            )
+        )
+        waiting = session.scalar(
+            select(func.min(PendingDM.send_after)).where(
+                PendingDM.slack_user == slack_id, PendingDM.status == "pending"
+            )
+        )
+        if waiting is not None:
+            return waiting  # batched with it at delivery
+        if last_sent is not None and now - last_sent < DM_SPACING:
+            return last_sent + DM_SPACING
+        return now
+
+    def _review_facts(self, deal_ids: Sequence[str]) -> tuple[dict[str, SnoozeInfo], dict[str, datetime]]:
+        with self._sessions() as session:
+            snoozes = {
+                s.deal_id: SnoozeInfo(s.until, s.snoozed_at, s.touched_before)
+                for s in session.scalars(select(Snooze).where(Snooze.deal_id.in_(deal_ids)))
+            }
+            changes = dict(
+                session.execute(
+                    select(AuditEntry.deal_id, func.max(AuditEntry.at))
+                    .where(AuditEntry.deal_id.in_(deal_ids), AuditEntry.field != "note")
+                    .group_by(AuditEntry.deal_id)
+                ).all()
+            )
+        return snoozes, changes
+
+    def _stage_matcher(self) -> Callable[[DealView, Sequence[str]], bool]:
+        def matches(deal: DealView, stages: Sequence[str]) -> bool:
+            wanted = {s.lower() for s in stages}
+            return deal.stage_id.lower() in wanted or deal.stage_label.lower() in wanted
+
+        return matches
+
+    def run_scheduled(self, ritual_id: str) -> RunReport:
+        """The firing whose time has just come: keyed by its scheduled time, however late this runs."""
+        ritual = self._config().ritual(ritual_id)
+        now = self._clock()
+        slots = firing.firings_between(ritual, now - firing.LOOKBACK, now)
+        return self.run(ritual_id, scheduled_for=slots[-1] if slots else now)
+
+    # --- catching up and delivering ---
+
+    def catch_up(self) -> list[RunReport]:
+        """After downtime: run each ritual's most recent missed firing once if within its grace window."""
+        reports = []
+        now = self._clock()
+        for ritual in self._config().rituals:
+            if not ritual.enabled or ritual.kind not in SUPPORTED_KINDS:
+                continue
+            with self._sessions() as session:
+                last = firing.last_claimed(session, ritual.id)
+            missed = firing.missed_outside_grace(ritual, now, last)
+            if missed:
+                log.info(
+                    "ritual %s missed %d firing(s) beyond its %d-minute grace window; skipped",
+                    ritual.id,
+                    len(missed),
+                    ritual.grace_minutes,
+                )
+            due = firing.due_firing(ritual, now, last)
+            if due is not None:
+                reports.append(self.run(ritual.id, scheduled_for=due.scheduled_for))
+        return reports
+
+    def deliver_due(self, send: Sender, *, limit: int = 500) -> int:
+        """Send the DMs whose time has come, one message per person (batching what is due together)."""
+        delivered = 0
+        now = self._clock()
+        due = (
+            PendingDM.status == "pending",
+            PendingDM.send_after <= now,
+            or_(PendingDM.locked_until.is_(None), PendingDM.locked_until < now),
+        )
+        with self._sessions.begin() as session:
+            candidates = session.scalars(
+                select(PendingDM.id)
+                .where(*due)
+                .order_by(PendingDM.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).all()
+            claimed = (
+                session.scalars(
+                    update(PendingDM)
+                    .where(PendingDM.id.in_(candidates), *due)
+                    .values(locked_until=now + DM_LEASE, attempts=PendingDM.attempts + 1)
+                    .returning(PendingDM.id)
+                ).all()
+                if candidates
+                else []
+            )
+            rows = list(
+                session.scalars(select(PendingDM).where(PendingDM.id.in_(claimed)).order_by(PendingDM.id))
+            )
+        by_user: dict[str, list[PendingDM]] = defaultdict(list)
+        for row in rows:
+            by_user[row.slack_user].append(row)
+        for user, pending in by_user.items():
+            batch, later = _fit(pending)
+            text = "\n".join(r.text for r in batch)
+            blocks: list[dict[str, Any]] = []
+            for index, row in enumerate(batch):
+                if index:
+                    blocks.append({"type": "divider"})
+                blocks.extend(row.blocks)
+            try:
+                channel, ts = send(user, text, blocks)
+            except DeliveryError as exc:
+                self._mark(
+                    batch,
+                    status="failed" if exc.permanent else "pending",
+                    error=str(exc),
+                    retry=not exc.permanent,
+                )
+                log.warning("DM to %s not delivered: %s", user, exc)
+                continue
+            self._mark(batch, status="sent", channel=channel, ts=ts)
+            self._mark(later, status="pending", retry=True, delay=DM_SPACING)
+            delivered += 1
+        return delivered
+
+    def _mark(
+        self,
+        rows: Sequence[PendingDM],
+        *,
+        status: str,
+        channel: str | None = None,
+        ts: str | None = None,
+        error: str | None = None,
+        retry: bool = False,
+        delay: timedelta = timedelta(minutes=5),
+    ) -> None:
+        if not rows:
+            return
+        now = self._clock()
+        values: dict[str, Any] = {"status": status, "locked_until": None}
+        if status == "sent":
+            values |= {"sent_at": now, "channel": channel, "ts": ts}
+        if error is not None:
+            values["last_error"] = error[:500]
+        if retry:
+            values["send_after"] = now + delay
+        with self._sessions.begin() as session:
+            session.execute(update(PendingDM).where(PendingDM.id.in_([r.id for r in rows])).values(**values))
+
+
+def _fit(rows: list[PendingDM]) -> tuple[list[PendingDM], list[PendingDM]]:
+    """As many queued DMs as fit Slack's 50 blocks in one message; the rest wait an hour."""
+    batch: list[PendingDM] = []
+    used = 0
+    for index, row in enumerate(rows):
+        needed = len(row.blocks) + (1 if batch else 0)
+        if batch and used + needed > MAX_BLOCKS:
+            return batch, rows[index:]
+        batch.append(row)
+        used += needed
+    return batch, []
+
+
+def _record_nudge(
+    session: Session, slack_user: str, deal_id: str, ritual_id: str, day: date, firing_id: int, now: datetime
+) -> bool:
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    inserted = session.scalar(
+        insert(NudgeRecord)
+        .values(
+            slack_user=slack_user,
+            deal_id=deal_id,
+            ritual_id=ritual_id,
+            day=day,
+            firing_id=firing_id,
+            queued_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["slack_user", "deal_id", "ritual_id", "day"])
+        .returning(NudgeRecord.id)
+    )
+    return inserted is not None
+
+
+def _nudged(session: Session, slack_user: str, deal_id: str, ritual_id: str, day: date) -> bool:
+    return (
+        session.scalar(
+            select(NudgeRecord.id).where(
+                NudgeRecord.slack_user == slack_user,
+                NudgeRecord.deal_id == deal_id,
+                NudgeRecord.ritual_id == ritual_id,
+                NudgeRecord.day == day,
+            )
+        )
+        is not None
+    )
+
+
+def _zone(name: str | None, config: RitualsConfig) -> ZoneInfo:
+    for candidate in (name, config.timezone, "UTC"):
+        if candidate:
+            try:
+                return ZoneInfo(candidate)
+            except (KeyError, ValueError):
+                continue
+    return ZoneInfo("UTC")
