@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.db import dialect_insert
 from bot.models import MirrorOwner, SlackPerson
 
 PROFILE_MAX_AGE = timedelta(hours=24)
@@ -153,13 +154,20 @@ class PeopleDirectory:
             return
         now = self._clock()
         slack_id = fresh.slack_id
+        values = {
+            "email": fresh.email.lower() if fresh.email else None,
+            "name": fresh.name,
+            "tz": fresh.tz,
+            "refreshed_at": now,
+        }
         with self._sessions.begin() as session:
-            row = session.get(SlackPerson, slack_id) or SlackPerson(slack_id=slack_id)
-            row.email = fresh.email.lower() if fresh.email else None
-            row.name = fresh.name
-            row.tz = fresh.tz
-            row.refreshed_at = now
-            session.add(row)
+            # Replicas may look the same person up at once: last writer wins, nobody fails.
+            insert = dialect_insert(session)
+            session.execute(
+                insert(SlackPerson)
+                .values(slack_id=slack_id, **values)
+                .on_conflict_do_update(index_elements=["slack_id"], set_=values)
+            )
 
     def owner_name(self, owner_id: str | None) -> str:
         if owner_id is None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.db import dialect_insert
 from bot.models import SeenSlackRequest
 
 WINDOW = timedelta(minutes=5)
@@ -28,8 +28,7 @@ class ReplayGuard:
     def first_use(self, signature: str, now: datetime) -> bool:
         """Record the signature; False when it had been seen before."""
         with self._sessions.begin() as session:
-            dialect = session.get_bind().dialect.name
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            insert = dialect_insert(session)
             inserted = session.scalar(
                 insert(SeenSlackRequest)
                 .values(signature=signature, seen_at=now)

@@ -122,6 +122,10 @@ class CRM(Protocol):
 
     def fetch_owners(self) -> list[Owner]: ...
 
+    def fetch_deal_properties(self) -> set[str]:
+        """Internal names of the properties deals have (standard and custom, not archived)."""
+        ...
+
     def iter_deals(self, modified_since: datetime | None = None) -> Iterator[DealPage]:
         """Every deal (open or closed) modified at or after `modified_since` (all when None), in pages."""
         ...

@@ -24,6 +24,23 @@ from integrations.base import (
 )
 
 PAGE_SIZE = 200
+DEMO_DEAL_PROPERTIES: frozenset[str] = frozenset(
+    {
+        "dealname",
+        "dealstage",
+        "pipeline",
+        "amount",
+        "closedate",
+        "hs_next_step",
+        "hubspot_owner_id",
+        "deal_currency_code",
+        "closed_lost_reason",
+        "notes_last_updated",
+        "createdate",
+        "hs_lastmodifieddate",
+    }
+)
+"""The deal properties the demo CRM keeps (HubSpot's names for them); it has no custom ones."""
 
 
 class DemoCRM:
@@ -63,6 +80,9 @@ class DemoCRM:
         with self._sessions() as session:
             owners = session.scalars(select(DemoOwner).order_by(DemoOwner.id)).all()
         return [Owner(id=o.id, email=o.email, first_name=o.first_name, last_name=o.last_name) for o in owners]
+
+    def fetch_deal_properties(self) -> set[str]:
+        return set(DEMO_DEAL_PROPERTIES)
 
     def iter_deals(self, modified_since: datetime | None = None) -> Iterator[DealPage]:
         stages = self._stages()

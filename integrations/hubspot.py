@@ -68,7 +68,11 @@ NOTE_TO_DEAL_ASSOCIATION = 214
 RATE_LIMITED = "rate limited (429)"
 SEARCH_REQUESTS_PER_SECOND = 4  # one under HubSpot's 5/s, for clock skew between us and them
 # Scope HubSpot asks for, per kind of call, to name it when a 403 body does not.
-_SCOPE_HINTS = {"owners": "crm.objects.owners.read", "notes": "crm.objects.contacts.write"}
+_SCOPE_HINTS = {
+    "owners": "crm.objects.owners.read",
+    "notes": "crm.objects.contacts.write",
+    "properties": "crm.schemas.deals.read",
+}
 
 
 class HubSpotCRM:
@@ -93,6 +97,7 @@ class HubSpotCRM:
         self._deals_basic = client.crm.deals.basic_api
         self._pipelines = client.crm.pipelines.pipelines_api
         self._owners = client.crm.owners.owners_api
+        self._properties = client.crm.properties.core_api
         self._notes_basic = client.crm.objects.notes.basic_api
         self._notes_search = client.crm.objects.notes.search_api
         self._limiter = SlidingWindowLimiter(requests_per_10s, 10.0, clock=monotonic, sleep=sleep)
@@ -135,6 +140,22 @@ class HubSpotCRM:
             after = page.paging.next.after if page.paging and page.paging.next else None
             if after is None:
                 return owners
+
+    def fetch_deal_properties(self) -> set[str]:
+        # A portal has a few hundred deal properties with options: plain JSON, not SDK models.
+        response = self._call(
+            "properties",
+            lambda: _raw_json(
+                self._properties.get_all(
+                    "deals", archived=False, _request_timeout=self._timeout, _preload_content=False
+                )
+            ),
+        )
+        return {
+            str(item["name"])
+            for item in response.get("results") or []
+            if isinstance(item, dict) and item.get("name") and not item.get("archived")
+        }
 
     def iter_deals(self, modified_since: datetime | None = None) -> Iterator[DealPage]:
         """Keyset pagination on hs_object_id: each page is a fresh query, so the 10,000 cap never bites."""

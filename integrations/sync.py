@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.db import dialect_insert
 from bot.models import Base, MirrorDeal, MirrorOwner, MirrorPipeline, MirrorStage, SyncState
 from integrations.base import CRM, Deal
 
@@ -213,8 +213,7 @@ def _upsert(session: Session, model: type[Base], rows: Sequence[dict[str, Any]],
     """INSERT … ON CONFLICT DO UPDATE on SQLite and PostgreSQL alike."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     statement = insert(model)
     key_set = set(keys)
     updates = {c: statement.excluded[c] for c in rows[0] if c not in key_set}

@@ -17,9 +17,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.db import dialect_insert
 from bot.deals.desk import DealDesk, DealView
 from bot.deals.streaks import current_streak
 from bot.models import AuditEntry, NudgeRecord, PendingDM, Snooze
@@ -264,7 +264,8 @@ class RitualEngine:
         limit: int,
         snooze_days: list[int],
     ) -> None:
-        day = now.astimezone(tz).date()
+        # The firing's own day (a late catch-up run still belongs to the day it was scheduled for).
+        day = report.scheduled_for.astimezone(tz).date()
         with self._sessions.begin() as session:
             items = found.items
             if not report.dry_run:
@@ -478,8 +479,7 @@ def _fit(rows: list[PendingDM]) -> tuple[list[PendingDM], list[PendingDM]]:
 def _record_nudge(
     session: Session, slack_user: str, deal_id: str, ritual_id: str, day: date, firing_id: int, now: datetime
 ) -> bool:
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     inserted = session.scalar(
         insert(NudgeRecord)
         .values(

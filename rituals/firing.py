@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from bot.db import dialect_insert
 from bot.models import RitualFiring
 from rituals.config import RitualBase, next_firings
 
@@ -80,9 +80,8 @@ def claim(
     status: str = "running",
 ) -> int | None:
     """Insert the firing; None when another run (replica, restart, earlier `run`) already has it."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return session.scalar(
+    insert = dialect_insert(session)
+    firing_id: int | None = session.scalar(
         insert(RitualFiring)
         .values(
             ritual_id=ritual.id,
@@ -95,6 +94,7 @@ def claim(
         .on_conflict_do_nothing(index_elements=["ritual_id", "scheduled_local"])
         .returning(RitualFiring.id)
     )
+    return firing_id
 
 
 def finish(session: Session, firing_id: int, *, status: str, summary: str, now: datetime) -> None:

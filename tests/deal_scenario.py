@@ -33,15 +33,20 @@ rituals: []
 
 
 class SettableClock:
-    """The app's clock: real time, plus whatever a test moves it forward by."""
+    """The app's clock: real time (or a frozen instant), plus whatever a test moves it forward by."""
 
-    def __init__(self) -> None:
+    def __init__(self, frozen_at: datetime | None = None) -> None:
         self.offset = timedelta()
+        self.frozen_at = frozen_at
         self._lock = threading.Lock()
 
     def __call__(self) -> datetime:
         with self._lock:
-            return datetime.now(UTC) + self.offset
+            return (self.frozen_at or datetime.now(UTC)) + self.offset
+
+    def set(self, moment: datetime) -> None:
+        with self._lock:
+            self.frozen_at, self.offset = moment, timedelta()
 
     def advance(self, **delta: float) -> None:
         with self._lock:
@@ -57,7 +62,7 @@ class Team:
     overdue: str
 
 
-def seed(hubspot: FakeHubSpot, slack: FakeSlack) -> Team:
+def seed(hubspot: FakeHubSpot, slack: FakeSlack, now: datetime | None = None) -> Team:
     hubspot.add_default_pipeline()
     hubspot.add_owner("101", "alice@acme.example", "Alice", "Martin")
     hubspot.add_owner("102", "bruno@acme.example", "Bruno", "Costa")
@@ -68,10 +73,11 @@ def seed(hubspot: FakeHubSpot, slack: FakeSlack) -> Team:
     slack.add_user("U0MAXIME", "maxime@acme.example", "Maxime Laurent", tz="Europe/Paris")
     slack.add_user("U0ADMIN", "ops@acme.example", "Sales Ops", tz="Europe/Paris")
     slack.add_user("U0STRANGER", "guest@elsewhere.example", "A Guest", tz="UTC")
-    today = datetime.now(UTC).date()
-    recent = str(int((datetime.now(UTC) - timedelta(days=2)).timestamp() * 1000))
-    old = str(int((datetime.now(UTC) - timedelta(days=40)).timestamp() * 1000))
-    created = str(int((datetime.now(UTC) - timedelta(days=90)).timestamp() * 1000))
+    now = now or datetime.now(UTC)
+    today = now.date()
+    recent = str(int((now - timedelta(days=2)).timestamp() * 1000))
+    old = str(int((now - timedelta(days=40)).timestamp() * 1000))
+    created = str(int((now - timedelta(days=90)).timestamp() * 1000))
 
     def deal(name: str, owner: str, stage: str, amount: str | None, close_in_days: int, touched: str) -> str:
         return hubspot.add_deal(
