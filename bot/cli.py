@@ -20,7 +20,7 @@ from bot.db import DatabaseError, SchemaOutdated, create_db_engine, describe, en
 from bot.logs import configure_logging
 from bot.services import Services, build_services, build_slack_client
 from bot.settings import Settings, SettingsError, load_settings
-from integrations.base import CrmAuthError, CrmError
+from integrations.base import CRM, CrmAuthError, CrmError
 from integrations.sync import sync_mirror
 from rituals.config import ConfigError, RitualsConfig
 from rituals.reload import RitualsFileWatcher
@@ -250,6 +250,59 @@ def socket_command() -> None:
     finally:
         runtime.worker.stop()
         services.close()
+
+
+@app.command("check-config")
+@friendly_errors
+def check_config_command(
+    path: Annotated[Path | None, typer.Argument(help="The rituals file (default: $RITUALS_FILE).")] = None,
+    now: NowOption = None,
+) -> None:
+    """Validate the rituals file; pipelines, stages, fields and people are checked against a reachable CRM."""
+    from rituals.check import check_config, format_report
+
+    settings = _settings()
+    target = path or settings.rituals_file
+    crm = _crm_for_checks(settings)
+    report = check_config(target, crm=crm, now=_clock(now)())
+    from rituals.engine import SUPPORTED_KINDS
+
+    later = sorted({s.kind for s in report.summaries if s.kind not in SUPPORTED_KINDS})
+    if later:
+        report.warnings.append(
+            f"this version does not run {', '.join(later)} rituals yet; they are checked only"
+        )
+    for warning in report.warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    lines = format_report(report)
+    if not report.ok:
+        for line in lines:
+            err.print(line, highlight=False, markup=False)
+        raise typer.Exit(1)
+    for line in lines:
+        out.print(line, highlight=False, markup=False)
+
+
+def _crm_for_checks(settings: Settings) -> CRM | None:
+    """The configured CRM, or None when it can't be built (check-config then checks the schema only)."""
+    from sqlalchemy.engine import make_url
+
+    from bot.db import normalize_url, session_factory
+    from integrations import create_crm
+
+    try:
+        if settings.crm == "demo":
+            # The demo CRM lives in the database: only check against it once it exists and is migrated.
+            url = make_url(normalize_url(settings.database_url))
+            if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
+                return None
+            engine = create_db_engine(settings.database_url)
+            ensure_schema_current(engine)
+        else:
+            engine = create_db_engine("sqlite://")  # HubSpot needs no database
+        return create_crm(settings, session_factory(engine), system_clock)
+    except (SettingsError, DatabaseError, SchemaOutdated):
+        return None
 
 
 @app.command("run")

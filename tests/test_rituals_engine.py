@@ -55,7 +55,12 @@ def team(fake_hubspot: FakeHubSpot, fake_slack: FakeSlack) -> Team:
 
 @pytest.fixture
 def app(
-    engine: Any, database_url: str, fake_slack: FakeSlack, fake_hubspot: FakeHubSpot, team: Team, clock: SettableClock
+    engine: Any,
+    database_url: str,
+    fake_slack: FakeSlack,
+    fake_hubspot: FakeHubSpot,
+    team: Team,
+    clock: SettableClock,
 ) -> Iterator[RunningApp]:
     running = start_drumbeat(
         database_url, fake_slack, fake_hubspot, clock=clock, rituals=parse_rituals_text(RITUALS)
@@ -140,8 +145,12 @@ def test_quiet_hours_follow_each_persons_own_time_zone_across_midnight(
     # Chloé works from New York: 09:00 in Paris is 03:00 for her, inside 19:00-08:30.
     old = str(int((TUESDAY_9 - timedelta(days=30)).timestamp() * 1000))
     fake_hubspot.add_deal(
-        dealname="Hooli", hubspot_owner_id="103", pipeline="default", dealstage="qualifiedtobuy",
-        notes_last_updated=old, createdate=old,
+        dealname="Hooli",
+        hubspot_owner_id="103",
+        pipeline="default",
+        dealstage="qualifiedtobuy",
+        notes_last_updated=old,
+        createdate=old,
     )
     app.runtime.engine.run("stale-deals", scheduled_for=TUESDAY_9)
     deliver(app)
@@ -151,7 +160,9 @@ def test_quiet_hours_follow_each_persons_own_time_zone_across_midnight(
     assert pending.send_after == datetime(2026, 11, 24, 13, 30, tzinfo=UTC)  # 08:30 in New York
 
 
-def test_nobody_gets_the_same_nudge_twice_in_a_day(app: RunningApp, fake_slack: FakeSlack, clock: SettableClock) -> None:
+def test_nobody_gets_the_same_nudge_twice_in_a_day(
+    app: RunningApp, fake_slack: FakeSlack, clock: SettableClock
+) -> None:
     engine = app.runtime.engine
     engine.run("stale-deals", scheduled_for=TUESDAY_9)
     deliver(app)
@@ -204,7 +215,12 @@ def _click(app: RunningApp, slack: FakeSlack, action: dict[str, Any], user: str 
         user_id=user,
         actions=[action],
         message=message,
-        container={"type": "message", "message_ts": message["ts"], "channel_id": channel, "is_ephemeral": False},
+        container={
+            "type": "message",
+            "message_ts": message["ts"],
+            "channel_id": channel,
+            "is_ephemeral": False,
+        },
         channel_id=channel or "D0",
     )
 
@@ -242,7 +258,9 @@ def test_snooze_hides_the_deal_until_it_ends_and_its_note_is_not_a_review(
     _click(app, fake_slack, select_action)
     wait_until(lambda: fake_slack.calls_to("chat.update"), what="chat.update")
     wait_until(
-        lambda: any("Snoozed in Slack until" in n["properties"]["hs_note_body"] for n in fake_hubspot.notes.values()),
+        lambda: any(
+            "Snoozed in Slack until" in n["properties"]["hs_note_body"] for n in fake_hubspot.notes.values()
+        ),
         what="snooze note",
     )
     with app.services.sessions() as session:
@@ -261,7 +279,9 @@ def test_mark_lost_moves_the_deal_to_closed_lost(
     deliver(app)
     button = {"type": "button", "action_id": "nudge.mark_lost", "block_id": f"nudge-actions:{team.initech}"}
     _click(app, fake_slack, {**button, "value": team.initech})
-    wait_until(lambda: fake_hubspot.deals[team.initech]["properties"]["dealstage"] == "closedlost", what="lost")
+    wait_until(
+        lambda: fake_hubspot.deals[team.initech]["properties"]["dealstage"] == "closedlost", what="lost"
+    )
 
 
 def test_update_opens_the_shared_modal(app: RunningApp, fake_slack: FakeSlack, team: Team) -> None:
@@ -320,8 +340,12 @@ def test_an_owner_with_no_slack_match_is_reported(
     fake_hubspot.add_owner("104", "david@acme.example", "David", "Okafor")  # not in Slack
     old = str(int((TUESDAY_9 - timedelta(days=30)).timestamp() * 1000))
     fake_hubspot.add_deal(
-        dealname="Tyrell", hubspot_owner_id="104", pipeline="default", dealstage="qualifiedtobuy",
-        notes_last_updated=old, createdate=old,
+        dealname="Tyrell",
+        hubspot_owner_id="104",
+        pipeline="default",
+        dealstage="qualifiedtobuy",
+        notes_last_updated=old,
+        createdate=old,
     )
     report = app.runtime.engine.run("stale-deals", scheduled_for=TUESDAY_9)
     assert report.unmatched_owners == ["David Okafor"]
@@ -343,12 +367,18 @@ def test_two_replicas_firing_the_same_ritual_100_times_nudge_each_person_once_pe
     seed(fake_hubspot, fake_slack, now=TUESDAY_9)
     old = str(int((TUESDAY_9 - timedelta(days=30)).timestamp() * 1000))
     fake_hubspot.add_deal(
-        dealname="Bruno's old one", hubspot_owner_id="102", pipeline="default", dealstage="qualifiedtobuy",
-        notes_last_updated=old, createdate=old,
+        dealname="Bruno's old one",
+        hubspot_owner_id="102",
+        pipeline="default",
+        dealstage="qualifiedtobuy",
+        notes_last_updated=old,
+        createdate=old,
     )
     clock = SettableClock(TUESDAY_9)
     config = parse_rituals_text(RITUALS)
-    replicas = [start_drumbeat(postgres_url, fake_slack, fake_hubspot, clock=clock, rituals=config) for _ in range(2)]
+    replicas = [
+        start_drumbeat(postgres_url, fake_slack, fake_hubspot, clock=clock, rituals=config) for _ in range(2)
+    ]
     try:
         slots = [TUESDAY_9 + timedelta(days=day) for day in range(100)]
         results: list[Any] = []
@@ -391,11 +421,19 @@ def test_a_run_to_500_people_survives_slack_rate_limits(
         fake_hubspot.add_owner(owner, f"rep{i}@acme.example", "Rep", str(i))
         fake_slack.add_user(f"U{i:05d}", f"rep{i}@acme.example", f"Rep {i}", tz="Europe/Paris")
         fake_hubspot.add_deal(
-            dealname=f"Deal {i}", hubspot_owner_id=owner, pipeline="default", dealstage="qualifiedtobuy",
-            notes_last_updated=old, createdate=old,
+            dealname=f"Deal {i}",
+            hubspot_owner_id=owner,
+            pipeline="default",
+            dealstage="qualifiedtobuy",
+            notes_last_updated=old,
+            createdate=old,
         )
     app = start_drumbeat(
-        database_url, fake_slack, fake_hubspot, clock=SettableClock(TUESDAY_9), rituals=parse_rituals_text(RITUALS)
+        database_url,
+        fake_slack,
+        fake_hubspot,
+        clock=SettableClock(TUESDAY_9),
+        rituals=parse_rituals_text(RITUALS),
     )
     try:
         fake_slack.rate_limit("chat.postMessage", times=3, retry_after=1)

@@ -14,7 +14,7 @@ Typical use::
         client.crm.deals.basic_api.get_by_id(deal_id)
 
 Supported endpoints: deals list/get/update/search/batch read/batch update,
-notes create/get/list/search, deal pipelines, owners.  Everything else is a
+notes create/get/list/search, deal pipelines, deal property definitions, owners.  Everything else is a
 HubSpot-style 404.
 
 Behaviour worth knowing:
@@ -63,6 +63,7 @@ __all__ = [
     "NOTES_READ",
     "NOTES_WRITE",
     "OWNERS_READ",
+    "SCHEMAS_DEALS_READ",
     "FakeHubSpot",
     "RecordedRequest",
     "Stage",
@@ -91,7 +92,11 @@ OWNERS_READ: Final = "crm.objects.owners.read"
 # Notes (engagements) are gated by the contacts scopes.
 NOTES_READ: Final = "crm.objects.contacts.read"
 NOTES_WRITE: Final = "crm.objects.contacts.write"
-ALL_SCOPES: Final = frozenset({DEALS_READ, DEALS_WRITE, OWNERS_READ, NOTES_READ, NOTES_WRITE})
+# Property definitions: HubSpot accepts either this or the object scope (crm.objects.deals.read).
+SCHEMAS_DEALS_READ: Final = "crm.schemas.deals.read"
+ALL_SCOPES: Final = frozenset(
+    {DEALS_READ, DEALS_WRITE, OWNERS_READ, NOTES_READ, NOTES_WRITE, SCHEMAS_DEALS_READ}
+)
 
 _JSON_CONTENT_TYPE: Final = "application/json;charset=utf-8"
 _AUTH_MESSAGE: Final = (
@@ -313,6 +318,22 @@ _STANDARD_DEAL_PROPERTIES: Final = frozenset(
         "pipeline",
     }
 )
+_ENUMERATION_DEAL_PROPERTIES: Final = frozenset(
+    {"dealstage", "pipeline", "hubspot_owner_id", "dealtype", "hs_priority", "hs_forecast_category"}
+)
+_PROPERTY_LABELS: Final = {
+    "amount": "Amount",
+    "closedate": "Close Date",
+    "createdate": "Create Date",
+    "dealname": "Deal Name",
+    "dealstage": "Deal Stage",
+    "hs_next_step": "Next step",
+    "hubspot_owner_id": "Deal owner",
+    "pipeline": "Pipeline",
+    "closed_lost_reason": "Closed Lost Reason",
+    "hs_lastmodifieddate": "Last Modified Date",
+    "notes_last_updated": "Last Activity Date",
+}
 _READ_ONLY_DEAL_PROPERTIES: Final = frozenset(
     {
         "createdate",
@@ -1105,7 +1126,12 @@ class FakeHubSpot:
         def owners_read(params: dict[str, str]) -> str:
             return OWNERS_READ
 
+        def properties_read(params: dict[str, str]) -> str:
+            # Real HubSpot takes any of several scopes here; the object read scope is one of them.
+            return DEALS_READ if DEALS_READ in self.scopes else SCHEMAS_DEALS_READ
+
         pipelines = r"/crm/v3/pipelines/(?:deals|0-3)"
+        properties = r"/crm/v3/properties/(?:deals|0-3)"
         return [
             _Route("POST", re.compile(objects + r"/search/?"), read, self._search, True),
             _Route("POST", re.compile(objects + r"/batch/read/?"), read, self._batch_read),
@@ -1129,6 +1155,7 @@ class FakeHubSpot:
             _Route(
                 "GET", re.compile(pipelines + r"/(?P<pipeline>[^/]+)/stages/?"), deals_read, self._get_stages
             ),
+            _Route("GET", re.compile(properties + r"/?"), properties_read, self._list_properties),
             _Route("GET", re.compile(r"/crm/v3/owners/?"), owners_read, self._list_owners),
             _Route("GET", re.compile(r"/crm/v3/owners/(?P<id>[^/]+)/?"), owners_read, self._get_owner),
         ]
@@ -1942,6 +1969,47 @@ class FakeHubSpot:
         pipeline = self._pipeline(params["pipeline"])
         stages = [self._render_stage(pipeline, index, stage) for index, stage in enumerate(pipeline.stages)]
         return 200, {"results": stages}
+
+    # ------------------------------------------------------------------ deal properties
+
+    def _render_property(self, name: str) -> JSON:
+        kind = _DEALS.kind(name)
+        options = name in _ENUMERATION_DEAL_PROPERTIES
+        standard = name in _STANDARD_DEAL_PROPERTIES
+        read_only = name in _READ_ONLY_DEAL_PROPERTIES
+        stamp = format_instant(_EPOCH + timedelta(days=18_000))
+        return {
+            "updatedAt": stamp,
+            "createdAt": stamp,
+            "name": name,
+            "label": _PROPERTY_LABELS.get(name) or name.replace("_", " ").capitalize(),
+            "type": "enumeration" if options else kind,
+            "fieldType": "select" if options else {"number": "number", "datetime": "date"}.get(kind, "text"),
+            "description": "",
+            "groupName": "dealinformation",
+            "options": [],
+            "displayOrder": -1,
+            "calculated": False,
+            "externalOptions": name == "hubspot_owner_id",
+            "hasUniqueValue": False,
+            "hidden": False,
+            "hubspotDefined": standard,
+            "modificationMetadata": {
+                "archivable": not standard,
+                "readOnlyDefinition": standard,
+                "readOnlyValue": read_only,
+            },
+            "formField": not read_only,
+            "dataSensitivity": "non_sensitive",
+            "archived": False,
+        }
+
+    def _list_properties(
+        self, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> tuple[int, JSON]:
+        if self._bool_param(query, "archived"):
+            return 200, {"results": []}  # the fake never archives a property
+        return 200, {"results": [self._render_property(name) for name in sorted(self.deal_properties)]}
 
     # ------------------------------------------------------------------ owners
 
