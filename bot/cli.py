@@ -13,6 +13,7 @@ from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bot.clock import Clock, fixed_clock, parse_now, system_clock
@@ -58,10 +59,10 @@ def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except SettingsError as exc:
             for line in str(exc).splitlines():
-                err.print(f"[red]error:[/red] {line}", highlight=False)
+                err.print(f"[red]error:[/red] {escape(line)}", highlight=False)
             raise typer.Exit(2) from None
         except (CliError, DatabaseError, SchemaOutdated, CrmError, ConfigError) as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err.print("interrupted")
@@ -115,13 +116,9 @@ def migrate_command() -> None:
     finally:
         engine.dispose()
     if before == after:
-        out.print(
-            f"Database {describe(engine)} is already at the latest revision ({after}).", highlight=False
-        )
+        out.print(f"Database {describe(engine)} is already at the latest revision ({after}).", markup=False)
     else:
-        out.print(
-            f"Database {describe(engine)} migrated from {before or 'empty'} to {after}.", highlight=False
-        )
+        out.print(f"Database {describe(engine)} migrated from {before or 'empty'} to {after}.", markup=False)
 
 
 @app.command("sync")
@@ -267,13 +264,15 @@ def check_config_command(
     report = check_config(target, crm=crm, now=_clock(now)())
     from rituals.engine import SUPPORTED_KINDS
 
+    if report.ok and crm is not None and settings.slack_bot_token is not None:
+        report.warnings.extend(_owners_without_slack(settings, crm, target))
     later = sorted({s.kind for s in report.summaries if s.kind not in SUPPORTED_KINDS})
     if later:
         report.warnings.append(
             f"this version does not run {', '.join(later)} rituals yet; they are checked only"
         )
     for warning in report.warnings:
-        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
     lines = format_report(report)
     if not report.ok:
         for line in lines:
@@ -281,6 +280,28 @@ def check_config_command(
         raise typer.Exit(1)
     for line in lines:
         out.print(line, highlight=False, markup=False)
+
+
+def _owners_without_slack(settings: Settings, crm: CRM, path: Path) -> list[str]:
+    """CRM owners nobody could DM: neither `people:` nor their email finds them in Slack."""
+    from bot.slack_app import lookup_email
+    from rituals.config import load_rituals_file
+
+    try:
+        owners = [o for o in crm.fetch_owners() if not o.archived]
+    except CrmError:
+        return []
+    config = load_rituals_file(path)
+    linked = {p.crm_owner.lower() for p in config.people}
+    client = build_slack_client(settings)
+    missing = [
+        f"{o.name} ({o.email or o.id})"
+        for o in owners
+        if o.id.lower() not in linked
+        and (o.email or "").lower() not in linked
+        and (not o.email or lookup_email(client, o.email) is None)
+    ]
+    return [f"no Slack match for CRM owner {who}: add them under people: to nudge them" for who in missing]
 
 
 def _crm_for_checks(settings: Settings) -> CRM | None:
@@ -334,7 +355,8 @@ def run_command(
     finally:
         services.close()
     if report.crm_problem:
-        err.print(f"[yellow]warning:[/yellow] ran on the local mirror: {report.crm_problem}", highlight=False)
+        problem = escape(report.crm_problem)
+        err.print(f"[yellow]warning:[/yellow] ran on the local mirror: {problem}", highlight=False)
     if dry_run:
         from rich.panel import Panel
         from rich.text import Text
@@ -368,5 +390,5 @@ def main() -> None:
     try:
         app()
     except SettingsError as exc:  # raised while Typer parses, before a command's own handler
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(2)

@@ -129,3 +129,31 @@ def test_check_config_names_unknown_stages_against_the_crm_and_summarises_a_good
     line = next(n for n, text in enumerate(bad_file.read_text().splitlines(), 1) if "contrct" in text)
     assert f"{bad_file}:{line}: rituals[deal-hygiene].rules[0].stages[0]:" in bad.stderr
     assert "contractsent" in bad.stderr
+
+
+def test_check_config_lists_crm_owners_nobody_can_dm(
+    tmp_path: Path, sqlite_url: str, fake_slack: FakeSlack, fake_hubspot: FakeHubSpot
+) -> None:
+    seed(fake_hubspot, fake_slack, now=TUESDAY_9)
+    fake_hubspot.add_owner("104", "david@acme.example", "David", "Okafor")  # not in Slack
+    env = _env(tmp_path, sqlite_url, fake_slack, fake_hubspot)
+    result = run_drumbeat("check-config", "--now", NOW, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "warning: no Slack match for CRM owner David Okafor (david@acme.example)" in result.stderr
+    assert "Alice" not in result.stderr
+
+
+def test_serve_refuses_a_broken_rituals_file_with_every_problem(
+    tmp_path: Path, sqlite_url: str, fake_slack: FakeSlack, fake_hubspot: FakeHubSpot
+) -> None:
+    env = _env(tmp_path, sqlite_url, fake_slack, fake_hubspot)
+    assert run_drumbeat("migrate", env=env, cwd=tmp_path).returncode == 0
+    Path(env["RITUALS_FILE"]).write_text(
+        'timezone: Europe/Paris\nrituals:\n  - id: nudges\n    kind: stale_deals\n    schedule: "0 9 * * * *"\n'
+        "    stale_after_days: soon\n"
+    )
+    result = run_drumbeat("serve", "--port", "0", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "rituals.yaml:5: rituals[nudges].schedule: cron has 6 fields" in result.stderr
+    assert "rituals.yaml:6: rituals[nudges].stale_after_days:" in result.stderr
+    assert "Traceback" not in result.stderr
