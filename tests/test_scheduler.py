@@ -1,0 +1,65 @@
+"""The APScheduler wiring: one job per ritual with a stable id, replaced on reload, never duplicated."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from rituals.config import parse_rituals_text
+from rituals.scheduler import RitualScheduler, job_id
+from tests.conftest import RunningApp, stop_app
+from tests.deal_scenario import SettableClock, seed, start_drumbeat
+from tests.fakes.hubspot import FakeHubSpot
+from tests.fakes.slack import FakeSlack
+from tests.test_rituals_engine import RITUALS, TUESDAY_9
+
+
+@pytest.fixture
+def app(
+    engine: Any, database_url: str, fake_slack: FakeSlack, fake_hubspot: FakeHubSpot
+) -> Iterator[RunningApp]:
+    seed(fake_hubspot, fake_slack, now=TUESDAY_9)
+    running = start_drumbeat(
+        database_url,
+        fake_slack,
+        fake_hubspot,
+        clock=SettableClock(TUESDAY_9),
+        rituals=parse_rituals_text(RITUALS),
+    )
+    yield running
+    stop_app(running)
+
+
+def test_each_ritual_gets_one_job_with_a_stable_id_and_its_own_zone(app: RunningApp) -> None:
+    scheduler = app.runtime.scheduler(app.services)
+    scheduler.schedule(app.services.rituals)
+    scheduler.schedule(app.services.rituals)  # again, as a reload would: replaced, not doubled
+    jobs = {job.id: job for job in scheduler._scheduler.get_jobs()}
+    assert set(jobs) == {job_id("stale-deals"), job_id("deal-hygiene"), job_id("night-check")}
+    assert str(jobs["ritual:stale-deals"].trigger.timezone) == "Europe/Paris"
+    assert jobs["ritual:stale-deals"].args == ("stale-deals",)
+
+
+def test_a_reloaded_file_replaces_jobs_and_drops_removed_rituals(app: RunningApp) -> None:
+    scheduler = app.runtime.scheduler(app.services)
+    scheduler.schedule(app.services.rituals)
+    smaller = parse_rituals_text(
+        RITUALS.split("  - id: deal-hygiene")[0].replace(
+            'schedule: "0 9 * * mon-fri"', 'schedule: "0 8 * * *"'
+        )
+    )
+    app.runtime.apply_config(app.services, smaller)
+    scheduler.schedule(smaller)
+    jobs = {job.id: job for job in scheduler._scheduler.get_jobs()}
+    assert set(jobs) == {"ritual:stale-deals"}
+    assert "hour='8'" in str(jobs["ritual:stale-deals"].trigger)
+    assert app.services.rituals is smaller
+
+
+def test_a_fired_job_runs_the_ritual_and_delivers_its_dms(app: RunningApp, fake_slack: FakeSlack) -> None:
+    scheduler = RitualScheduler(app.runtime.engine, app.runtime.send_dm, lambda: app.services.rituals)
+    scheduler.fire("stale-deals")  # what APScheduler calls at 09:00
+    scheduler.fire("stale-deals")  # a second replica, or a misfire re-run: same firing
+    assert len(fake_slack.messages_in("U0ALICE")) == 1
