@@ -149,8 +149,8 @@ def test_serve_refuses_a_broken_rituals_file_with_every_problem(
     env = _env(tmp_path, sqlite_url, fake_slack, fake_hubspot)
     assert run_drumbeat("migrate", env=env, cwd=tmp_path).returncode == 0
     Path(env["RITUALS_FILE"]).write_text(
-        'timezone: Europe/Paris\nrituals:\n  - id: nudges\n    kind: stale_deals\n    schedule: "0 9 * * * *"\n'
-        "    stale_after_days: soon\n"
+        "timezone: Europe/Paris\nrituals:\n  - id: nudges\n    kind: stale_deals\n"
+        '    schedule: "0 9 * * * *"\n    stale_after_days: soon\n'
     )
     result = run_drumbeat("serve", "--port", "0", env=env, cwd=tmp_path)
     assert result.returncode == 1
