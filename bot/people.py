@@ -5,6 +5,8 @@ No Slack import here: the Slack profile lookup is handed in as a function.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +19,7 @@ from bot.db import dialect_insert
 from bot.models import MirrorOwner, SlackPerson
 
 PROFILE_MAX_AGE = timedelta(hours=24)
+ACTOR_TTL_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,14 +81,30 @@ class PeopleDirectory:
         self._links = tuple(links)
         self._default_tz = default_tz
         self._clock = clock
+        self._actors: dict[str, tuple[float, Actor]] = {}
+        self._actors_lock = threading.Lock()
 
     def update(self, *, admins: Iterable[str], links: Iterable[PersonLink], default_tz: str) -> None:
         """A reloaded rituals file: new admins, `people:` overrides and default zone."""
         self._admins = {a.strip().lower() for a in admins}
         self._links = tuple(links)
         self._default_tz = default_tz
+        with self._actors_lock:
+            self._actors.clear()
 
     def actor(self, slack_id: str) -> Actor:
+        """Who is asking; kept for a minute, since every click and command needs it before the ack."""
+        now = time.monotonic()
+        with self._actors_lock:
+            cached = self._actors.get(slack_id)
+        if cached is not None and now - cached[0] < ACTOR_TTL_SECONDS:
+            return cached[1]
+        actor = self._build_actor(slack_id)
+        with self._actors_lock:
+            self._actors[slack_id] = (now, actor)
+        return actor
+
+    def _build_actor(self, slack_id: str) -> Actor:
         profile = self.profile(slack_id)
         keys = {slack_id.lower()} | ({profile.email.lower()} if profile and profile.email else set())
         with self._sessions() as session:

@@ -15,7 +15,7 @@ from bot.db import ping
 from bot.deals.desk import DealDesk
 from bot.deals.outbox import Outbox, OutboxWorker
 from bot.people import PeopleDirectory, PersonLink, SlackProfile
-from bot.replay_guard import ReplayGuard
+from bot.replay_guard import replay_guard_for
 from bot.services import Services
 from bot.web import CachedProbe, HealthProbes, WebApp
 from handlers import register_listeners
@@ -117,7 +117,7 @@ def create_web_app(services: Services, runtime: SlackRuntime) -> WebApp:
     return WebApp(
         runtime.bolt,
         signing_secret=signing_secret,
-        replay_guard=ReplayGuard(services.sessions),
+        replay_guard=replay_guard_for(services.sessions),
         health=HealthProbes(
             database=lambda: _database_problem(services),
             slack=CachedProbe(lambda: slack_token_problem(client)),

@@ -163,7 +163,7 @@ class DealDesk:
     def accept(
         self,
         actor: Actor,
-        deal_id: str,
+        deal_or_id: DealView | str,
         raw_changes: Iterable[tuple[str, str]],
         note: str | None,
         *,
@@ -171,11 +171,12 @@ class DealDesk:
         response_url: str | None = None,
     ) -> Accepted | Refused:
         """Check a change and, when it stands, store it in the outbox (caller acks Slack afterwards)."""
-        deal = self.get(deal_id)
+        deal = self.get(deal_or_id) if isinstance(deal_or_id, str) else deal_or_id
         if deal is None:
             return Refused("I can't find that deal any more: it may have been deleted in the CRM.")
         now = self._clock()
-        changes, problems = self._resolve(deal, list(raw_changes), today=actor.local_now(now).date())
+        stages = _Lazy(lambda: self.stage_options(deal.pipeline_id))
+        changes, problems = self._resolve(deal, list(raw_changes), stages, today=actor.local_now(now).date())
         if note is not None and not note.strip():
             problems.append('The note is empty: write something after `note`, e.g. note "Met the CFO".')
         if note is not None and len(note) > MAX_NOTE:
@@ -193,7 +194,7 @@ class DealDesk:
             return Refused(f"Nothing to change on *{deal.name}*: {same}.")
         before = {f: _current_raw(deal, f) for f in changes}
         with self._sessions.begin() as session:
-            entry = enqueue(
+            entry_id = enqueue(
                 session,
                 ChangeRequest(
                     deal_id=deal.id,
@@ -207,14 +208,21 @@ class DealDesk:
                 ),
                 now=now,
             )
-            entry_id = entry.id
-        return Accepted(entry_id, deal, self.describe(deal, changes, before), note.strip() if note else None)
+        described = self.describe(deal, changes, before, stages=stages() if STAGE in changes else [])
+        return Accepted(entry_id, deal, described, note.strip() if note else None)
 
     def describe(
-        self, deal: DealView, changes: dict[str, str], before: dict[str, str | None]
+        self,
+        deal: DealView,
+        changes: dict[str, str],
+        before: dict[str, str | None],
+        *,
+        stages: Sequence[StageOption] | None = None,
     ) -> tuple[FieldChange, ...]:
         """Before -> after for display, from the raw values an outbox entry keeps."""
-        stage_labels = {s.id: s.label for s in self.stage_options(deal.pipeline_id)}
+        if stages is None:
+            stages = self.stage_options(deal.pipeline_id)
+        stage_labels = {s.id: s.label for s in stages}
         return tuple(
             FieldChange(
                 f,
@@ -226,7 +234,12 @@ class DealDesk:
         )
 
     def _resolve(
-        self, deal: DealView, raw_changes: Sequence[tuple[str, str]], *, today: date
+        self,
+        deal: DealView,
+        raw_changes: Sequence[tuple[str, str]],
+        stages: Callable[[], list[StageOption]],
+        *,
+        today: date,
     ) -> tuple[dict[str, str], list[str]]:
         changes: dict[str, str] = {}
         problems: list[str] = []
@@ -234,7 +247,7 @@ class DealDesk:
             field = COMMAND_FIELDS.get(key, key)
             try:
                 if field == STAGE:
-                    changes[field] = resolve_stage(raw, self.stage_options(deal.pipeline_id)).id
+                    changes[field] = resolve_stage(raw, stages()).id
                 elif field == AMOUNT:
                     changes[field] = format(parse_amount(raw).normalize(), "f")
                 elif field == CLOSE:
@@ -333,3 +346,16 @@ def _display(field: str, raw: str, deal: DealView, stage_labels: dict[str, str])
     if field == CLOSE:
         return format_date(date.fromisoformat(raw))
     return raw
+
+
+class _Lazy:
+    """A value computed on first use, then reused (stage lists are read at most once a request)."""
+
+    def __init__(self, compute: Callable[[], list[StageOption]]) -> None:
+        self._compute = compute
+        self._value: list[StageOption] | None = None
+
+    def __call__(self) -> list[StageOption]:
+        if self._value is None:
+            self._value = self._compute()
+        return self._value

@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.models import AuditEntry, OutboxEntry
@@ -84,52 +84,47 @@ class Notice:
 Notifier = Callable[[Notice], None]
 
 
-def enqueue(session: Session, request: ChangeRequest, *, now: datetime) -> OutboxEntry:
-    """Store the change and its audit trail in the caller's transaction (commit before acking Slack)."""
-    entry = OutboxEntry(
-        idempotency_key=secrets.token_hex(8),
-        deal_id=request.deal_id,
-        deal_name=request.deal_name[:500],
-        changes=dict(request.changes),
-        before=dict(request.before),
-        note=request.note,
-        requested_by=request.requested_by,
-        source=request.source,
-        response_url=request.response_url,
-        status="pending",
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
-    )
-    session.add(entry)
-    session.flush()
-    for field, new in request.changes.items():
-        session.add(
-            AuditEntry(
-                at=now,
-                slack_user=request.requested_by,
-                deal_id=request.deal_id,
-                field=field,
-                old_value=request.before.get(field),
-                new_value=new,
-                source=request.source,
-                outbox_id=entry.id,
-            )
+def enqueue(session: Session, request: ChangeRequest, *, now: datetime) -> int:
+    """Store the change and its audit trail in the caller's transaction (commit before acking Slack).
+
+    Core inserts, not the ORM: this runs before every acknowledgement, so it is kept cheap.
+    """
+    entry_id: int = session.execute(
+        insert(OutboxEntry)
+        .values(
+            idempotency_key=secrets.token_hex(8),
+            deal_id=request.deal_id,
+            deal_name=request.deal_name[:500],
+            changes=dict(request.changes),
+            before=dict(request.before),
+            note=request.note,
+            requested_by=request.requested_by,
+            source=request.source,
+            response_url=request.response_url,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            told_queued=False,
+            created_at=now,
         )
+        .returning(OutboxEntry.id)
+    ).scalar_one()
+    audit = [
+        {"field": field, "old_value": request.before.get(field), "new_value": new}
+        for field, new in request.changes.items()
+    ]
     if request.note:
-        session.add(
-            AuditEntry(
-                at=now,
-                slack_user=request.requested_by,
-                deal_id=request.deal_id,
-                field="note",
-                old_value=None,
-                new_value=request.note,
-                source=request.source,
-                outbox_id=entry.id,
-            )
-        )
-    return entry
+        audit.append({"field": "note", "old_value": None, "new_value": request.note})
+    common = {
+        "at": now,
+        "slack_user": request.requested_by,
+        "deal_id": request.deal_id,
+        "source": request.source,
+        "outbox_id": entry_id,
+    }
+    if audit:
+        session.execute(insert(AuditEntry), [row | common for row in audit])
+    return entry_id
 
 
 def deal_update(changes: Mapping[str, str]) -> DealUpdate:
