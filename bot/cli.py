@@ -200,7 +200,7 @@ def serve_command(
     if settings.rituals_file.exists():
         watcher.load()  # already validated by build_services; this sets the baseline
         watcher.start()
-    runtime.worker.start()  # every serve process delivers queued CRM updates
+    runtime.start_workers()  # every serve process delivers queued CRM updates
     if scheduler is not None:
         scheduler.start()
     log.info(
@@ -218,7 +218,7 @@ def serve_command(
         watcher.stop()
         if scheduler is not None:
             scheduler.shutdown()
-        runtime.worker.stop()
+        runtime.stop_workers()
         services.close()
 
 
@@ -240,12 +240,12 @@ def socket_command() -> None:
         raise CliError(f"{problem}: check SLACK_BOT_TOKEN.")
     runtime = create_runtime(services, client)
     handler = SocketModeHandler(runtime.bolt, app_token)
-    runtime.worker.start()
+    runtime.start_workers()
     log.info("connected over Socket Mode")
     try:
         handler.start()  # type: ignore[no-untyped-call]
     finally:
-        runtime.worker.stop()
+        runtime.stop_workers()
         services.close()
 
 

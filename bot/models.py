@@ -363,3 +363,19 @@ class PendingDM(Base):
     channel: Mapped[str | None] = mapped_column(String(32))
     ts: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ReceivedCommand(Base):
+    """A `/deal` update as typed, stored before Slack's ack; worked out and answered right after."""
+
+    __tablename__ = "received_commands"
+    __table_args__ = (Index("ix_received_commands_due", "status", "locked_until"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    slack_user: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    response_url: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default="received")  # received, done
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

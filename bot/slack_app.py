@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bot.db import ping
 from bot.deals.desk import DealDesk
+from bot.deals.inbox import CommandInbox
 from bot.deals.outbox import Outbox, OutboxWorker
 from bot.people import PeopleDirectory, PersonLink, SlackProfile
 from bot.replay_guard import replay_guard_for
@@ -20,6 +21,7 @@ from bot.services import Services
 from bot.web import CachedProbe, HealthProbes, WebApp
 from handlers import register_listeners
 from handlers.context import HandlerContext
+from handlers.inbox import CommandProcessor
 from handlers.notify import SlackNotifier, dm_sender
 from handlers.nudges import render_nudge
 from integrations.base import CrmError
@@ -40,8 +42,18 @@ class SlackRuntime:
     bolt: App
     context: HandlerContext
     worker: OutboxWorker
+    commands: CommandProcessor
     engine: RitualEngine
     send_dm: Sender
+
+    def start_workers(self) -> None:
+        """The outbox worker and the command processor: every serve process runs both."""
+        self.commands.start()
+        self.worker.start()
+
+    def stop_workers(self) -> None:
+        self.commands.stop()
+        self.worker.stop()
 
     def scheduler(self, services: Services) -> RitualScheduler:
         return RitualScheduler(self.engine, self.send_dm, lambda: services.rituals)
@@ -78,6 +90,14 @@ def create_runtime(
     desk = DealDesk(services.sessions, deal_url=services.crm.deal_url, clock=services.clock)
     outbox = Outbox(services.sessions, services.clock)
     wake: list[OutboxWorker] = []
+    inbox = CommandInbox(services.sessions, services.clock)
+    processors: list[CommandProcessor] = []
+
+    def receive(user_id: str, text: str, response_url: str | None) -> None:
+        inbox.receive(user_id, text, response_url)
+        if processors:
+            processors[0].wake()
+
     context = HandlerContext(
         desk=desk,
         people=people,
@@ -85,11 +105,13 @@ def create_runtime(
         clock=services.clock,
         wake_worker=lambda: wake[0].wake() if wake else None,
         crm_label=CRM_LABELS.get(services.crm.name, services.crm.name),
+        receive_command=receive,
         command=config.deal_command.name,
         aliases=dict(config.deal_command.aliases),
     )
     worker = OutboxWorker(outbox, services.crm, SlackNotifier(client, context), threads=worker_threads)
     wake.append(worker)
+    processors.append(CommandProcessor(inbox, context, client))
     app = App(
         client=client,
         signing_secret=signing_secret,
@@ -108,7 +130,14 @@ def create_runtime(
         render=render_nudge,
         clock=services.clock,
     )
-    return SlackRuntime(bolt=app, context=context, worker=worker, engine=engine, send_dm=dm_sender(client))
+    return SlackRuntime(
+        bolt=app,
+        context=context,
+        worker=worker,
+        commands=processors[0],
+        engine=engine,
+        send_dm=dm_sender(client),
+    )
 
 
 def create_web_app(services: Services, runtime: SlackRuntime) -> WebApp:

@@ -20,5 +20,6 @@ class HandlerContext:
     clock: Callable[[], datetime]
     wake_worker: Callable[[], None]
     crm_label: str
+    receive_command: Callable[[str, str, str | None], None] | None = None  # None: answer in the ack
     command: str = "/deal"
     aliases: Mapping[str, str] | None = None

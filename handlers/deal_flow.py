@@ -18,6 +18,7 @@ from bot.deals.grammar import DealCommand, ListMine, ParseError, ShowHelp, parse
 from bot.deals.permissions import NOT_LINKED
 from bot.deals.values import format_help
 from bot.models import PendingChoice
+from bot.people import Actor
 from handlers import blocks
 from handlers.context import HandlerContext
 
@@ -35,7 +36,10 @@ class Reply:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def answer_command(ctx: HandlerContext, user_id: str, text: str, response_url: str | None) -> Reply:
+def answer_command(
+    ctx: HandlerContext, user_id: str, text: str, response_url: str | None, *, key: str | None = None
+) -> Reply:
+    """The answer to `/deal TEXT`; `key` makes a retried update store its change only once."""
     command = parse_command(text, aliases=ctx.aliases or {}, command=ctx.command)
     if isinstance(command, ShowHelp):
         usage = format_help(ctx.command, ctx.aliases or {})
@@ -72,7 +76,14 @@ def answer_command(ctx: HandlerContext, user_id: str, text: str, response_url: s
     deal = matches[0]
     if command.is_search:
         return Reply(blocks.deal_card(deal, now, today, stale), deal.name)
-    return _accept(ctx, user_id, deal, list(command.changes), command.note, "slash", response_url)
+    return _accept(ctx, actor, deal, list(command.changes), command.note, "slash", response_url, key=key)
+
+
+def needs_inbox(ctx: HandlerContext, text: str) -> bool:
+    """Updates and notes are stored as typed and worked out after the ack; help, lists and searches
+    are answered in the ack itself."""
+    command = parse_command(text, aliases=ctx.aliases or {}, command=ctx.command)
+    return isinstance(command, DealCommand) and not command.is_search
 
 
 def answer_pick(
@@ -98,7 +109,8 @@ def answer_pick(
     command = parse_command(pending.command_text, aliases=ctx.aliases or {}, command=ctx.command)
     if not isinstance(command, DealCommand):
         return _problem(f"That choice has expired. Run your `{ctx.command}` command again.")
-    return _accept(ctx, user_id, deal, list(command.changes), command.note, "slash", response_url)
+    actor = ctx.people.actor(user_id)
+    return _accept(ctx, actor, deal, list(command.changes), command.note, "slash", response_url)
 
 
 def answer_button(
@@ -121,7 +133,7 @@ def answer_button(
             blocks.deal_card(deal, now, actor.local_now(now).date(), ctx.desk.stale_after_days), deal.name
         )
     if verb == "on_track":
-        return _accept(ctx, user_id, deal, [], ON_TRACK_NOTE, source, response_url)
+        return _accept(ctx, ctx.people.actor(user_id), deal, [], ON_TRACK_NOTE, source, response_url)
     if verb == "mark_lost":
         if deal.is_closed:
             return _problem(
@@ -130,7 +142,7 @@ def answer_button(
         lost = ctx.desk.closed_lost_stage(deal.pipeline_id)
         if lost is None:
             return _problem(f"The {blocks.escape(deal.pipeline_label)} pipeline has no closed-lost stage.")
-        return _accept(ctx, user_id, deal, [("stage", lost.id)], None, source, response_url)
+        return _accept(ctx, ctx.people.actor(user_id), deal, [("stage", lost.id)], None, source, response_url)
     return _problem("I don't know that button.")
 
 
@@ -143,20 +155,23 @@ def accept_from_modal(
     response_url: str | None,
 ) -> Accepted | Refused:
     actor = ctx.people.actor(user_id)
-    return ctx.desk.accept(actor, deal.id, changes, note, source="modal", response_url=response_url)
+    return ctx.desk.accept(actor, deal, changes, note, source="modal", response_url=response_url)
 
 
 def _accept(
     ctx: HandlerContext,
-    user_id: str,
+    actor: Actor,
     deal: DealView,
     changes: list[tuple[str, str]],
     note: str | None,
     source: str,
     response_url: str | None,
+    *,
+    key: str | None = None,
 ) -> Reply:
-    actor = ctx.people.actor(user_id)
-    result = ctx.desk.accept(actor, deal.id, changes, note, source=source, response_url=response_url)
+    result = ctx.desk.accept(
+        actor, deal, changes, note, source=source, response_url=response_url, idempotency_key=key
+    )
     if isinstance(result, Refused):
         return _problem(result.message)
     return Reply(

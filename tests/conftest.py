@@ -151,14 +151,14 @@ def start_app(
     runtime = create_runtime(services, build_slack_client(settings))
     server = HttpServer(runtime.web_app(services), host="127.0.0.1", port=0, threads=8).start()
     if worker:
-        runtime.worker.start()
+        runtime.start_workers()
     return RunningApp(services, runtime, server, SlackRequests(server.url, SIGNING_SECRET))
 
 
 def stop_app(app: RunningApp) -> None:
     app.slack.close()
     app.server.stop()
-    app.runtime.worker.stop()
+    app.runtime.stop_workers()
     app.services.close()
 
 

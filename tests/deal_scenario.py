@@ -116,7 +116,7 @@ def start_drumbeat(
     app = start_app(settings, worker=False, rituals=rituals, crm=fast_adapter(hubspot), clock=clock)
     sync_mirror(app.services.crm, app.services.sessions, now=clock())
     if worker:
-        app.runtime.worker.start()
+        app.runtime.start_workers()
     return app
 
 

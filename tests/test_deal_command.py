@@ -49,11 +49,18 @@ def app(
 
 
 def slash(app: RunningApp, slack: FakeSlack, text: str, user: str = "U0ALICE") -> tuple[dict[str, Any], str]:
-    """Send `/deal TEXT`; returns the ack body and the response_url Slack would have given."""
+    """Send `/deal TEXT`; returns Drumbeat's answer and the response_url Slack would have given.
+
+    Help, lists and searches are answered in the ack. An update is stored and acked with "Working on
+    it", and its answer (accepted, picker or problem) replaces that message through response_url.
+    """
     url = slack.response_url()
     response = app.slack.slash_command(text, user_id=user, response_url=url)
     assert response.status_code == 200
-    return (response.json() if response.content else {}), url
+    body: dict[str, Any] = response.json() if response.content else {}
+    if "Working on it" in flat(body):
+        body = wait_until(lambda: slack.responses(url), what="the answer")[0]
+    return body, url
 
 
 def flat(payload: dict[str, Any]) -> str:
@@ -121,7 +128,9 @@ def test_a_one_line_update_reaches_hubspot_and_confirms_before_and_after(
 ) -> None:
     body, url = slash(app, fake_slack, 'acme corp stage=contract amount=12k close=2026-12-20 next="Send MSA"')
     assert "Saving to HubSpot" in flat(body)
-    confirmation = wait_until(lambda: fake_slack.responses(url), what="confirmation")[-1]
+    confirmation = wait_until(
+        lambda: [r for r in fake_slack.responses(url) if "Saved" in flat(r)], what="confirmation"
+    )[-1]
     text = flat(confirmation)
     assert "✅ Saved in HubSpot" in text
     assert "Presentation Scheduled → *Contract Sent*" in text
@@ -139,7 +148,7 @@ def test_a_one_line_update_reaches_hubspot_and_confirms_before_and_after(
 
 def test_a_note_is_logged_once(app: RunningApp, fake_slack: FakeSlack, fake_hubspot: FakeHubSpot) -> None:
     _, url = slash(app, fake_slack, 'acme corp note "Met the CFO, budget approved"')
-    wait_until(lambda: fake_slack.responses(url), what="confirmation")
+    wait_until(lambda: any("Saved" in flat(r) for r in fake_slack.responses(url)), what="confirmation")
     notes = [n for n in fake_hubspot.notes.values() if "Met the CFO" in n["properties"]["hs_note_body"]]
     assert len(notes) == 1
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.deals.outbox import ChangeRequest, Outbox, OutboxWorker, apply_entry, enqueue
-from bot.models import OutboxEntry
+from bot.models import OutboxEntry, ReceivedCommand
 from tests.conftest import stop_app
 from tests.deal_scenario import SettableClock, outbox_rows, seed, start_drumbeat, wait_until
 from tests.fakes.hubspot import FakeHubSpot
@@ -34,7 +34,7 @@ def test_a_crm_outage_queues_the_update_and_confirms_once_it_goes_through(
         fake_hubspot.fail_next(4, status=503, method="PATCH")  # one whole round of retries fails
         url = fake_slack.response_url()
         ack = app.slack.slash_command("acme corp amount=9k", user_id="U0ALICE", response_url=url)
-        assert "Saving to HubSpot" in ack.text
+        assert "Working on it" in ack.text  # stored before the ack
         queued = wait_until(
             lambda: [r for r in fake_slack.responses(url) if "queued" in _flat(r)], what="queued"
         )
@@ -61,7 +61,7 @@ def test_acks_stay_fast_while_the_crm_is_slow(
             "acme corp amount=8k", user_id="U0ALICE", response_url=fake_slack.response_url()
         )
         assert time.monotonic() - started < 3.0
-        assert "Saving to HubSpot" in ack.text
+        assert "Working on it" in ack.text  # stored before the ack
         wait_until(
             lambda: fake_hubspot.deals[team.acme]["properties"]["amount"] == "8000", timeout=30, what="saved"
         )
@@ -81,9 +81,10 @@ def test_an_update_accepted_while_no_worker_runs_is_applied_after_restart(
         ack = crashed.slack.slash_command(
             'acme corp amount=13k note "Call went well"', user_id="U0ALICE", response_url=url
         )
-        assert "Saving to HubSpot" in ack.text
+        assert "Working on it" in ack.text  # stored before the ack
         time.sleep(0.5)
-        assert [e.status for e in outbox_rows(crashed)] == ["pending"]
+        with crashed.services.sessions() as session:
+            assert session.scalars(select(ReceivedCommand.status)).all() == ["received"]
         assert fake_hubspot.deals[team.acme]["properties"]["amount"] == "10000"
     finally:
         stop_app(crashed)  # the process dies between the ack and the CRM write
@@ -183,8 +184,8 @@ def test_two_replicas_on_postgresql_apply_200_queued_updates_exactly_once(
                     now=now - timedelta(seconds=1),
                 )
         fake_hubspot.reset_requests()
-        first.runtime.worker.start()
-        second.runtime.worker.start()
+        first.runtime.start_workers()
+        second.runtime.start_workers()
         wait_until(
             lambda: all(e.status == "done" for e in outbox_rows(first)), timeout=120, what="200 applied"
         )
@@ -200,3 +201,25 @@ def test_two_replicas_on_postgresql_apply_200_queued_updates_exactly_once(
     finally:
         stop_app(first)
         stop_app(second)
+
+
+def test_a_command_worked_out_twice_after_a_crash_queues_its_change_once(
+    engine: Any, database_url: str, fake_slack: FakeSlack, fake_hubspot: FakeHubSpot
+) -> None:
+    team = seed(fake_hubspot, fake_slack)
+    app = start_drumbeat(database_url, fake_slack, fake_hubspot, clock=SettableClock(), worker=False)
+    try:
+        url = fake_slack.response_url()
+        ack = app.slack.slash_command("acme corp amount=14k", user_id="U0ALICE", response_url=url)
+        assert "Working on it" in ack.text
+        inbox = app.runtime.commands._inbox
+        (command,) = inbox.claim()
+        app.runtime.commands.process(command)  # answered and queued...
+        app.runtime.commands.process(command)  # ...and again, as after a crash before it was marked done
+        assert len(outbox_rows(app)) == 1
+        assert sum("Saving to HubSpot" in _flat(r) for r in fake_slack.responses(url)) == 2
+        app.runtime.start_workers()
+        wait_until(lambda: fake_hubspot.deals[team.acme]["properties"]["amount"] == "14000", what="applied")
+        assert fake_hubspot.request_count(method="PATCH") == 1
+    finally:
+        stop_app(app)

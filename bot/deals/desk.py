@@ -169,6 +169,7 @@ class DealDesk:
         *,
         source: str,
         response_url: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Accepted | Refused:
         """Check a change and, when it stands, store it in the outbox (caller acks Slack afterwards)."""
         deal = self.get(deal_or_id) if isinstance(deal_or_id, str) else deal_or_id
@@ -205,6 +206,7 @@ class DealDesk:
                     requested_by=actor.slack_id,
                     source=source,
                     response_url=response_url,
+                    idempotency_key=idempotency_key,
                 ),
                 now=now,
             )

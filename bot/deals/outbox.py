@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -20,7 +19,9 @@ from typing import Any, Literal
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.db import dialect_insert
 from bot.models import AuditEntry, OutboxEntry
+from bot.polling import PollingThreads
 from integrations.base import (
     CRM,
     CrmAuthError,
@@ -58,6 +59,7 @@ class ChangeRequest:
     requested_by: str
     source: str
     response_url: str | None = None
+    idempotency_key: str | None = None  # the same key twice stores the change once
 
 
 NoticeKind = Literal["done", "queued", "rejected"]
@@ -89,10 +91,11 @@ def enqueue(session: Session, request: ChangeRequest, *, now: datetime) -> int:
 
     Core inserts, not the ORM: this runs before every acknowledgement, so it is kept cheap.
     """
-    entry_id: int = session.execute(
-        insert(OutboxEntry)
+    key = request.idempotency_key or secrets.token_hex(8)
+    inserted: int | None = session.execute(
+        dialect_insert(session)(OutboxEntry)
         .values(
-            idempotency_key=secrets.token_hex(8),
+            idempotency_key=key,
             deal_id=request.deal_id,
             deal_name=request.deal_name[:500],
             changes=dict(request.changes),
@@ -107,8 +110,15 @@ def enqueue(session: Session, request: ChangeRequest, *, now: datetime) -> int:
             told_queued=False,
             created_at=now,
         )
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(OutboxEntry.id)
-    ).scalar_one()
+    ).scalar()
+    if inserted is None:  # stored already (a retried command): keep the first, audit once
+        existing: int = session.execute(
+            select(OutboxEntry.id).where(OutboxEntry.idempotency_key == key)
+        ).scalar_one()
+        return existing
+    entry_id = inserted
     audit = [
         {"field": field, "old_value": request.before.get(field), "new_value": new}
         for field, new in request.changes.items()
@@ -248,34 +258,26 @@ class OutboxWorker:
         self._outbox = outbox
         self._crm = crm
         self._notify = notify
-        self._threads_wanted = threads
-        self._poll = poll_interval
         self._name = f"{name}-{secrets.token_hex(3)}"
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._threads = PollingThreads(
+            self.run_once, name="outbox", threads=threads, poll_interval=poll_interval
+        )
 
     def start(self) -> OutboxWorker:
-        for n in range(self._threads_wanted):
-            thread = threading.Thread(target=self._run, name=f"outbox-{n}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._threads.start()
         return self
 
     def wake(self) -> None:
         """Called after an enqueue in this process, so the entry does not wait for the next poll."""
-        self._wake.set()
+        self._threads.wake()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        for thread in self._threads:
-            thread.join(timeout=30)
+        self._threads.stop()
 
     def run_once(self) -> int:
         """Apply whatever is due now; returns how many entries were handled."""
         handled = 0
-        while not self._stop.is_set():
+        while not self._threads.stopping:
             entries = self._outbox.claim(self._name)
             if not entries:
                 return handled
@@ -321,15 +323,6 @@ class OutboxWorker:
             self._notify(notice)
         except Exception:  # a failed confirmation must not undo or repeat the CRM write
             log.exception("could not tell %s about outbox entry %s", entry.requested_by, entry.id)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except Exception:  # keep the worker alive: the entry stays leased and is retried
-                log.exception("outbox worker loop failed; retrying")
-            self._wake.wait(self._poll)
-            self._wake.clear()
 
 
 def _deal_summary(deal: Deal) -> dict[str, Any]:

@@ -1,0 +1,63 @@
+"""Working out received `/deal` updates right after the ack, and answering through response_url."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.deals.inbox import CommandInbox, command_key
+from bot.models import ReceivedCommand
+from bot.polling import PollingThreads
+from handlers.context import HandlerContext
+from handlers.deal_flow import answer_command
+from handlers.notify import post_reply
+
+log = logging.getLogger(__name__)
+
+
+class CommandProcessor:
+    """One thread by default: checking updates must not compete with acknowledgements for the CPU."""
+
+    def __init__(
+        self, inbox: CommandInbox, ctx: HandlerContext, client: WebClient, *, threads: int = 1
+    ) -> None:
+        self._inbox = inbox
+        self._ctx = ctx
+        self._client = client
+        self._threads = PollingThreads(self.run_once, name="commands", threads=threads, poll_interval=0.5)
+
+    def start(self) -> None:
+        self._threads.start()
+
+    def wake(self) -> None:
+        self._threads.wake()
+
+    def stop(self) -> None:
+        self._threads.stop()
+
+    def run_once(self) -> int:
+        handled = 0
+        while not self._threads.stopping:
+            commands = self._inbox.claim()
+            if not commands:
+                return handled
+            for command in commands:
+                self.process(command)
+                handled += 1
+        return handled
+
+    def process(self, command: ReceivedCommand) -> None:
+        reply = answer_command(
+            self._ctx, command.slack_user, command.text, command.response_url, key=command_key(command.id)
+        )
+        try:
+            post_reply(self._client, command.slack_user, command.response_url, reply.blocks)
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            # The change (if any) is stored; answering is retried when the lease runs out.
+            log.warning("could not answer /deal command %s: %s", command.id, type(exc).__name__)
+            return
+        self._inbox.done(command.id)
+        if reply.accepted:
+            self._ctx.wake_worker()
