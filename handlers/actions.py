@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -40,33 +41,22 @@ def register(app: App, ctx: HandlerContext) -> None:
         reply = answer_button(ctx, body["user"]["id"], verb, deal_id, body.get("response_url"))
         reply_in_place(respond, reply)
 
-    @app.action(blocks.UPDATE)
-    def update(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond
-    ) -> None:
-        ack()
-        handle("update", action["value"], body, client, respond)
+    def button(verb: str) -> Callable[..., None]:
+        def listener(
+            ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond
+        ) -> None:
+            ack()
+            handle(verb, action["value"], body, client, respond)
 
-    @app.action(blocks.NOTE)
-    def note(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond
-    ) -> None:
-        ack()
-        handle("note", action["value"], body, client, respond)
+        return listener
 
-    @app.action(blocks.ON_TRACK)
-    def on_track(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond
-    ) -> None:
-        ack()
-        handle("on_track", action["value"], body, client, respond)
-
-    @app.action(blocks.MARK_LOST)
-    def mark_lost(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond
-    ) -> None:
-        ack()
-        handle("mark_lost", action["value"], body, client, respond)
+    for action_id, verb in (
+        (blocks.UPDATE, "update"),
+        (blocks.NOTE, "note"),
+        (blocks.ON_TRACK, "on_track"),
+        (blocks.MARK_LOST, "mark_lost"),
+    ):
+        app.action(action_id)(button(verb))
 
     @app.action(blocks.MENU)
     def menu(

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.db import dialect_insert
 from bot.deals.desk import DealDesk, DealView
 from bot.deals.streaks import current_streak
+from bot.leases import claim_due
 from bot.models import AuditEntry, NudgeRecord, PendingDM, Snooze
 from bot.people import PeopleDirectory
 from integrations.base import CRM, CrmError
@@ -390,27 +391,13 @@ class RitualEngine:
             PendingDM.send_after <= now,
             or_(PendingDM.locked_until.is_(None), PendingDM.locked_until < now),
         )
-        with self._sessions.begin() as session:
-            candidates = session.scalars(
-                select(PendingDM.id)
-                .where(*due)
-                .order_by(PendingDM.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            ).all()
-            claimed = (
-                session.scalars(
-                    update(PendingDM)
-                    .where(PendingDM.id.in_(candidates), *due)
-                    .values(locked_until=now + DM_LEASE, attempts=PendingDM.attempts + 1)
-                    .returning(PendingDM.id)
-                ).all()
-                if candidates
-                else []
-            )
-            rows = list(
-                session.scalars(select(PendingDM).where(PendingDM.id.in_(claimed)).order_by(PendingDM.id))
-            )
+        rows = claim_due(
+            self._sessions,
+            PendingDM,
+            due=due,
+            values={"locked_until": now + DM_LEASE, "attempts": PendingDM.attempts + 1},
+            limit=limit,
+        )
         by_user: dict[str, list[PendingDM]] = defaultdict(list)
         for row in rows:
             by_user[row.slack_user].append(row)

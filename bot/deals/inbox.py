@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import insert, or_, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.leases import claim_due
 from bot.models import ReceivedCommand
 
 LEASE = timedelta(seconds=60)
@@ -50,29 +51,13 @@ class CommandInbox:
             ReceivedCommand.status == "received",
             or_(ReceivedCommand.locked_until.is_(None), ReceivedCommand.locked_until < now),
         )
-        with self._sessions.begin() as session:
-            candidates = session.scalars(
-                select(ReceivedCommand.id)
-                .where(*due)
-                .order_by(ReceivedCommand.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            ).all()
-            if not candidates:
-                return []
-            claimed = session.scalars(
-                update(ReceivedCommand)
-                .where(ReceivedCommand.id.in_(candidates), *due)
-                .values(locked_until=now + LEASE, attempts=ReceivedCommand.attempts + 1)
-                .returning(ReceivedCommand.id)
-            ).all()
-            return list(
-                session.scalars(
-                    select(ReceivedCommand)
-                    .where(ReceivedCommand.id.in_(claimed))
-                    .order_by(ReceivedCommand.id)
-                )
-            )
+        return claim_due(
+            self._sessions,
+            ReceivedCommand,
+            due=due,
+            values={"locked_until": now + LEASE, "attempts": ReceivedCommand.attempts + 1},
+            limit=limit,
+        )
 
     def done(self, command_id: int) -> None:
         with self._sessions.begin() as session:

@@ -20,6 +20,7 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import dialect_insert
+from bot.leases import claim_due
 from bot.models import AuditEntry, OutboxEntry
 from bot.polling import PollingThreads
 from integrations.base import (
@@ -171,30 +172,17 @@ class Outbox:
             OutboxEntry.next_attempt_at <= now,
             or_(OutboxEntry.locked_until.is_(None), OutboxEntry.locked_until < now),
         )
-        with self._sessions.begin() as session:
-            candidates = session.scalars(
-                select(OutboxEntry.id)
-                .where(*due)
-                .order_by(OutboxEntry.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            ).all()
-            if not candidates:
-                return []
-            # Re-check the lease in the UPDATE itself: on SQLite two claimers can see the same rows.
-            claimed = session.scalars(
-                update(OutboxEntry)
-                .where(OutboxEntry.id.in_(candidates), *due)
-                .values(locked_until=now + LEASE, locked_by=worker_id, attempts=OutboxEntry.attempts + 1)
-                .returning(OutboxEntry.id)
-            ).all()
-            if not claimed:
-                return []
-            return list(
-                session.scalars(
-                    select(OutboxEntry).where(OutboxEntry.id.in_(claimed)).order_by(OutboxEntry.id)
-                )
-            )
+        return claim_due(
+            self._sessions,
+            OutboxEntry,
+            due=due,
+            values={
+                "locked_until": now + LEASE,
+                "locked_by": worker_id,
+                "attempts": OutboxEntry.attempts + 1,
+            },
+            limit=limit,
+        )
 
     def complete(self, entry: OutboxEntry, deal: Deal) -> None:
         now = self._clock()
