@@ -15,6 +15,7 @@ from bot.db import ping
 from bot.deals.desk import DealDesk
 from bot.deals.inbox import CommandInbox
 from bot.deals.outbox import Outbox, OutboxWorker
+from bot.foreground import Foreground
 from bot.people import PeopleDirectory, PersonLink, SlackProfile
 from bot.replay_guard import replay_guard_for
 from bot.services import Services
@@ -39,6 +40,7 @@ LISTENER_THREADS = 32  # Bolt's default of 5 would queue acks behind slower list
 class SlackRuntime:
     """Everything one process runs for Slack: the Bolt app, the outbox worker and the ritual engine."""
 
+    foreground: Foreground
     bolt: App
     context: HandlerContext
     worker: OutboxWorker
@@ -109,9 +111,16 @@ def create_runtime(
         command=config.deal_command.name,
         aliases=dict(config.deal_command.aliases),
     )
-    worker = OutboxWorker(outbox, services.crm, SlackNotifier(client, context), threads=worker_threads)
+    foreground = Foreground()
+    worker = OutboxWorker(
+        outbox,
+        services.crm,
+        SlackNotifier(client, context),
+        threads=worker_threads,
+        between_items=foreground.yield_to_requests,
+    )
     wake.append(worker)
-    processors.append(CommandProcessor(inbox, context, client))
+    processors.append(CommandProcessor(inbox, context, client, foreground=foreground))
     app = App(
         client=client,
         signing_secret=signing_secret,
@@ -131,6 +140,7 @@ def create_runtime(
         clock=services.clock,
     )
     return SlackRuntime(
+        foreground=foreground,
         bolt=app,
         context=context,
         worker=worker,
@@ -153,6 +163,7 @@ def create_web_app(services: Services, runtime: SlackRuntime) -> WebApp:
             crm=CachedProbe(lambda: _crm_problem(services)),
         ),
         clock=services.clock,
+        foreground=runtime.foreground,
     )
 
 

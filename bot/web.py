@@ -19,6 +19,7 @@ from slack_bolt import App, BoltRequest
 from slack_sdk.signature import SignatureVerifier
 
 from bot.clock import Clock
+from bot.foreground import Foreground
 from bot.replay_guard import ReplayGuard
 
 if TYPE_CHECKING:
@@ -70,8 +71,10 @@ class WebApp:
         replay_guard: ReplayGuard,
         health: HealthProbes,
         clock: Clock,
+        foreground: Foreground | None = None,
     ) -> None:
         self._bolt = bolt
+        self._foreground = foreground or Foreground()
         self._verifier = SignatureVerifier(signing_secret)
         self._replay_guard = replay_guard
         self._health = health
@@ -102,7 +105,8 @@ class WebApp:
             return self._healthz(start_response)
         if path == "/metrics":
             return _respond(start_response, 200, generate_latest(self.registry), CONTENT_TYPE_LATEST)
-        return self._slack_events(environ, start_response)
+        with self._foreground.request():
+            return self._slack_events(environ, start_response)
 
     def _slack_events(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()

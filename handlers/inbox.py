@@ -8,6 +8,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.deals.inbox import CommandInbox, command_key
+from bot.foreground import Foreground
 from bot.models import ReceivedCommand
 from bot.polling import PollingThreads
 from handlers.context import HandlerContext
@@ -21,8 +22,15 @@ class CommandProcessor:
     """One thread by default: checking updates must not compete with acknowledgements for the CPU."""
 
     def __init__(
-        self, inbox: CommandInbox, ctx: HandlerContext, client: WebClient, *, threads: int = 1
+        self,
+        inbox: CommandInbox,
+        ctx: HandlerContext,
+        client: WebClient,
+        *,
+        foreground: Foreground,
+        threads: int = 1,
     ) -> None:
+        self._foreground = foreground
         self._inbox = inbox
         self._ctx = ctx
         self._client = client
@@ -44,6 +52,7 @@ class CommandProcessor:
             if not commands:
                 return handled
             for command in commands:
+                self._foreground.yield_to_requests()
                 self.process(command)
                 handled += 1
         return handled

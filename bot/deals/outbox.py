@@ -242,7 +242,9 @@ class OutboxWorker:
         threads: int = 4,
         poll_interval: float = 0.5,
         name: str = "worker",
+        between_items: Callable[[], None] = lambda: None,
     ) -> None:
+        self._between_items = between_items  # e.g. step aside while Slack requests are answered
         self._outbox = outbox
         self._crm = crm
         self._notify = notify
@@ -270,6 +272,7 @@ class OutboxWorker:
             if not entries:
                 return handled
             for entry in entries:
+                self._between_items()
                 self.process(entry)
                 handled += 1
         return handled
