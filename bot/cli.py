@@ -351,7 +351,8 @@ def run_command(
         runtime = create_runtime(services, build_slack_client(settings), read_only=dry_run)
         report = runtime.engine.run(ritual_id, scheduled_for=clock() if now else None, dry_run=dry_run)
         if not dry_run and not report.already_ran:
-            report.delivered = runtime.engine.deliver_due(runtime.send_dm)
+            # Only this firing's DMs: others queued for after quiet hours keep waiting for their time.
+            report.delivered = runtime.engine.deliver_due(runtime.send_dm, only_firing=report.firing_id)
     finally:
         services.close()
     if report.crm_problem:

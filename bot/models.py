@@ -356,9 +356,11 @@ class PendingDM(Base):
     text: Mapped[str] = mapped_column(Text)
     blocks: Mapped[list[Any]] = mapped_column(JSON)
     send_after: Mapped[datetime] = mapped_column(UTCDateTime)
+    tz: Mapped[str] = mapped_column(String(64), default="UTC")  # the person's, for quiet hours on retries
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, sent, failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    locked_by: Mapped[str | None] = mapped_column(String(64))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     channel: Mapped[str | None] = mapped_column(String(32))
     ts: Mapped[str | None] = mapped_column(String(32))

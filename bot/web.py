@@ -41,25 +41,49 @@ class HealthProbes:
 
 
 class CachedProbe:
-    """Remote checks (Slack, CRM) are cached so a load balancer polling /healthz costs no API budget."""
+    """A remote check (Slack, CRM) refreshed in the background at most once per `ttl`.
+
+    /healthz answers at once with the last result, so a hanging CRM can never tie up the threads
+    that acknowledge Slack. The very first call waits briefly for a first answer.
+    """
 
     def __init__(
-        self, probe: HealthProbe, ttl: float = 60.0, monotonic: Callable[[], float] = time.monotonic
-    ):
+        self,
+        probe: HealthProbe,
+        ttl: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+        first_wait: float = 5.0,
+    ) -> None:
         self._probe = probe
         self._ttl = ttl
         self._monotonic = monotonic
+        self._first_wait = first_wait
         self._lock = threading.Lock()
         self._checked_at: float | None = None
-        self._result: str | None = None
+        self._result: str | None = "not checked yet"
+        self._refreshing: threading.Thread | None = None
 
     def __call__(self) -> str | None:
         with self._lock:
-            now = self._monotonic()
-            if self._checked_at is None or now - self._checked_at >= self._ttl:
-                self._result = self._probe()
-                self._checked_at = now
+            stale = self._checked_at is None or self._monotonic() - self._checked_at >= self._ttl
+            if stale and self._refreshing is None:
+                self._refreshing = threading.Thread(target=self._refresh, name="health-probe", daemon=True)
+                self._refreshing.start()
+            first, refreshing = self._checked_at is None, self._refreshing
+        if first and refreshing is not None:
+            refreshing.join(timeout=self._first_wait)
+        with self._lock:
             return self._result
+
+    def _refresh(self) -> None:
+        try:
+            result = self._probe()
+        except Exception as exc:  # noqa: BLE001 - a failed probe is a health answer, not a crash
+            result = f"check failed ({type(exc).__name__})"
+        with self._lock:
+            self._result = result
+            self._checked_at = self._monotonic()
+            self._refreshing = None
 
 
 class WebApp:

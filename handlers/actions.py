@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from handlers import blocks
 from handlers.context import HandlerContext
 from handlers.deal_flow import Reply, answer_button, answer_pick
+
+log = logging.getLogger(__name__)
 
 
 def register(app: App, ctx: HandlerContext) -> None:
@@ -32,7 +36,7 @@ def register(app: App, ctx: HandlerContext) -> None:
             view = blocks.update_modal(deal, ctx.desk.stage_options(deal.pipeline_id), metadata)
         else:
             view = blocks.note_modal(deal, metadata)
-        client.views_open(trigger_id=body["trigger_id"], view=view)
+        open_view(client, body, view, respond)
 
     def handle(verb: str, deal_id: str, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         if verb in ("update", "note"):
@@ -80,3 +84,16 @@ def metadata_of(view: dict[str, Any]) -> dict[str, str]:
     except ValueError:
         return {}
     return loaded if isinstance(loaded, dict) else {}
+
+
+def open_view(client: WebClient, body: dict[str, Any], view: dict[str, Any], respond: Respond) -> None:
+    """views.open, or a clear word when Slack refuses it (a trigger older than 3 s, for one)."""
+    try:
+        client.views_open(trigger_id=body["trigger_id"], view=view)
+    except SlackApiError as exc:
+        log.warning("views.open refused: %s", exc.response.get("error"))
+        respond(
+            text="Slack didn't let me open that form in time. Please click again.",
+            replace_original=False,
+            response_type="ephemeral",
+        )

@@ -15,7 +15,7 @@ from bot.deals.snooze import snooze_deal
 from bot.formatting import format_money
 from bot.models import NudgeRecord
 from handlers import blocks
-from handlers.actions import metadata_of
+from handlers.actions import metadata_of, open_view
 from handlers.context import HandlerContext
 from handlers.deal_flow import answer_button
 from rituals.engine import NudgeMessage
@@ -126,7 +126,8 @@ def answered(message_blocks: list[dict[str, Any]], deal_id: str, outcome: str) -
     """The nudge with one deal's buttons replaced by what was done."""
     updated = []
     for block in message_blocks:
-        if block.get("block_id") == f"nudge-actions:{deal_id}":
+        # A DM batching two rituals prefixes block ids ("r12-nudge-actions:42").
+        if str(block.get("block_id", "")).endswith(f"nudge-actions:{deal_id}"):
             updated.append(
                 {
                     "type": "context",
@@ -206,7 +207,7 @@ def register(app: App, ctx: HandlerContext) -> None:
         view = blocks.update_modal(
             deal, ctx.desk.stage_options(deal.pipeline_id), {"deal_id": deal.id, "response_url": ""}
         )
-        client.views_open(trigger_id=body["trigger_id"], view=view)
+        open_view(client, body, view, respond)
         record_answer(body["user"]["id"], deal.id, "update")
 
     @app.action(SNOOZE)
@@ -223,7 +224,7 @@ def register(app: App, ctx: HandlerContext) -> None:
                 "channel": (body.get("container") or {}).get("channel_id", ""),
                 "ts": message.get("ts", ""),
             }
-            client.views_open(trigger_id=body["trigger_id"], view=snooze_modal(metadata))
+            open_view(client, body, snooze_modal(metadata), respond)
             return
         actor = ctx.people.actor(user_id)
         now = ctx.clock()

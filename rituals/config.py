@@ -559,11 +559,21 @@ class CloseDatePastRule(_Model):
     check: Literal["close_date_past"]
 
 
+# The deal properties Drumbeat mirrors, so a `missing` rule can check them.
+MISSING_FIELDS = ("amount", "closedate", "hs_next_step", "hubspot_owner_id")
+
+
 class MissingFieldRule(_Model):
     check: Literal["missing"]
     field: PropertyName
     stages: NonEmptyList | None = None
     """Only deals in these stages (ids or labels); None means every open stage."""
+
+    @model_validator(mode="after")
+    def _checkable(self) -> MissingFieldRule:
+        if self.field not in MISSING_FIELDS:
+            raise ValueError(f"Drumbeat can check a missing {', '.join(MISSING_FIELDS)}; not {self.field}")
+        return self
 
 
 HygieneRule = Annotated[CloseDatePastRule | MissingFieldRule, Field(discriminator="check")]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections import defaultdict
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -90,6 +90,7 @@ class RunReport:
     already_nudged: int = 0
     delivered: int = 0
     crm_problem: str | None = None
+    firing_id: int | None = None
 
     @property
     def deferred(self) -> int:
@@ -168,7 +169,7 @@ class RitualEngine:
             if claimed is None:
                 report.already_ran = True
                 return report
-            firing_id = claimed
+            firing_id = report.firing_id = claimed
         try:
             self._plan(ritual, config, report, now=now, firing_id=firing_id)
         except Exception:
@@ -222,8 +223,9 @@ class RitualEngine:
             limit, snooze_days = ritual.max_per_message, list(ritual.snooze_days)
         else:
             deals = self._desk.open_deals()
+            snoozes, _ = self._review_facts([d.id for d in deals])
             findings = hygiene_findings(
-                ritual, deals, today_for=today_for, stage_matches=self._stage_matcher()
+                ritual, deals, today_for=today_for, stage_matches=self._stage_matcher(), snoozes=snoozes
             )
             limit, snooze_days = 10, [3, 7, 14]
         for owner_id, found in sorted(findings.items()):
@@ -293,7 +295,8 @@ class RitualEngine:
                 snooze_days=snooze_days,
             )
             text, blocks = self._render(message)
-            when = max(send_after(now, tz, config.quiet_hours), self._spacing(session, slack_id, now))
+            # Spacing first, then quiet hours: a DM an hour after the last one may land in the night.
+            when = send_after(max(now, self._spacing(session, slack_id, now)), tz, config.quiet_hours)
             report.dms.append(
                 PlannedDM(slack_id, first_name, text, blocks, [i.deal.id for i in items[:limit]], when)
             )
@@ -306,6 +309,7 @@ class RitualEngine:
                         text=text,
                         blocks=blocks,
                         send_after=when,
+                        tz=tz.key,
                         status="pending",
                         attempts=0,
                     )
@@ -382,52 +386,71 @@ class RitualEngine:
                 reports.append(self.run(ritual.id, scheduled_for=due.scheduled_for))
         return reports
 
-    def deliver_due(self, send: Sender, *, limit: int = 500) -> int:
-        """Send the DMs whose time has come, one message per person (batching what is due together)."""
+    def deliver_due(self, send: Sender, *, limit: int = 500, only_firing: int | None = None) -> int:
+        """Send the DMs whose time has come, one message per person (batching what is due together).
+
+        Each person's DMs are claimed just before sending, under a token: a slow run can't have its
+        claims expire and be sent again by another deliverer, here or on another replica.
+        """
         delivered = 0
         now = self._clock()
-        due = (
+        due = [
             PendingDM.status == "pending",
             PendingDM.send_after <= now,
             or_(PendingDM.locked_until.is_(None), PendingDM.locked_until < now),
-        )
-        rows = claim_due(
-            self._sessions,
-            PendingDM,
-            due=due,
-            values={"locked_until": now + DM_LEASE, "attempts": PendingDM.attempts + 1},
-            limit=limit,
-        )
-        by_user: dict[str, list[PendingDM]] = defaultdict(list)
-        for row in rows:
-            by_user[row.slack_user].append(row)
-        for user, pending in by_user.items():
-            batch, later = _fit(pending)
-            text = "\n".join(r.text for r in batch)
-            blocks: list[dict[str, Any]] = []
-            for index, row in enumerate(batch):
-                if index:
-                    blocks.append({"type": "divider"})
-                blocks.extend(row.blocks)
-            try:
-                channel, ts = send(user, text, blocks)
-            except DeliveryError as exc:
-                self._mark(
-                    batch,
-                    status="failed" if exc.permanent else "pending",
-                    error=str(exc),
-                    retry=not exc.permanent,
-                )
-                log.warning("DM to %s not delivered: %s", user, exc)
-                continue
-            self._mark(batch, status="sent", channel=channel, ts=ts)
-            self._mark(later, status="pending", retry=True, delay=DM_SPACING)
-            delivered += 1
+        ]
+        if only_firing is not None:
+            due.append(PendingDM.firing_id == only_firing)
+        with self._sessions() as session:
+            users = session.scalars(
+                select(PendingDM.slack_user).where(*due).group_by(PendingDM.slack_user).limit(limit)
+            ).all()
+        for user in users:
+            token = uuid.uuid4().hex
+            rows = claim_due(
+                self._sessions,
+                PendingDM,
+                due=[*due, PendingDM.slack_user == user],
+                values={
+                    "locked_until": self._clock() + DM_LEASE,
+                    "locked_by": token,
+                    "attempts": PendingDM.attempts + 1,
+                },
+                limit=20,
+            )
+            if rows and self._deliver_to(user, rows, token, send):
+                delivered += 1
         return delivered
+
+    def _deliver_to(self, user: str, rows: list[PendingDM], token: str, send: Sender) -> bool:
+        batch, later = _fit(rows)
+        text = "\n".join(r.text for r in batch)
+        blocks: list[dict[str, Any]] = []
+        for index, row in enumerate(batch):
+            if index:
+                blocks.append({"type": "divider"})
+            # Two rituals may list the same deal: block ids stay unique within the message.
+            blocks.extend(_prefixed(row) if len(batch) > 1 else row.blocks)
+        try:
+            channel, ts = send(user, text, blocks)
+        except DeliveryError as exc:
+            self._mark(
+                batch,
+                token,
+                status="failed" if exc.permanent else "pending",
+                error=str(exc),
+                retry=not exc.permanent,
+            )
+            log.warning("DM to %s not delivered: %s", user, exc)
+            return False
+        self._mark(batch, token, status="sent", channel=channel, ts=ts)
+        self._mark(later, token, status="pending", retry=True, delay=DM_SPACING)
+        return True
 
     def _mark(
         self,
         rows: Sequence[PendingDM],
+        token: str,
         *,
         status: str,
         channel: str | None = None,
@@ -436,18 +459,27 @@ class RitualEngine:
         retry: bool = False,
         delay: timedelta = timedelta(minutes=5),
     ) -> None:
+        """Record what happened, only for rows this delivery still holds (`token`)."""
         if not rows:
             return
         now = self._clock()
+        config = self._config()
         values: dict[str, Any] = {"status": status, "locked_until": None}
         if status == "sent":
             values |= {"sent_at": now, "channel": channel, "ts": ts}
         if error is not None:
             values["last_error"] = error[:500]
-        if retry:
-            values["send_after"] = now + delay
         with self._sessions.begin() as session:
-            session.execute(update(PendingDM).where(PendingDM.id.in_([r.id for r in rows])).values(**values))
+            for row in rows:
+                if retry:  # a later time must still respect the person's quiet hours
+                    values["send_after"] = send_after(now + delay, _zone(row.tz, config), config.quiet_hours)
+                session.execute(
+                    update(PendingDM)
+                    .where(
+                        PendingDM.id == row.id, PendingDM.locked_by == token, PendingDM.status == "pending"
+                    )
+                    .values(**values)
+                )
 
 
 def _fit(rows: list[PendingDM]) -> tuple[list[PendingDM], list[PendingDM]]:
@@ -505,3 +537,10 @@ def _zone(name: str | None, config: RitualsConfig) -> ZoneInfo:
             except (KeyError, ValueError):
                 continue
     return ZoneInfo("UTC")
+
+
+def _prefixed(row: PendingDM) -> list[dict[str, Any]]:
+    return [
+        {**block, "block_id": f"r{row.id}-{block['block_id']}"} if "block_id" in block else block
+        for block in row.blocks
+    ]

@@ -14,6 +14,8 @@ from rituals.config import RitualBase, next_firings
 
 # How far back to look for firings missed during downtime (a weekly ritual's last slot fits).
 LOOKBACK = timedelta(days=8)
+# A firing still `running` after this long was abandoned by a crashed process.
+ABANDONED_AFTER = timedelta(minutes=15)
 
 
 def slot_key(ritual: RitualBase, scheduled_for: datetime) -> str:
@@ -94,7 +96,28 @@ def claim(
         .on_conflict_do_nothing(index_elements=["ritual_id", "scheduled_local"])
         .returning(RitualFiring.id)
     )
+    if firing_id is None:
+        firing_id = _take_over_abandoned(session, ritual, scheduled_for, claimed_by=claimed_by, now=now)
     return firing_id
+
+
+def _take_over_abandoned(
+    session: Session, ritual: RitualBase, scheduled_for: datetime, *, claimed_by: str, now: datetime
+) -> int | None:
+    """A firing left `running` long ago was cut short by a crash: run it again. Planning is
+    idempotent (each nudge is recorded once), so what it had already queued is not queued twice."""
+    taken: int | None = session.scalar(
+        update(RitualFiring)
+        .where(
+            RitualFiring.ritual_id == ritual.id,
+            RitualFiring.scheduled_local == slot_key(ritual, scheduled_for),
+            RitualFiring.status == "running",
+            RitualFiring.claimed_at < now - ABANDONED_AFTER,
+        )
+        .values(claimed_at=now, claimed_by=claimed_by)
+        .returning(RitualFiring.id)
+    )
+    return taken
 
 
 def finish(session: Session, firing_id: int, *, status: str, summary: str, now: datetime) -> None:

@@ -108,8 +108,9 @@ def hygiene_findings(
     *,
     today_for: Callable[[str], date],
     stage_matches: Callable[[DealView, Sequence[str]], bool],
+    snoozes: Mapping[str, SnoozeInfo],
 ) -> dict[str, OwnerFindings]:
-    """Per owner: open deals breaking a rule, with every rule they break."""
+    """Per owner: open deals breaking a rule, with every rule they break (snoozed deals wait)."""
     by_owner: dict[str, list[DealView]] = defaultdict(list)
     for deal in deals:
         if deal.owner_id and not deal.is_closed:
@@ -119,6 +120,9 @@ def hygiene_findings(
         today = today_for(owner_id)
         items = []
         for deal in owned:
+            snooze = snoozes.get(deal.id)
+            if snooze is not None and snooze.until > today:
+                continue
             reasons = []
             for rule in ritual.rules:
                 if isinstance(rule, CloseDatePastRule):

@@ -134,7 +134,7 @@ def test_a_crash_after_the_crm_write_does_not_apply_it_twice(
     (entry,) = outbox.claim("first-worker")
     apply_entry(crm, entry)  # ...and the worker dies before marking it done
     assert outbox.claim("second-worker") == []  # the lease still holds
-    clock.advance(minutes=2)  # the lease runs out
+    clock.advance(minutes=11)  # the lease runs out
     told: list[str] = []
     worker = OutboxWorker(outbox, crm, lambda notice: told.append(notice.kind), threads=1)
     assert worker.run_once() == 1
@@ -223,3 +223,53 @@ def test_a_command_worked_out_twice_after_a_crash_queues_its_change_once(
         assert fake_hubspot.request_count(method="PATCH") == 1
     finally:
         stop_app(app)
+
+
+@pytest.mark.postgres
+def test_successive_changes_to_one_deal_reach_the_crm_in_order(
+    postgres_url: str, fake_slack: FakeSlack, fake_hubspot: FakeHubSpot
+) -> None:
+    from bot.db import create_db_engine, migrate
+
+    engine = create_db_engine(postgres_url)
+    migrate(engine)
+    engine.dispose()
+    seed(fake_hubspot, fake_slack)
+    deals = [
+        fake_hubspot.add_deal(
+            dealname=f"Ordered {i}", pipeline="default", dealstage="qualifiedtobuy", hubspot_owner_id="101"
+        )
+        for i in range(10)
+    ]
+    clock = SettableClock()
+    replicas = [
+        start_drumbeat(postgres_url, fake_slack, fake_hubspot, clock=clock, worker=False) for _ in range(2)
+    ]
+    try:
+        with replicas[0].services.sessions.begin() as session:
+            for step in range(5):  # five successive amounts per deal; the last must win
+                for i, deal_id in enumerate(deals):
+                    enqueue(
+                        session,
+                        ChangeRequest(
+                            deal_id,
+                            f"Ordered {i}",
+                            {"amount": str(1000 * (step + 1) + i)},
+                            {},
+                            None,
+                            "U0ALICE",
+                            "slash",
+                        ),
+                        now=clock(),
+                    )
+        for replica in replicas:
+            replica.runtime.start_workers()
+        wait_until(
+            lambda: all(e.status == "done" for e in outbox_rows(replicas[0])), timeout=60, what="applied"
+        )
+        assert [fake_hubspot.deals[d]["properties"]["amount"] for d in deals] == [
+            str(5000 + i) for i in range(10)
+        ]
+    finally:
+        for replica in replicas:
+            stop_app(replica)

@@ -446,3 +446,50 @@ def test_a_run_to_500_people_survives_slack_rate_limits(
             assert session.scalars(select(PendingDM.status).distinct()).all() == ["sent"]
     finally:
         stop_app(app)
+
+
+def test_a_deal_in_both_rituals_batched_into_one_dm_is_still_a_valid_message(
+    app: RunningApp, fake_slack: FakeSlack, clock: SettableClock
+) -> None:
+    # Initech is stale and has no amount: both rituals list it, and quiet hours batch the two DMs.
+    night = datetime(2026, 11, 24, 21, 0, tzinfo=UTC)
+    clock.set(night)
+    app.runtime.engine.run("stale-deals", scheduled_for=night)
+    app.runtime.engine.run("deal-hygiene", scheduled_for=night)
+    clock.set(datetime(2026, 11, 25, 7, 30, tzinfo=UTC))
+    assert deliver(app) == 1
+    (call,) = fake_slack.calls_to("chat.postMessage")
+    assert call.ok, call.error
+    ids = [b["block_id"] for b in call.decoded("blocks") if "block_id" in b]
+    assert len(ids) == len(set(ids))
+
+
+def test_spacing_never_pushes_a_dm_into_quiet_hours(
+    app: RunningApp, fake_slack: FakeSlack, clock: SettableClock
+) -> None:
+    # A DM at 18:20 in Paris; the next ritual at 18:30 would wait until 19:20, inside 19:00-08:30.
+    first = datetime(2026, 11, 24, 17, 20, tzinfo=UTC)
+    clock.set(first)
+    app.runtime.engine.run("stale-deals", scheduled_for=first)
+    assert deliver(app) == 1
+    later = first + timedelta(minutes=10)
+    clock.set(later)
+    report = app.runtime.engine.run("deal-hygiene", scheduled_for=later)
+    assert report.dms[0].send_after == datetime(2026, 11, 25, 7, 30, tzinfo=UTC)  # 08:30 the next morning
+
+
+def test_a_firing_abandoned_by_a_crash_is_run_again_without_doubling_dms(
+    app: RunningApp, fake_slack: FakeSlack, clock: SettableClock
+) -> None:
+    from rituals import firing
+
+    engine = app.runtime.engine
+    ritual = app.services.rituals.ritual("stale-deals")
+    with app.services.sessions.begin() as session:  # a process claimed it, then died before planning
+        assert firing.claim(session, ritual, TUESDAY_9, claimed_by="dead", now=TUESDAY_9) is not None
+    assert engine.run("stale-deals", scheduled_for=TUESDAY_9).already_ran  # too soon to call it abandoned
+    clock.advance(minutes=20)
+    rerun = engine.run("stale-deals", scheduled_for=TUESDAY_9)
+    assert not rerun.already_ran
+    deliver(app)
+    assert len(dms(fake_slack, "U0ALICE")) == 1

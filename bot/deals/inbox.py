@@ -67,7 +67,12 @@ class CommandInbox:
                 threading.Thread(target=self._write_arrivals, name="inbox-writer", daemon=True).start()
             self._wakeup.notify()
         if not arrival.stored.wait(timeout=STORE_TIMEOUT):
-            raise TimeoutError("the database did not store the command in time")
+            with self._wakeup:
+                if arrival in self._arrivals:  # not taken by the writer yet: withdraw it cleanly
+                    self._arrivals.remove(arrival)
+                    raise TimeoutError("the database did not store the command in time")
+            # Already being written: its commit decides, and the answer must say what happened.
+            arrival.stored.wait()
         if arrival.error is not None:
             raise arrival.error
         assert arrival.command_id is not None

@@ -16,12 +16,12 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import insert, or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import ColumnElement, delete, exists, insert, or_, select, update
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.db import dialect_insert
 from bot.leases import claim_due
-from bot.models import AuditEntry, OutboxEntry
+from bot.models import AuditEntry, MirrorDeal, OutboxEntry
 from bot.polling import PollingThreads
 from integrations.base import (
     CRM,
@@ -36,7 +36,9 @@ from integrations.sync import store_deal
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=60)
+# Longer than the slowest CRM call with all its retries, so a live worker never loses its claim.
+LEASE = timedelta(minutes=10)
+MAX_UNEXPECTED_FAILURES = 5
 MAX_BACKOFF = timedelta(minutes=10)
 FIRST_BACKOFF = timedelta(seconds=5)
 
@@ -167,10 +169,15 @@ class Outbox:
 
     def claim(self, worker_id: str, limit: int = 1) -> list[OutboxEntry]:
         now = self._clock()
+        older = aliased(OutboxEntry)
         due = (
             OutboxEntry.status == "pending",
             OutboxEntry.next_attempt_at <= now,
             or_(OutboxEntry.locked_until.is_(None), OutboxEntry.locked_until < now),
+            # One deal's changes reach the CRM in the order they were made: the last one wins.
+            ~exists().where(
+                older.deal_id == OutboxEntry.deal_id, older.status == "pending", older.id < OutboxEntry.id
+            ),
         )
         return claim_due(
             self._sessions,
@@ -184,12 +191,13 @@ class Outbox:
             limit=limit,
         )
 
-    def complete(self, entry: OutboxEntry, deal: Deal) -> None:
+    def complete(self, entry: OutboxEntry, deal: Deal) -> bool:
+        """Record success; False when this worker no longer holds the entry (then it says nothing)."""
         now = self._clock()
         with self._sessions.begin() as session:
-            session.execute(
+            updated = session.execute(
                 update(OutboxEntry)
-                .where(OutboxEntry.id == entry.id)
+                .where(*_still_mine(entry))
                 .values(
                     status="done",
                     completed_at=now,
@@ -198,24 +206,31 @@ class Outbox:
                     last_error=None,
                 )
             )
+            if not _rowcount(updated):
+                return False
             store_deal(session, deal, now)
+        return True
 
-    def reject(self, entry: OutboxEntry, reason: str) -> None:
+    def reject(self, entry: OutboxEntry, reason: str, *, gone: bool = False) -> bool:
+        """Record a permanent refusal; `gone` also drops the deal from the mirror (deleted in the CRM)."""
         with self._sessions.begin() as session:
-            session.execute(
+            updated = session.execute(
                 update(OutboxEntry)
-                .where(OutboxEntry.id == entry.id)
+                .where(*_still_mine(entry))
                 .values(status="rejected", completed_at=self._clock(), locked_until=None, last_error=reason)
             )
+            if gone:
+                session.execute(delete(MirrorDeal).where(MirrorDeal.id == entry.deal_id))
+            return bool(_rowcount(updated))
 
     def retry_later(self, entry: OutboxEntry, reason: str) -> bool:
         """Schedule another attempt; True the first time, so the person hears it is queued once."""
         delay = min(FIRST_BACKOFF * 2 ** max(entry.attempts - 1, 0), MAX_BACKOFF)
         with self._sessions.begin() as session:
             first_time = not session.scalar(select(OutboxEntry.told_queued).where(OutboxEntry.id == entry.id))
-            session.execute(
+            updated = session.execute(
                 update(OutboxEntry)
-                .where(OutboxEntry.id == entry.id)
+                .where(*_still_mine(entry))
                 .values(
                     next_attempt_at=self._clock() + delay,
                     locked_until=None,
@@ -223,11 +238,20 @@ class Outbox:
                     told_queued=True,
                 )
             )
-        return first_time
+        return first_time and bool(_rowcount(updated))
 
-    def depth(self) -> int:
-        with self._sessions() as session:
-            return len(session.scalars(select(OutboxEntry.id).where(OutboxEntry.status == "pending")).all())
+
+def _still_mine(entry: OutboxEntry) -> tuple[ColumnElement[bool], ...]:
+    """Fences a late worker: only the holder of the current claim may record the outcome."""
+    return (
+        OutboxEntry.id == entry.id,
+        OutboxEntry.status == "pending",
+        OutboxEntry.locked_by == entry.locked_by,
+    )
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 class OutboxWorker:
@@ -281,8 +305,8 @@ class OutboxWorker:
         try:
             deal = apply_entry(self._crm, entry)
         except (CrmRejected, CrmNotFound) as exc:
-            self._outbox.reject(entry, str(exc))
-            self._tell(entry, "rejected", reason=str(exc))
+            if self._outbox.reject(entry, str(exc), gone=isinstance(exc, CrmNotFound)):
+                self._tell(entry, "rejected", reason=str(exc))
             return
         except CrmError as exc:  # outage, rate limit or a token an admin must fix: keep it queued
             kind = "auth" if isinstance(exc, CrmAuthError) else "unavailable"
@@ -290,8 +314,17 @@ class OutboxWorker:
             if self._outbox.retry_later(entry, str(exc)):
                 self._tell(entry, "queued", reason=str(exc))
             return
-        self._outbox.complete(entry, deal)
-        self._tell(entry, "done", after=deal)
+        except Exception:  # a bug or an answer nobody expected: retry a few times, then say so
+            log.exception("CRM update %s failed unexpectedly (attempt %d)", entry.id, entry.attempts)
+            if entry.attempts >= MAX_UNEXPECTED_FAILURES:
+                reason = "Drumbeat hit an unexpected problem; an admin can find it in the logs"
+                if self._outbox.reject(entry, reason):
+                    self._tell(entry, "rejected", reason=reason)
+            else:
+                self._outbox.retry_later(entry, "unexpected error")
+            return
+        if self._outbox.complete(entry, deal):
+            self._tell(entry, "done", after=deal)
 
     def _tell(
         self, entry: OutboxEntry, kind: NoticeKind, *, after: Deal | None = None, reason: str | None = None

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.deals.desk import Accepted, DealDesk, Refused
 from bot.models import Snooze
 from bot.people import Actor
+from rituals.kinds import SnoozeInfo, last_review
 
 
 def snooze_deal(
@@ -34,11 +35,17 @@ def snooze_deal(
     if isinstance(result, Refused):
         return result
     with sessions.begin() as session:
-        row = session.get(Snooze, deal_id) or Snooze(deal_id=deal_id)
+        previous = session.get(Snooze, deal_id)
+        # The last activity may be an earlier snooze's own note, which is not a review either.
+        earlier = (
+            SnoozeInfo(previous.until, previous.snoozed_at, previous.touched_before) if previous else None
+        )
+        touched_before = last_review(deal, earlier, None)
+        row = previous or Snooze(deal_id=deal_id)
         row.until = until
         row.reason = reason.strip() if reason else None
         row.snoozed_by = actor.slack_id
         row.snoozed_at = now
-        row.touched_before = deal.last_touched
+        row.touched_before = touched_before
         session.add(row)
     return result

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.db import dialect_insert
 from bot.models import ReviewWeek
 
 FRESH_DAYS = 7
@@ -18,12 +19,16 @@ def week_start(day: date) -> date:
 
 def record_week(session: Session, owner_id: str, today: date, *, all_fresh: bool) -> None:
     """Remember this week's state; a week once up to date stays so."""
-    start = week_start(today)
-    row = session.get(ReviewWeek, (owner_id, start))
-    if row is None:
-        session.add(ReviewWeek(owner_id=owner_id, week_start=start, up_to_date=all_fresh))
-    elif all_fresh and not row.up_to_date:
-        row.up_to_date = True
+    statement = dialect_insert(session)(ReviewWeek).values(
+        owner_id=owner_id, week_start=week_start(today), up_to_date=all_fresh
+    )
+    if all_fresh:  # two App Home refreshes at once must not collide
+        statement = statement.on_conflict_do_update(
+            index_elements=["owner_id", "week_start"], set_={"up_to_date": True}
+        )
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=["owner_id", "week_start"])
+    session.execute(statement)
 
 
 def current_streak(session: Session, owner_id: str, today: date) -> int:

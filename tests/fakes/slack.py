@@ -348,12 +348,17 @@ def _block_errors(blocks: list[Any], pointer: str, limit: int) -> list[str]:
     errors: list[str] = []
     if len(blocks) > limit:
         errors.append(f"no more than {limit} items allowed [json-pointer:{pointer}]")
+    seen_ids: set[str] = set()
     for index, block in enumerate(blocks):
         here = f"{pointer}/{index}"
         if not isinstance(block, dict) or not isinstance(block.get("type"), str):
             errors.append(f"missing required field: type [json-pointer:{here}]")
             continue
         block_id = block.get("block_id")
+        if isinstance(block_id, str):
+            if block_id in seen_ids:  # Slack: block_id must be unique within a message or view
+                errors.append(f"duplicate block_id [json-pointer:{here}/block_id]")
+            seen_ids.add(block_id)
         if isinstance(block_id, str) and len(block_id) > BLOCK_ID_LIMIT:
             errors.append(f"must be less than {BLOCK_ID_LIMIT + 1} characters [json-pointer:{here}/block_id]")
         kind = block["type"]
