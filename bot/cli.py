@@ -284,6 +284,7 @@ def check_config_command(
 
 def _owners_without_slack(settings: Settings, crm: CRM, path: Path) -> list[str]:
     """CRM owners nobody could DM: neither `people:` nor their email finds them in Slack."""
+    from bot.people import LookupUnavailable
     from bot.slack_app import lookup_email
     from rituals.config import load_rituals_file
 
@@ -294,13 +295,16 @@ def _owners_without_slack(settings: Settings, crm: CRM, path: Path) -> list[str]
     config = load_rituals_file(path)
     linked = {p.crm_owner.lower() for p in config.people}
     client = build_slack_client(settings)
-    missing = [
-        f"{o.name} ({o.email or o.id})"
-        for o in owners
-        if o.id.lower() not in linked
-        and (o.email or "").lower() not in linked
-        and (not o.email or lookup_email(client, o.email) is None)
-    ]
+    try:
+        missing = [
+            f"{o.name} ({o.email or o.id})"
+            for o in owners
+            if o.id.lower() not in linked
+            and (o.email or "").lower() not in linked
+            and (not o.email or lookup_email(client, o.email) is None)
+        ]
+    except LookupUnavailable as exc:
+        return [f"people were not matched with Slack: {exc}"]
     return [f"no Slack match for CRM owner {who}: add them under people: to nudge them" for who in missing]
 
 

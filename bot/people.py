@@ -60,6 +60,10 @@ class Actor:
 ProfileLookup = Callable[[str], SlackProfile | None]
 
 
+class LookupUnavailable(Exception):
+    """Slack could not be asked (outage, rate limit, missing scope): not the same as "no such person"."""
+
+
 class PeopleDirectory:
     def __init__(
         self,
@@ -133,7 +137,12 @@ class PeopleDirectory:
             cached = session.get(SlackPerson, slack_id)
             if cached is not None and now - cached.refreshed_at < PROFILE_MAX_AGE:
                 return SlackProfile(cached.slack_id, cached.email, cached.name, cached.tz)
-        fresh = self._lookup(slack_id)
+        try:
+            fresh = self._lookup(slack_id)
+        except LookupUnavailable:
+            if cached is None:
+                raise
+            fresh = None  # yesterday's profile beats no answer
         if fresh is None:
             return SlackProfile(cached.slack_id, cached.email, cached.name, cached.tz) if cached else None
         self._remember(fresh)
@@ -162,7 +171,12 @@ class PeopleDirectory:
             ).first()
             if cached is not None and now - cached.refreshed_at < PROFILE_MAX_AGE:
                 return SlackProfile(cached.slack_id, cached.email, cached.name, cached.tz)
-        fresh = self._lookup_email(email) if self._lookup_email else None
+        try:
+            fresh = self._lookup_email(email) if self._lookup_email else None
+        except LookupUnavailable:
+            if cached is None:
+                raise
+            fresh = None
         if fresh is None:
             return SlackProfile(cached.slack_id, cached.email, cached.name, cached.tz) if cached else None
         self._remember(fresh)

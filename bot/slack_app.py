@@ -16,7 +16,7 @@ from bot.deals.desk import DealDesk
 from bot.deals.inbox import CommandInbox
 from bot.deals.outbox import Outbox, OutboxWorker
 from bot.foreground import Foreground
-from bot.people import PeopleDirectory, PersonLink, SlackProfile
+from bot.people import LookupUnavailable, PeopleDirectory, PersonLink, SlackProfile
 from bot.replay_guard import replay_guard_for
 from bot.services import Services
 from bot.web import CachedProbe, HealthProbes, WebApp
@@ -26,7 +26,7 @@ from handlers.inbox import CommandProcessor
 from handlers.notify import SlackNotifier, dm_sender
 from handlers.nudges import render_nudge
 from integrations.base import CrmError
-from rituals.config import RitualsConfig
+from rituals.config import RitualsConfig, StaleDealsRitual
 from rituals.engine import RitualEngine, Sender
 from rituals.scheduler import RitualScheduler
 
@@ -62,7 +62,10 @@ class SlackRuntime:
 
     def apply_config(self, services: Services, config: RitualsConfig) -> None:
         """A changed, valid rituals file: people and admins now; the scheduler is told by the caller."""
+        if config.deal_command != services.rituals.deal_command:
+            log.warning("deal_command changed in the rituals file: restart serve for it to take effect")
         services.rituals = config
+        self.context.desk.stale_after_days = stale_after_days(config)
         self.context.people.update(
             admins=config.admins,
             links=[PersonLink(p.crm_owner, p.slack, p.manager) for p in config.people],
@@ -89,7 +92,12 @@ def create_runtime(
         clock=services.clock,
         read_only=read_only,
     )
-    desk = DealDesk(services.sessions, deal_url=services.crm.deal_url, clock=services.clock)
+    desk = DealDesk(
+        services.sessions,
+        deal_url=services.crm.deal_url,
+        clock=services.clock,
+        stale_after_days=stale_after_days(config),
+    )
     outbox = Outbox(services.sessions, services.clock)
     wake: list[OutboxWorker] = []
     inbox = CommandInbox(services.sessions, services.clock)
@@ -167,13 +175,21 @@ def create_web_app(services: Services, runtime: SlackRuntime) -> WebApp:
     )
 
 
+def stale_after_days(config: RitualsConfig) -> int:
+    """What "stale" means on cards and App Home: the stale_deals ritual's setting (14 without one)."""
+    return next((r.stale_after_days for r in config.rituals if isinstance(r, StaleDealsRitual)), 14)
+
+
 def lookup_profile(client: WebClient, user_id: str) -> SlackProfile | None:
-    """users.info: email (needs users:read.email) and time zone. None when Slack can't say."""
+    """users.info: email (needs users:read.email) and time zone; None when there is no such user."""
     try:
         user = client.users_info(user=user_id)["user"]
-    except (SlackApiError, SlackClientError, OSError) as exc:
-        log.warning("could not look up Slack user %s: %s", user_id, type(exc).__name__)
-        return None
+    except SlackApiError as exc:
+        if exc.response.get("error") == "user_not_found":
+            return None
+        raise LookupUnavailable(f"Slack refused users.info ({exc.response.get('error')})") from None
+    except (SlackClientError, OSError) as exc:
+        raise LookupUnavailable(f"Slack is unreachable ({type(exc).__name__})") from None
     profile = user.get("profile") or {}
     name = profile.get("real_name") or user.get("real_name") or user.get("name") or user_id
     return SlackProfile(slack_id=user_id, email=profile.get("email"), name=name, tz=user.get("tz"))
@@ -184,12 +200,11 @@ def lookup_email(client: WebClient, email: str) -> SlackProfile | None:
     try:
         user = client.users_lookupByEmail(email=email)["user"]
     except SlackApiError as exc:
-        if exc.response.get("error") != "users_not_found":
-            log.warning("could not look up a Slack user by email: %s", exc.response.get("error"))
-        return None
+        if exc.response.get("error") == "users_not_found":
+            return None
+        raise LookupUnavailable(f"Slack refused users.lookupByEmail ({exc.response.get('error')})") from None
     except (SlackClientError, OSError) as exc:
-        log.warning("could not look up a Slack user by email: %s", type(exc).__name__)
-        return None
+        raise LookupUnavailable(f"Slack is unreachable ({type(exc).__name__})") from None
     profile = user.get("profile") or {}
     name = profile.get("real_name") or user.get("real_name") or user.get("name") or user["id"]
     return SlackProfile(

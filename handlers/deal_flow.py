@@ -7,7 +7,7 @@ Slack's acknowledgement; the outbox worker talks to the CRM afterwards.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +18,7 @@ from bot.deals.grammar import DealCommand, ListMine, ParseError, ShowHelp, parse
 from bot.deals.permissions import NOT_LINKED
 from bot.deals.values import format_help
 from bot.models import PendingChoice
-from bot.people import Actor
+from bot.people import Actor, LookupUnavailable
 from handlers import blocks
 from handlers.context import HandlerContext
 
@@ -33,7 +33,6 @@ class Reply:
     blocks: list[dict[str, Any]]
     text: str
     accepted: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def answer_command(
@@ -46,7 +45,12 @@ def answer_command(
         return Reply([blocks.mrkdwn(usage)], usage)
     if isinstance(command, ParseError):
         return _problem(f"{command.message}\nType `{ctx.command} help` for examples.")
-    actor = ctx.people.actor(user_id)
+    try:
+        actor = ctx.people.actor(user_id)
+    except LookupUnavailable:
+        return _problem(
+            "Slack didn't tell me who you are just now, so nothing was changed. Please try again."
+        )
     now = ctx.clock()
     today = actor.local_now(now).date()
     stale = ctx.desk.stale_after_days

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from decimal import Decimal
 from typing import Any
@@ -11,10 +12,13 @@ from slack_sdk import WebClient
 
 from bot.deals.desk import DealView
 from bot.deals.permissions import NOT_LINKED
-from bot.deals.streaks import FRESH_DAYS, current_streak, record_week
+from bot.deals.streaks import current_streak, record_week
 from bot.formatting import format_money
+from bot.people import LookupUnavailable
 from handlers import blocks
 from handlers.context import HandlerContext
+
+log = logging.getLogger(__name__)
 
 
 def register(app: App, ctx: HandlerContext) -> None:
@@ -25,7 +29,12 @@ def register(app: App, ctx: HandlerContext) -> None:
 
 
 def publish_home(client: WebClient, ctx: HandlerContext, user_id: str) -> None:
-    client.views_publish(user_id=user_id, view=home_view(ctx, user_id))
+    try:
+        view = home_view(ctx, user_id)
+    except LookupUnavailable as exc:  # the tab keeps what it showed; it refreshes on the next open
+        log.warning("App Home not refreshed for %s: %s", user_id, exc)
+        return
+    client.views_publish(user_id=user_id, view=view)
 
 
 def home_view(ctx: HandlerContext, user_id: str) -> dict[str, Any]:
@@ -43,7 +52,7 @@ def home_view(ctx: HandlerContext, user_id: str) -> dict[str, Any]:
     now = ctx.clock()
     today = actor.local_now(now).date()
     deals = ctx.desk.my_open_deals(actor)
-    fresh = [d for d in deals if (d.days_untouched(now) or 0) < FRESH_DAYS and d.last_touched is not None]
+    fresh = [d for d in deals if not d.is_stale(now, ctx.desk.stale_after_days)]
     with ctx.sessions.begin() as session:
         record_week(session, actor.owner_id, today, all_fresh=bool(deals) and len(fresh) == len(deals))
         streak = current_streak(session, actor.owner_id, today)

@@ -49,6 +49,7 @@ from pydantic import (
     PrivateAttr,
     StringConstraints,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic.fields import FieldInfo
@@ -569,11 +570,13 @@ class MissingFieldRule(_Model):
     stages: NonEmptyList | None = None
     """Only deals in these stages (ids or labels); None means every open stage."""
 
-    @model_validator(mode="after")
-    def _checkable(self) -> MissingFieldRule:
-        if self.field not in MISSING_FIELDS:
-            raise ValueError(f"Drumbeat can check a missing {', '.join(MISSING_FIELDS)}; not {self.field}")
-        return self
+    @field_validator("field")
+    @classmethod
+    def _checkable(cls, value: str) -> str:
+        if value not in MISSING_FIELDS:
+            suggestion = _did_you_mean(value, MISSING_FIELDS)
+            raise ValueError(f"Drumbeat can check a missing {', '.join(MISSING_FIELDS)}{suggestion}")
+        return value
 
 
 HygieneRule = Annotated[CloseDatePastRule | MissingFieldRule, Field(discriminator="check")]

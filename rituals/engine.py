@@ -24,7 +24,7 @@ from bot.deals.desk import DealDesk, DealView
 from bot.deals.streaks import current_streak
 from bot.leases import claim_due
 from bot.models import AuditEntry, NudgeRecord, PendingDM, Snooze
-from bot.people import PeopleDirectory
+from bot.people import LookupUnavailable, PeopleDirectory
 from integrations.base import CRM, CrmError
 from integrations.sync import sync_mirror
 from rituals import firing
@@ -91,6 +91,7 @@ class RunReport:
     delivered: int = 0
     crm_problem: str | None = None
     firing_id: int | None = None
+    slack_problems: list[str] = field(default_factory=list)
 
     @property
     def deferred(self) -> int:
@@ -110,6 +111,8 @@ class RunReport:
             parts.append(f"{self.already_nudged} deals already nudged today left out")
         if self.unmatched_owners:
             parts.append(f"no Slack match for {', '.join(sorted(self.unmatched_owners))}")
+        if self.slack_problems:
+            parts.append(f"Slack could not be asked about {', '.join(sorted(self.slack_problems))}")
         if not self.dry_run:
             parts.append(f"{self.delivered} DMs delivered now")
         return "; ".join(parts) + "."
@@ -197,7 +200,11 @@ class RitualEngine:
 
         def person(owner_id: str) -> tuple[str, str, ZoneInfo] | None:
             if owner_id not in tz_cache:
-                profile = self._people.slack_for_owner(owner_id)
+                try:
+                    profile = self._people.slack_for_owner(owner_id)
+                except LookupUnavailable as exc:
+                    report.slack_problems.append(f"{self._people.owner_name(owner_id)} ({exc})")
+                    profile = None
                 tz_cache[owner_id] = (
                     None
                     if profile is None
@@ -233,7 +240,9 @@ class RitualEngine:
                 continue
             who = person(owner_id)
             if who is None:
-                report.unmatched_owners.append(self._people.owner_name(owner_id))
+                name = self._people.owner_name(owner_id)
+                if not any(p.startswith(name) for p in report.slack_problems):
+                    report.unmatched_owners.append(name)
                 continue
             slack_id, first_name, tz = who
             self._plan_person(

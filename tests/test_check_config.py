@@ -85,7 +85,7 @@ rituals:
     kind: hygiene
     schedule: "0 10 * * mon-fri"
     rules:
-      - {check: missing, field: hs_nextstep, stages: [contractsent, Contrat Sent]}
+      - {check: missing, field: hs_next_step, stages: [contractsent, Contrat Sent]}
 """
 
 
@@ -258,8 +258,6 @@ def test_each_crm_problem_points_at_its_line(fake: FakeHubSpot, tmp_path: Path) 
         f"{f}:24: rituals[weekly-digest].filters.pipelines[0]: unknown pipeline 'Enterprise'; "
         "pipelines: Sales Pipeline (default), Renewals",
         f"{f}:24: rituals[weekly-digest].filters.owners[1]: no active CRM owner has the id '103'",
-        f"{f}:29: rituals[deal-hygiene].rules[0].field: unknown deal property 'hs_nextstep' "
-        "(did you mean hs_next_step?)",
         f"{f}:29: rituals[deal-hygiene].rules[0].stages[1]: unknown stage 'Contrat Sent' "
         "(did you mean Contract Sent?); stages by pipeline: Sales Pipeline: "
         "Appointment Scheduled (appointmentscheduled), Qualified To Buy (qualifiedtobuy), "
@@ -269,7 +267,7 @@ def test_each_crm_problem_points_at_its_line(fake: FakeHubSpot, tmp_path: Path) 
     ]
 
 
-def test_a_property_without_a_close_name_gets_advice_instead(fake: FakeHubSpot, tmp_path: Path) -> None:
+def test_a_missing_rule_on_a_crm_label_names_the_fields_drumbeat_checks(fake: FakeHubSpot, tmp_path: Path) -> None:
     text = (
         "rituals:\n"
         "  - id: hygiene\n"
@@ -283,8 +281,8 @@ def test_a_property_without_a_close_name_gets_advice_instead(fake: FakeHubSpot, 
     report = check_config(path, crm=fast_adapter(fake), now=NOW)
 
     assert format_report(report) == [
-        f"{path}:7: rituals[hygiene].rules[0].field: unknown deal property 'Champion'; "
-        "use the property's internal name, not its label"
+        f"{path}:7: rituals[hygiene].rules[0].field: Drumbeat can check a missing amount, closedate, "
+        "hs_next_step, hubspot_owner_id"
     ]
 
 
@@ -396,3 +394,16 @@ def test_the_demo_crm_has_a_fixed_set_of_deal_properties() -> None:
     assert properties == set(DEMO_DEAL_PROPERTIES)
     assert {"dealname", "dealstage", "pipeline", "amount", "closedate", "hs_next_step"} <= properties
     assert "budget_code" not in properties
+
+
+def test_a_missing_rule_on_a_field_drumbeat_does_not_mirror_is_an_error(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        'rituals:\n  - id: h\n    kind: hygiene\n    schedule: "0 9 * * *"\n'
+        "    rules:\n      - {check: missing, field: hs_nextstep}\n",
+    )
+    report = check_config(path, crm=None, now=NOW)
+    assert format_report(report) == [
+        f"{path}:6: rituals[h].rules[0].field: Drumbeat can check a missing amount, closedate, "
+        "hs_next_step, hubspot_owner_id (did you mean hs_next_step?)"
+    ]

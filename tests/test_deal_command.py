@@ -318,3 +318,14 @@ def test_app_home_tells_an_unlinked_person_how_to_get_linked(app: RunningApp, fa
     app.slack.event({"type": "app_home_opened", "user": "U0STRANGER", "tab": "home", "channel": "D0X"})
     published = wait_until(lambda: fake_slack.calls_to("views.publish"), what="views.publish")
     assert "people:" in flat(published[-1].decoded("view"))
+
+
+def test_a_slack_outage_while_looking_you_up_is_not_called_not_linked(
+    app: RunningApp, fake_slack: FakeSlack, fake_hubspot: FakeHubSpot
+) -> None:
+    fake_slack.fail("users.info", "internal_error", times=10)
+    body, _ = slash(app, fake_slack, "acme corp amount=5k")
+    text = flat(body)
+    assert "Slack didn't tell me who you are" in text
+    assert "couldn't match your Slack account" not in text
+    assert outbox_rows(app) == []

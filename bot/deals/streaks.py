@@ -1,4 +1,4 @@
-"""Streaks of up-to-date weeks: a week counts when, at some point in it, every open deal was fresh."""
+"""Streaks of up-to-date weeks: a week counts when, at some point in it, no open deal was stale."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from sqlalchemy.orm import Session
 
 from bot.db import dialect_insert
 from bot.models import ReviewWeek
-
-FRESH_DAYS = 7
 
 
 def week_start(day: date) -> date:
