@@ -267,7 +267,9 @@ def test_each_crm_problem_points_at_its_line(fake: FakeHubSpot, tmp_path: Path) 
     ]
 
 
-def test_a_missing_rule_on_a_crm_label_names_the_fields_drumbeat_checks(fake: FakeHubSpot, tmp_path: Path) -> None:
+def test_a_missing_rule_on_a_crm_label_names_the_fields_drumbeat_checks(
+    fake: FakeHubSpot, tmp_path: Path
+) -> None:
     text = (
         "rituals:\n"
         "  - id: hygiene\n"
