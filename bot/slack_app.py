@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -182,34 +184,28 @@ def stale_after_days(config: RitualsConfig) -> int:
 
 def lookup_profile(client: WebClient, user_id: str) -> SlackProfile | None:
     """users.info: email (needs users:read.email) and time zone; None when there is no such user."""
-    try:
-        user = client.users_info(user=user_id)["user"]
-    except SlackApiError as exc:
-        if exc.response.get("error") == "user_not_found":
-            return None
-        raise LookupUnavailable(f"Slack refused users.info ({exc.response.get('error')})") from None
-    except (SlackClientError, OSError) as exc:
-        raise LookupUnavailable(f"Slack is unreachable ({type(exc).__name__})") from None
-    profile = user.get("profile") or {}
-    name = profile.get("real_name") or user.get("real_name") or user.get("name") or user_id
-    return SlackProfile(slack_id=user_id, email=profile.get("email"), name=name, tz=user.get("tz"))
+    return _lookup("users.info", "user_not_found", lambda: client.users_info(user=user_id))
 
 
 def lookup_email(client: WebClient, email: str) -> SlackProfile | None:
     """users.lookupByEmail: the Slack person for a CRM owner's email, or None when there is none."""
+    found = _lookup("users.lookupByEmail", "users_not_found", lambda: client.users_lookupByEmail(email=email))
+    return None if found is None else replace(found, email=found.email or email)
+
+
+def _lookup(method: str, not_found: str, call: Callable[[], Any]) -> SlackProfile | None:
+    """None for "no such person"; LookupUnavailable when Slack could not be asked."""
     try:
-        user = client.users_lookupByEmail(email=email)["user"]
+        user = call()["user"]
     except SlackApiError as exc:
-        if exc.response.get("error") == "users_not_found":
+        if exc.response.get("error") == not_found:
             return None
-        raise LookupUnavailable(f"Slack refused users.lookupByEmail ({exc.response.get('error')})") from None
+        raise LookupUnavailable(f"Slack refused {method} ({exc.response.get('error')})") from None
     except (SlackClientError, OSError) as exc:
         raise LookupUnavailable(f"Slack is unreachable ({type(exc).__name__})") from None
     profile = user.get("profile") or {}
     name = profile.get("real_name") or user.get("real_name") or user.get("name") or user["id"]
-    return SlackProfile(
-        slack_id=user["id"], email=profile.get("email") or email, name=name, tz=user.get("tz")
-    )
+    return SlackProfile(slack_id=user["id"], email=profile.get("email"), name=name, tz=user.get("tz"))
 
 
 def slack_token_problem(client: WebClient) -> str | None:

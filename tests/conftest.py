@@ -70,6 +70,15 @@ def postgres_url(postgres_admin_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def migrated_postgres_url(postgres_url: str) -> str:
+    """A fresh PostgreSQL database at the latest migration, for tests that start several replicas."""
+    engine = create_db_engine(postgres_url)
+    migrate(engine)
+    engine.dispose()
+    return postgres_url
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'drumbeat.db'}"
 

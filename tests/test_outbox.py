@@ -148,13 +148,8 @@ def test_a_crash_after_the_crm_write_does_not_apply_it_twice(
 
 @pytest.mark.postgres
 def test_two_replicas_on_postgresql_apply_200_queued_updates_exactly_once(
-    postgres_url: str, fake_slack: FakeSlack, fake_hubspot: FakeHubSpot
+    migrated_postgres_url: str, fake_slack: FakeSlack, fake_hubspot: FakeHubSpot
 ) -> None:
-    from bot.db import create_db_engine, migrate
-
-    engine = create_db_engine(postgres_url)
-    migrate(engine)
-    engine.dispose()
     seed(fake_hubspot, fake_slack)
     extra = [
         fake_hubspot.add_deal(
@@ -163,8 +158,8 @@ def test_two_replicas_on_postgresql_apply_200_queued_updates_exactly_once(
         for i in range(50)
     ]
     clock = SettableClock()
-    first = start_drumbeat(postgres_url, fake_slack, fake_hubspot, clock=clock, worker=False)
-    second = start_drumbeat(postgres_url, fake_slack, fake_hubspot, clock=clock, worker=False)
+    first = start_drumbeat(migrated_postgres_url, fake_slack, fake_hubspot, clock=clock, worker=False)
+    second = start_drumbeat(migrated_postgres_url, fake_slack, fake_hubspot, clock=clock, worker=False)
     try:
         now = datetime.now(UTC)
         with first.services.sessions.begin() as session:
@@ -227,13 +222,8 @@ def test_a_command_worked_out_twice_after_a_crash_queues_its_change_once(
 
 @pytest.mark.postgres
 def test_successive_changes_to_one_deal_reach_the_crm_in_order(
-    postgres_url: str, fake_slack: FakeSlack, fake_hubspot: FakeHubSpot
+    migrated_postgres_url: str, fake_slack: FakeSlack, fake_hubspot: FakeHubSpot
 ) -> None:
-    from bot.db import create_db_engine, migrate
-
-    engine = create_db_engine(postgres_url)
-    migrate(engine)
-    engine.dispose()
     seed(fake_hubspot, fake_slack)
     deals = [
         fake_hubspot.add_deal(
@@ -243,7 +233,8 @@ def test_successive_changes_to_one_deal_reach_the_crm_in_order(
     ]
     clock = SettableClock()
     replicas = [
-        start_drumbeat(postgres_url, fake_slack, fake_hubspot, clock=clock, worker=False) for _ in range(2)
+        start_drumbeat(migrated_postgres_url, fake_slack, fake_hubspot, clock=clock, worker=False)
+        for _ in range(2)
     ]
     try:
         with replicas[0].services.sessions.begin() as session:

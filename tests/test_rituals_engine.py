@@ -355,15 +355,10 @@ def test_an_owner_with_no_slack_match_is_reported(
 
 @pytest.mark.postgres
 def test_two_replicas_firing_the_same_ritual_100_times_nudge_each_person_once_per_firing(
-    postgres_url: str, fake_slack: FakeSlack, fake_hubspot: FakeHubSpot
+    migrated_postgres_url: str, fake_slack: FakeSlack, fake_hubspot: FakeHubSpot
 ) -> None:
     import threading
 
-    from bot.db import create_db_engine, migrate
-
-    engine = create_db_engine(postgres_url)
-    migrate(engine)
-    engine.dispose()
     seed(fake_hubspot, fake_slack, now=TUESDAY_9)
     old = str(int((TUESDAY_9 - timedelta(days=30)).timestamp() * 1000))
     fake_hubspot.add_deal(
@@ -377,7 +372,8 @@ def test_two_replicas_firing_the_same_ritual_100_times_nudge_each_person_once_pe
     clock = SettableClock(TUESDAY_9)
     config = parse_rituals_text(RITUALS)
     replicas = [
-        start_drumbeat(postgres_url, fake_slack, fake_hubspot, clock=clock, rituals=config) for _ in range(2)
+        start_drumbeat(migrated_postgres_url, fake_slack, fake_hubspot, clock=clock, rituals=config)
+        for _ in range(2)
     ]
     try:
         slots = [TUESDAY_9 + timedelta(days=day) for day in range(100)]

@@ -56,13 +56,10 @@ def test_a_replayed_request_is_refused(running_app: RunningApp) -> None:
 
 
 @pytest.mark.postgres
-def test_a_request_replayed_to_another_replica_is_refused(postgres_url: str, fake_slack: FakeSlack) -> None:
-    from bot.db import create_db_engine, migrate
-
-    engine = create_db_engine(postgres_url)
-    migrate(engine)
-    engine.dispose()
-    first, second = (start_app(make_settings(postgres_url, fake_slack)) for _ in range(2))
+def test_a_request_replayed_to_another_replica_is_refused(
+    migrated_postgres_url: str, fake_slack: FakeSlack
+) -> None:
+    first, second = (start_app(make_settings(migrated_postgres_url, fake_slack)) for _ in range(2))
     try:
         assert first.slack.url_verification("hello").status_code == 200
         assert second.slack.replay(first.slack.last_sent).status_code == 401
