@@ -5,6 +5,7 @@ No Slack import here: the Slack profile lookup is handed in as a function.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -17,6 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import dialect_insert
 from bot.models import MirrorOwner, SlackPerson
+
+log = logging.getLogger(__name__)
 
 PROFILE_MAX_AGE = timedelta(hours=24)
 ACTOR_TTL_SECONDS = 60.0
@@ -109,7 +112,7 @@ class PeopleDirectory:
         return actor
 
     def _build_actor(self, slack_id: str) -> Actor:
-        profile = self.profile(slack_id)
+        profile = self.profile(slack_id, wait=False)
         keys = {slack_id.lower()} | ({profile.email.lower()} if profile and profile.email else set())
         with self._sessions() as session:
             owner_id = self._linked_owner(session, keys) or _owner_by_email(session, profile)
@@ -130,13 +133,20 @@ class PeopleDirectory:
             report_owner_ids=reports,
         )
 
-    def profile(self, slack_id: str) -> SlackProfile | None:
-        """The cached Slack profile, looked up again once a day."""
+    def profile(self, slack_id: str, *, wait: bool = True) -> SlackProfile | None:
+        """The cached Slack profile, looked up again once a day.
+
+        `wait=False` (before an acknowledgement) answers from a day-old profile at once and refreshes
+        it in the background; only someone Drumbeat has never seen costs a Slack call there.
+        """
         now = self._clock()
         with self._sessions() as session:
             cached = session.get(SlackPerson, slack_id)
             if cached is not None and now - cached.refreshed_at < PROFILE_MAX_AGE:
                 return SlackProfile(cached.slack_id, cached.email, cached.name, cached.tz)
+        if cached is not None and not wait:
+            threading.Thread(target=self._refresh_quietly, args=(slack_id,), daemon=True).start()
+            return SlackProfile(cached.slack_id, cached.email, cached.name, cached.tz)
         try:
             fresh = self._lookup(slack_id)
         except LookupUnavailable:
@@ -147,6 +157,12 @@ class PeopleDirectory:
             return SlackProfile(cached.slack_id, cached.email, cached.name, cached.tz) if cached else None
         self._remember(fresh)
         return fresh
+
+    def _refresh_quietly(self, slack_id: str) -> None:
+        try:
+            self.profile(slack_id)
+        except LookupUnavailable as exc:
+            log.info("Slack profile of %s not refreshed: %s", slack_id, exc)
 
     def slack_for_owner(self, owner_id: str) -> SlackProfile | None:
         """The Slack person for a CRM owner: `people:` first, else the owner's email in Slack."""

@@ -11,11 +11,15 @@ from bot.deals.inbox import CommandInbox, command_key
 from bot.foreground import Foreground
 from bot.models import ReceivedCommand
 from bot.polling import PollingThreads
+from handlers.blocks import mrkdwn
 from handlers.context import HandlerContext
-from handlers.deal_flow import answer_command
+from handlers.deal_flow import Reply, answer_command
 from handlers.notify import post_reply
 
 log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+GAVE_UP = "Sorry, Drumbeat could not work out that command, so nothing was changed. Please try again."
 
 
 class CommandProcessor:
@@ -58,9 +62,16 @@ class CommandProcessor:
         return handled
 
     def process(self, command: ReceivedCommand) -> None:
-        reply = answer_command(
-            self._ctx, command.slack_user, command.text, command.response_url, key=command_key(command.id)
-        )
+        try:
+            reply = answer_command(
+                self._ctx, command.slack_user, command.text, command.response_url, key=command_key(command.id)
+            )
+        except Exception:  # a bug or a broken database: retry a few times, then say so
+            log.exception("working out /deal command %s failed (attempt %d)", command.id, command.attempts)
+            if command.attempts < MAX_ATTEMPTS:
+                return  # the lease runs out and it is tried again
+            log.error("gave up on /deal command %s after %d attempts", command.id, command.attempts)
+            reply = Reply([mrkdwn(GAVE_UP)], GAVE_UP)
         try:
             post_reply(self._client, command.slack_user, command.response_url, reply.blocks)
         except (SlackApiError, SlackClientError, OSError) as exc:
