@@ -1,4 +1,5 @@
-"""`/deal` (the name comes from the rituals file): answered with an ephemeral message in the ack."""
+"""`/deal` (its name comes from the rituals file): help, lists and searches are answered in the ack;
+updates are stored as typed, acked, and answered through response_url right after."""
 
 from __future__ import annotations
 
