@@ -130,6 +130,8 @@ class MirrorDeal(Base):
     is_won: Mapped[bool] = mapped_column(Boolean, default=False)
     closed_lost_reason: Mapped[str | None] = mapped_column(Text)
     synced_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When a person last edited the deal in the CRM itself (from property history; None: not seen).
+    person_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class SyncState(Base):

@@ -161,6 +161,10 @@ class DemoCRM:
             ).all()
         return [Note(id=str(n.id), deal_id=deal_id, body=n.body, timestamp=n.timestamp) for n in rows]
 
+    def person_changes(self, deal_ids: list[str]) -> dict[str, datetime]:
+        """The demo CRM has no UI of its own: every change comes through Drumbeat (and its audit)."""
+        return {}
+
     def deal_url(self, deal_id: str) -> str:
         return f"https://demo.drumbeat.invalid/deals/{deal_id}"
 

@@ -16,7 +16,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from hubspot import HubSpot
-from hubspot.crm.deals import Filter, FilterGroup, PublicObjectSearchRequest, SimplePublicObjectInput
+from hubspot.crm.deals import (
+    BatchReadInputSimplePublicObjectId,
+    Filter,
+    FilterGroup,
+    PublicObjectSearchRequest,
+    SimplePublicObjectId,
+    SimplePublicObjectInput,
+)
 from hubspot.crm.objects.notes import (
     Filter as NoteFilter,
     FilterGroup as NoteFilterGroup,
@@ -63,6 +70,17 @@ DEAL_PROPERTIES = [
     "closed_lost_reason",
 ]
 SEARCH_PAGE_SIZE = 200  # HubSpot's maximum for search
+BATCH_SIZE = 100  # HubSpot's maximum for batch reads
+# The fields a rep edits by hand; a change to them from HubSpot's own UI or apps is a person's.
+PERSON_EDITED_PROPERTIES = [
+    "dealstage",
+    "amount",
+    "closedate",
+    "hs_next_step",
+    "dealname",
+    "hubspot_owner_id",
+]
+PERSON_SOURCES = {"CRM_UI", "MOBILE_IOS", "MOBILE_ANDROID"}
 LIST_PAGE_SIZE = 100
 NOTE_TO_DEAL_ASSOCIATION = 214
 RATE_LIMITED = "rate limited (429)"
@@ -95,6 +113,7 @@ class HubSpotCRM:
         # Each attribute access on HubSpot() builds a new API client and pool: build them once.
         self._deals_search = client.crm.deals.search_api
         self._deals_basic = client.crm.deals.basic_api
+        self._deals_batch = client.crm.deals.batch_api
         self._pipelines = client.crm.pipelines.pipelines_api
         self._owners = client.crm.owners.owners_api
         self._properties = client.crm.properties.core_api
@@ -247,6 +266,29 @@ class HubSpotCRM:
             return created
         return Note(id=str(created.id), deal_id=deal_id, body=body, timestamp=timestamp)
 
+    def person_changes(self, deal_ids: list[str]) -> dict[str, datetime]:
+        """Property history of the fields a rep edits, read 100 deals a request (HubSpot's batch size)."""
+        changed: dict[str, datetime] = {}
+        for start in range(0, len(deal_ids), BATCH_SIZE):
+            request = BatchReadInputSimplePublicObjectId(
+                inputs=[SimplePublicObjectId(id=d) for d in deal_ids[start : start + BATCH_SIZE]],
+                properties=["hs_object_id"],
+                properties_with_history=PERSON_EDITED_PROPERTIES,
+            )
+            response = self._call(
+                "deals",
+                lambda request=request: _raw_json(  # type: ignore[misc]
+                    self._deals_batch.read(
+                        request, archived=False, _request_timeout=self._timeout, _preload_content=False
+                    )
+                ),
+            )
+            for obj in response.get("results") or []:
+                latest = _latest_person_change(obj.get("propertiesWithHistory") or {})
+                if latest is not None:
+                    changed[str(obj["id"])] = latest
+        return changed
+
     def deal_url(self, deal_id: str) -> str:
         if self.portal_id:
             return f"https://app.hubspot.com/contacts/{self.portal_id}/record/0-3/{deal_id}"
@@ -357,6 +399,17 @@ class HubSpotCRM:
         if status >= 500:
             return f"server error ({status})", None
         raise CrmRejected(f"HubSpot refused the change: {message or f'HTTP {status}'}")
+
+
+def _latest_person_change(history: dict[str, Any]) -> datetime | None:
+    stamps = [
+        _parse_datetime(entry.get("timestamp"))
+        for entries in history.values()
+        for entry in entries or []
+        if isinstance(entry, dict) and entry.get("sourceType") in PERSON_SOURCES
+    ]
+    found = [s for s in stamps if s is not None]
+    return max(found) if found else None
 
 
 def _raw_json(response: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import dialect_insert
@@ -84,8 +84,17 @@ def sync_mirror(
                 known_stages, known_owners = _refresh_lookups(crm, sessions, now)
                 lookups_refreshed = True
             with sessions.begin() as session:
-                changed += _count_changed(session, page.deals)
+                fresh, edited = _changes(session, page.deals)
+                changed += len(fresh) + len(edited)
                 _upsert(session, MirrorDeal, [_deal_row(d, now) for d in page.deals], ["id"])
+            if edited and not full:
+                # Only deals seen before and changed since: was it a person, in the CRM itself?
+                by_person = crm.person_changes(edited)
+                with sessions.begin() as session:
+                    for deal_id, when in by_person.items():
+                        session.execute(
+                            update(MirrorDeal).where(MirrorDeal.id == deal_id).values(person_changed_at=when)
+                        )
             read += len(page.deals)
             newest = max(d.last_modified_at for d in page.deals)
             high_water_mark = newest if high_water_mark is None else max(high_water_mark, newest)
@@ -175,13 +184,15 @@ def _save_state(
     session.add(state)
 
 
-def _count_changed(session: Session, deals: list[Deal]) -> int:
-    """Deals new to the mirror or modified since it last saw them (the overlap window re-reads some)."""
+def _changes(session: Session, deals: list[Deal]) -> tuple[list[str], list[str]]:
+    """(new to the mirror, modified since it last saw them); the overlap window re-reads others."""
     rows = session.execute(
         select(MirrorDeal.id, MirrorDeal.last_modified_at).where(MirrorDeal.id.in_([d.id for d in deals]))
     )
     known = dict(rows.all())
-    return sum(1 for d in deals if known.get(d.id) != d.last_modified_at)
+    fresh = [d.id for d in deals if d.id not in known]
+    edited = [d.id for d in deals if d.id in known and known[d.id] != d.last_modified_at]
+    return fresh, edited
 
 
 def _rowcount(result: Any) -> int:

@@ -49,7 +49,8 @@ class OwnerFindings:
 def last_review(
     deal: DealView, snooze: SnoozeInfo | None, changed_via_drumbeat: datetime | None
 ) -> datetime | None:
-    """When a person last touched the deal: activity, creation, or a change made through Drumbeat.
+    """When a person last touched the deal: activity, creation, a change made through Drumbeat, or a
+    field a person changed in the CRM itself.
 
     A snooze logs a note, and HubSpot counts a note as activity; that note is not a review, so an
     activity stamped at the snooze itself is replaced by what the deal had before it.
@@ -61,7 +62,9 @@ def last_review(
         and abs((activity - snooze.snoozed_at).total_seconds()) < 2
     ):
         activity = snooze.touched_before
-    touches = [t for t in (activity, deal.created_at, changed_via_drumbeat) if t is not None]
+    touches = [
+        t for t in (activity, deal.created_at, changed_via_drumbeat, deal.person_changed_at) if t is not None
+    ]
     return max(touches) if touches else None
 
 

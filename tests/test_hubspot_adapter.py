@@ -165,3 +165,19 @@ def test_the_ten_second_budget_paces_requests_instead_of_meeting_429s(fake: Fake
     owners = crm.fetch_owners()  # 10 pages of 100 with a budget of 4 per 10 s
     assert len(owners) == 952
     assert round(sum(time.calls), 6) == 20.0  # pages 5 and 9 each wait for the window to free up
+
+
+def test_person_changes_come_from_property_history_not_from_apps(fake: FakeHubSpot) -> None:
+    by_app, by_person, untouched = (fake.add_deal(**deal_properties(i)) for i in range(3))
+    crm = fast_adapter(fake)
+    crm.update_deal(by_app, DealUpdate(amount=Decimal("5")))
+    fake.touch_deal(by_person, dealstage="contractsent")
+    fake.reset_requests()
+    changes = crm.person_changes([by_app, by_person, untouched])
+    assert set(changes) == {by_person}
+    assert (
+        changes[by_person]
+        .isoformat()
+        .startswith(fake.deals[by_person]["properties"]["hs_lastmodifieddate"][:19])
+    )
+    assert fake.request_count(path_contains="/batch/read") == 1

@@ -489,3 +489,23 @@ def test_a_firing_abandoned_by_a_crash_is_run_again_without_doubling_dms(
     assert not rerun.already_ran
     deliver(app)
     assert len(dms(fake_slack, "U0ALICE")) == 1
+
+
+def test_a_field_a_person_changed_in_hubspot_counts_as_a_review_but_an_apps_change_does_not(
+    app: RunningApp, fake_slack: FakeSlack, fake_hubspot: FakeHubSpot, team: Team, clock: SettableClock
+) -> None:
+    # Initech has had no activity for 40 days. Another app writes to it: still stale.
+    from integrations.base import DealUpdate
+    from integrations.hubspot import HubSpotCRM
+
+    HubSpotCRM(fake_hubspot.token, base_url=fake_hubspot.url).update_deal(
+        team.initech, DealUpdate(next_step="Auto")
+    )
+    first = app.runtime.engine.run("stale-deals", scheduled_for=TUESDAY_9)
+    assert "Initech" in json.dumps(first.dms[0].blocks)
+    # Then Alice moves its stage in HubSpot herself: a review, so tomorrow it is left alone.
+    fake_hubspot.touch_deal(team.initech, dealstage="presentationscheduled")
+    wednesday = TUESDAY_9 + timedelta(days=1)
+    clock.set(wednesday)
+    second = app.runtime.engine.run("stale-deals", scheduled_for=wednesday)
+    assert all("Initech" not in json.dumps(dm.blocks) for dm in second.dms)

@@ -47,6 +47,7 @@ class DealView:
     url: str
     last_activity_at: datetime | None = None
     created_at: datetime | None = None
+    person_changed_at: datetime | None = None
 
     def days_untouched(self, now: datetime) -> int | None:
         return None if self.last_touched is None else max((now - self.last_touched).days, 0)
@@ -290,7 +291,9 @@ class DealDesk:
         pipeline: MirrorPipeline | None,
         owner: MirrorOwner | None,
     ) -> DealView:
-        touched = [t for t in (deal.last_activity_at, deal.created_at) if t is not None]
+        touched = [
+            t for t in (deal.last_activity_at, deal.created_at, deal.person_changed_at) if t is not None
+        ]
         owner_name = (
             (f"{owner.first_name} {owner.last_name}".strip() or owner.email or owner.id)
             if owner
@@ -315,6 +318,7 @@ class DealDesk:
             url=self._deal_url(deal.id),
             last_activity_at=deal.last_activity_at,
             created_at=deal.created_at,
+            person_changed_at=deal.person_changed_at,
         )
 
 

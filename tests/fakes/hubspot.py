@@ -579,6 +579,8 @@ class FakeHubSpot:
         self.requests: list[RecordedRequest] = []
         self.scopes: set[str] = set(ALL_SCOPES)
         self.deal_properties: set[str] = set(_STANDARD_DEAL_PROPERTIES)
+        # Property history per deal, newest first, as batch read's `propertiesWithHistory` returns it.
+        self.history: dict[str, dict[str, list[JSON]]] = {}
         self._lock = threading.RLock()
         self._pipelines: dict[str, _Pipeline] = {}
         self._order: dict[str, list[int]] = {"deals": [], "notes": []}
@@ -750,6 +752,7 @@ class FakeHubSpot:
             if "hs_lastmodifieddate" not in properties:
                 record["properties"]["hs_lastmodifieddate"] = format_instant(self._write_time())
             record["updatedAt"] = record["properties"]["hs_lastmodifieddate"]
+            self._remember(deal_id, properties, record["updatedAt"], "CRM_UI", user_id=1001)
 
     def archive_deal(self, deal_id: str) -> None:
         """Archive (soft-delete) a deal: it disappears from lists, search and GET."""
@@ -1251,6 +1254,7 @@ class FakeHubSpot:
         if len(inputs) > BATCH_INPUT_MAX:
             raise _validation(f"Batch input size exceeded. Max size is {BATCH_INPUT_MAX}, got {len(inputs)}")
         requested = data.get("properties") or None
+        with_history = data.get("propertiesWithHistory") or []
         started = format_instant(_as_utc(self.clock()))
         results: list[JSON] = []
         missing: list[str] = []
@@ -1260,7 +1264,13 @@ class FakeHubSpot:
             if record is None:
                 missing.append(object_id)
             else:
-                results.append(self._render(spec, record, requested))
+                rendered = self._render(spec, record, requested)
+                if with_history:
+                    known = self.history.get(object_id, {})
+                    rendered["propertiesWithHistory"] = {
+                        name: list(known.get(name, [])) for name in with_history
+                    }
+                results.append(rendered)
         message = (
             f"Could not get some {spec.singular} objects, they may be deleted or not exist. "
             "Check that ids are valid."
@@ -1363,6 +1373,22 @@ class FakeHubSpot:
         stamp = format_instant(self._write_time())
         props["hs_lastmodifieddate"] = stamp
         record["updatedAt"] = stamp
+        self._remember(record["id"], updates, stamp, "INTEGRATION", user_id=None)
+
+    def _remember(
+        self, deal_id: str, changed: Mapping[str, object], stamp: str, source: str, *, user_id: int | None
+    ) -> None:
+        """Property history: a person in the HubSpot UI is CRM_UI; an app's API write is INTEGRATION."""
+        per_property = self.history.setdefault(deal_id, {})
+        for name, value in changed.items():
+            entry: JSON = {
+                "value": "" if value is None else str(value),
+                "timestamp": stamp,
+                "sourceType": source,
+            }
+            if user_id is not None:
+                entry |= {"sourceId": f"userId:{user_id}", "updatedByUserId": user_id}
+            per_property.setdefault(name, []).insert(0, entry)
 
     def _update_deal(
         self, params: dict[str, str], query: dict[str, list[str]], body: Any
