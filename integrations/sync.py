@@ -71,6 +71,7 @@ def sync_mirror(
     )
     high_water_mark = None if full or state is None else state.high_water_mark
     read = changed = 0
+    seen: set[str] = set()
     total: int | None = None
     for page in crm.iter_deals(modified_since=since):
         total = page.total if page.total is not None else total
@@ -96,6 +97,7 @@ def sync_mirror(
                             update(MirrorDeal).where(MirrorDeal.id == deal_id).values(person_changed_at=when)
                         )
             read += len(page.deals)
+            seen.update(d.id for d in page.deals)
             newest = max(d.last_modified_at for d in page.deals)
             high_water_mark = newest if high_water_mark is None else max(high_water_mark, newest)
         if progress is not None:
@@ -105,7 +107,10 @@ def sync_mirror(
     with sessions.begin() as session:
         if full:
             # Deals the CRM no longer returns (deleted or archived) leave the mirror.
-            removed = _rowcount(session.execute(delete(MirrorDeal).where(MirrorDeal.synced_at < now)))
+            gone = [deal_id for deal_id in session.scalars(select(MirrorDeal.id)) if deal_id not in seen]
+            for start in range(0, len(gone), 500):
+                session.execute(delete(MirrorDeal).where(MirrorDeal.id.in_(gone[start : start + 500])))
+            removed = len(gone)
         _save_state(session, DEALS, crm.name, now, high_water_mark=high_water_mark, full=full)
     return SyncResult(
         full=full,
@@ -193,10 +198,6 @@ def _changes(session: Session, deals: list[Deal]) -> tuple[list[str], list[str]]
     fresh = [d.id for d in deals if d.id not in known]
     edited = [d.id for d in deals if d.id in known and known[d.id] != d.last_modified_at]
     return fresh, edited
-
-
-def _rowcount(result: Any) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _deal_row(deal: Deal, now: datetime) -> dict[str, Any]:

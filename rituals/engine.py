@@ -26,7 +26,7 @@ from bot.leases import claim_due
 from bot.models import AuditEntry, NudgeRecord, PendingDM, Snooze
 from bot.people import LookupUnavailable, PeopleDirectory
 from integrations.base import CRM, CrmError
-from integrations.sync import sync_mirror
+from integrations.sync import SyncResult, sync_mirror
 from rituals import firing
 from rituals.config import HygieneRitual, RitualsConfig, StaleDealsRitual
 from rituals.kinds import NudgeItem, OwnerFindings, SnoozeInfo, hygiene_findings, stale_findings
@@ -363,6 +363,10 @@ class RitualEngine:
             return deal.stage_id.lower() in wanted or deal.stage_label.lower() in wanted
 
         return matches
+
+    def refresh_mirror(self, *, full: bool = False) -> SyncResult:
+        """What /deal and App Home read: refreshed from the CRM (incrementally unless `full`)."""
+        return sync_mirror(self._crm, self._sessions, now=self._clock(), full=full)
 
     def run_scheduled(self, ritual_id: str) -> RunReport:
         """The firing whose time has just come: keyed by its scheduled time, however late this runs."""

@@ -17,6 +17,9 @@ from rituals.engine import SUPPORTED_KINDS, RitualEngine, Sender
 log = logging.getLogger(__name__)
 
 DISPATCH_SECONDS = 30
+# /deal and App Home read the local mirror: keep it minutes fresh, and reconcile deletions nightly.
+MIRROR_SYNC_MINUTES = 5
+FULL_SYNC_HOUR_UTC = 3
 
 
 def job_id(ritual_id: str) -> str:
@@ -36,6 +39,21 @@ class RitualScheduler:
         self.schedule(self._config())
         self._scheduler.add_job(
             self.deliver, "interval", seconds=DISPATCH_SECONDS, id="dm-dispatch", replace_existing=True
+        )
+        self._scheduler.add_job(
+            self.refresh_mirror,
+            "interval",
+            minutes=MIRROR_SYNC_MINUTES,
+            id="mirror-sync",
+            replace_existing=True,
+        )
+        self._scheduler.add_job(
+            self.refresh_mirror,
+            "cron",
+            hour=FULL_SYNC_HOUR_UTC,
+            kwargs={"full": True},
+            id="mirror-full-sync",
+            replace_existing=True,
         )
         self._scheduler.start()
         # Catch up after downtime in the background, not while serve is starting.
@@ -73,6 +91,19 @@ class RitualScheduler:
         except Exception:
             log.exception("catching up missed firings failed")
         self.deliver()
+
+    def refresh_mirror(self, full: bool = False) -> None:
+        try:
+            result = self._engine.refresh_mirror(full=full)
+            log.info(
+                "mirror %s sync: %d read, %d new or changed, %d removed",
+                "full" if full else "incremental",
+                result.deals_read,
+                result.deals_changed,
+                result.deals_removed,
+            )
+        except Exception:  # an outage now is retried at the next interval
+            log.exception("refreshing the CRM mirror failed")
 
     def deliver(self) -> None:
         try:

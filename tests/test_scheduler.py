@@ -63,3 +63,20 @@ def test_a_fired_job_runs_the_ritual_and_delivers_its_dms(app: RunningApp, fake_
     scheduler.fire("stale-deals")  # what APScheduler calls at 09:00
     scheduler.fire("stale-deals")  # a second replica, or a misfire re-run: same firing
     assert len(fake_slack.messages_in("U0ALICE")) == 1
+
+
+def test_serve_keeps_the_mirror_fresh_between_rituals(app: RunningApp, fake_hubspot: FakeHubSpot) -> None:
+    scheduler = app.runtime.scheduler(app.services)
+    scheduler.start()
+    try:
+        jobs = {job.id: job for job in scheduler._scheduler.get_jobs()}
+        assert "interval[0:05:00]" in str(jobs["mirror-sync"].trigger)
+        assert "hour='3'" in str(jobs["mirror-full-sync"].trigger)
+    finally:
+        scheduler.shutdown()
+    new_deal = fake_hubspot.add_deal(dealname="Brand new", pipeline="default", dealstage="qualifiedtobuy")
+    scheduler.refresh_mirror()  # what the 5-minute job runs
+    assert app.runtime.context.desk.get(new_deal) is not None
+    fake_hubspot.archive_deal(new_deal)
+    scheduler.refresh_mirror(full=True)  # the nightly job: deletions leave the mirror
+    assert app.runtime.context.desk.get(new_deal) is None
