@@ -194,15 +194,20 @@ def test_hygiene_waits_an_hour_after_the_mornings_nudge(
     assert "has passed" in hygiene  # Umbrella
 
 
-def test_nudges_and_hygiene_due_together_arrive_as_one_dm(
-    app: RunningApp, fake_slack: FakeSlack, clock: SettableClock
-) -> None:
+def run_both_at_night_then_deliver_in_the_morning(app: RunningApp, clock: SettableClock) -> int:
+    """Both rituals at 22:00 in Paris (quiet hours): their DMs wait for 08:30 and go out together."""
     night = datetime(2026, 11, 24, 21, 0, tzinfo=UTC)
     clock.set(night)
     app.runtime.engine.run("stale-deals", scheduled_for=night)
     app.runtime.engine.run("deal-hygiene", scheduled_for=night)
     clock.set(datetime(2026, 11, 25, 7, 30, tzinfo=UTC))
-    assert deliver(app) == 1
+    return deliver(app)
+
+
+def test_nudges_and_hygiene_due_together_arrive_as_one_dm(
+    app: RunningApp, fake_slack: FakeSlack, clock: SettableClock
+) -> None:
+    assert run_both_at_night_then_deliver_in_the_morning(app, clock) == 1
     (message,) = dms(fake_slack, "U0ALICE")
     assert "need" in text_of(message)
     assert "tidy up" in text_of(message)
@@ -448,12 +453,7 @@ def test_a_deal_in_both_rituals_batched_into_one_dm_is_still_a_valid_message(
     app: RunningApp, fake_slack: FakeSlack, clock: SettableClock
 ) -> None:
     # Initech is stale and has no amount: both rituals list it, and quiet hours batch the two DMs.
-    night = datetime(2026, 11, 24, 21, 0, tzinfo=UTC)
-    clock.set(night)
-    app.runtime.engine.run("stale-deals", scheduled_for=night)
-    app.runtime.engine.run("deal-hygiene", scheduled_for=night)
-    clock.set(datetime(2026, 11, 25, 7, 30, tzinfo=UTC))
-    assert deliver(app) == 1
+    assert run_both_at_night_then_deliver_in_the_morning(app, clock) == 1
     (call,) = fake_slack.calls_to("chat.postMessage")
     assert call.ok, call.error
     ids = [b["block_id"] for b in call.decoded("blocks") if "block_id" in b]
