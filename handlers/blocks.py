@@ -51,31 +51,32 @@ def deal_link(deal: DealView) -> str:
     return f"*<{deal.url}|{escape(deal.name)}>*"
 
 
-def _button(label: str, action_id: str, value: str, style: str | None = None) -> Block:
-    button: Block = {
+def button(label: str, action_id: str, value: str, style: str | None = None) -> Block:
+    made: Block = {
         "type": "button",
         "text": {"type": "plain_text", "text": text(label, 75)},
         "action_id": action_id,
         "value": value,
     }
     if style:
-        button["style"] = style
-    return button
+        made["style"] = style
+    return made
 
 
-def _mark_lost_button(deal: DealView) -> Block:
-    button = _button("Mark lost", MARK_LOST, deal.id, "danger")
-    button["confirm"] = {
+def mark_lost_button(deal_id: str, name: str, action_id: str = MARK_LOST) -> Block:
+    """Mark lost, behind a confirm dialog: on deal cards and in nudges."""
+    lost = button("Mark lost", action_id, deal_id, "danger")
+    lost["confirm"] = {
         "title": {"type": "plain_text", "text": "Mark this deal lost?"},
         "text": {
             "type": "mrkdwn",
-            "text": text(f"*{escape(deal.name)}* moves to the closed-lost stage.", 300),
+            "text": text(f"*{escape(name)}* moves to the closed-lost stage.", 300),
         },
         "confirm": {"type": "plain_text", "text": "Mark lost"},
         "deny": {"type": "plain_text", "text": "Keep it open"},
         "style": "danger",
     }
-    return button
+    return lost
 
 
 def deal_status(deal: DealView, now: datetime, today: date, stale_after_days: int) -> str:
@@ -114,10 +115,10 @@ def deal_card(deal: DealView, now: datetime, today: date, stale_after_days: int)
             "fields": [{"type": "mrkdwn", "text": text(f"*{k}*\n{v}", 2000)} for k, v in fields],
         },
     ]
-    actions = [_button("Update…", UPDATE, deal.id, "primary"), _button("Still on track", ON_TRACK, deal.id)]
-    actions.append(_button("Note…", NOTE, deal.id))
+    actions = [button("Update…", UPDATE, deal.id, "primary"), button("Still on track", ON_TRACK, deal.id)]
+    actions.append(button("Note…", NOTE, deal.id))
     if not deal.is_closed:
-        actions.append(_mark_lost_button(deal))
+        actions.append(mark_lost_button(deal.id, deal.name))
     else:
         blocks.append(context(f"This deal is closed ({escape(deal.stage_label)})."))
     blocks.append({"type": "actions", "block_id": f"actions:{deal.id}", "elements": actions})
@@ -141,10 +142,10 @@ def deal_list(
                     "type": "overflow",
                     "action_id": MENU,
                     "options": [
-                        _option("Update…", f"update:{deal.id}"),
-                        _option("Still on track", f"on_track:{deal.id}"),
-                        _option("Note…", f"note:{deal.id}"),
-                        _option("Show card", f"card:{deal.id}"),
+                        option("Update…", f"update:{deal.id}"),
+                        option("Still on track", f"on_track:{deal.id}"),
+                        option("Note…", f"note:{deal.id}"),
+                        option("Show card", f"card:{deal.id}"),
                     ],
                 },
             }
@@ -156,7 +157,7 @@ def deal_list(
     return blocks
 
 
-def _option(label: str, value: str) -> Block:
+def option(label: str, value: str) -> Block:
     return {"text": {"type": "plain_text", "text": text(label, 75)}, "value": value[:150]}
 
 
@@ -168,7 +169,7 @@ def picker(
         if writes_pending
         else f"Several deals match *{escape(query)}*:"
     )
-    options = [_option(f"{d.name} ({d.stage_label})", d.id) for d in deals[:100]]
+    options = [option(f"{d.name} ({d.stage_label})", d.id) for d in deals[:100]]
     blocks: list[Block] = [
         {
             "type": "section",
@@ -231,7 +232,7 @@ def problem(message: str) -> list[Block]:
 
 
 def update_modal(deal: DealView, stages: Sequence[StageOption], metadata: dict[str, str]) -> Block:
-    stage_options = [_option(s.label, s.id) for s in stages[:100]]
+    stage_options = [option(s.label, s.id) for s in stages[:100]]
     current = next((o for o, s in zip(stage_options, stages, strict=False) if s.id == deal.stage_id), None)
     stage_select: Block = {"type": "static_select", "action_id": "value", "options": stage_options}
     if current is not None:
@@ -349,7 +350,7 @@ def home(
                 "type": "section",
                 "block_id": f"home:{deal.id}",
                 "text": {"type": "mrkdwn", "text": text(f"{deal_link(deal)}\n{why}")},
-                "accessory": _button("Update…", UPDATE, deal.id),
+                "accessory": button("Update…", UPDATE, deal.id),
             }
         )
     if len(attention) > 20:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -60,22 +61,22 @@ def render_nudge(message: NudgeMessage) -> tuple[str, list[dict[str, Any]]]:
                 "elements": [
                     *(
                         [
-                            _button("Still on track", ON_TRACK, deal.id, "primary"),
-                            _button("Update…", UPDATE, deal.id),
+                            blocks.button("Still on track", ON_TRACK, deal.id, "primary"),
+                            blocks.button("Update…", UPDATE, deal.id),
                         ]
                         if message.kind == "stale_deals"
-                        else [_button("Update…", UPDATE, deal.id, "primary")]
+                        else [blocks.button("Update…", UPDATE, deal.id, "primary")]
                     ),
                     {
                         "type": "static_select",
                         "action_id": SNOOZE,
                         "placeholder": {"type": "plain_text", "text": "Snooze"},
                         "options": [
-                            *(_option(f"{d} days", f"{d}:{deal.id}") for d in message.snooze_days),
-                            _option("Until a date…", f"date:{deal.id}"),
+                            *(blocks.option(f"{d} days", f"{d}:{deal.id}") for d in message.snooze_days),
+                            blocks.option("Until a date…", f"date:{deal.id}"),
                         ],
                     },
-                    _mark_lost(deal.id, deal.name),
+                    blocks.mark_lost_button(deal.id, deal.name, MARK_LOST),
                 ],
             }
         )
@@ -84,42 +85,11 @@ def render_nudge(message: NudgeMessage) -> tuple[str, list[dict[str, Any]]]:
             {
                 "type": "actions",
                 "block_id": "nudge-more",
-                "elements": [_button(f"See the other {message.more}", MORE, message.ritual_id)],
+                "elements": [blocks.button(f"See the other {message.more}", MORE, message.ritual_id)],
             }
         )
     out.append(blocks.context("One click answers; everything goes straight to the CRM."))
     return intro, out
-
-
-def _button(label: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
-    button: dict[str, Any] = {
-        "type": "button",
-        "text": {"type": "plain_text", "text": label},
-        "action_id": action_id,
-    }
-    button["value"] = value
-    if style:
-        button["style"] = style
-    return button
-
-
-def _option(label: str, value: str) -> dict[str, Any]:
-    return {"text": {"type": "plain_text", "text": label}, "value": value[:150]}
-
-
-def _mark_lost(deal_id: str, name: str) -> dict[str, Any]:
-    button = _button("Mark lost", MARK_LOST, deal_id, "danger")
-    button["confirm"] = {
-        "title": {"type": "plain_text", "text": "Mark this deal lost?"},
-        "text": {
-            "type": "mrkdwn",
-            "text": blocks.text(f"*{blocks.escape(name)}* moves to closed lost.", 300),
-        },
-        "confirm": {"type": "plain_text", "text": "Mark lost"},
-        "deny": {"type": "plain_text", "text": "Keep it open"},
-        "style": "danger",
-    }
-    return button
 
 
 def answered(message_blocks: list[dict[str, Any]], deal_id: str, outcome: str) -> list[dict[str, Any]]:
@@ -181,19 +151,17 @@ def register(app: App, ctx: HandlerContext) -> None:
         ]
         update_message(client, body, deal_id, f"{done} ({ctx.crm_label})")
 
-    @app.action(ON_TRACK)
-    def on_track(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond
-    ) -> None:
-        ack()
-        button_outcome("on_track", body, action["value"], client, respond)
+    def outcome_listener(verb: str) -> Callable[..., None]:
+        def listener(
+            ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond
+        ) -> None:
+            ack()
+            button_outcome(verb, body, action["value"], client, respond)
 
-    @app.action(MARK_LOST)
-    def mark_lost(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond
-    ) -> None:
-        ack()
-        button_outcome("mark_lost", body, action["value"], client, respond)
+        return listener
+
+    app.action(ON_TRACK)(outcome_listener("on_track"))
+    app.action(MARK_LOST)(outcome_listener("mark_lost"))
 
     @app.action(UPDATE)
     def open_update(
