@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.db import create_db_engine, migrate, session_factory
+from bot.deals.desk import DealDesk, DealView
 from bot.demo_deal_command import show_deal_commands
 from bot.demo_rituals import show_rituals
 from bot.formatting import format_money
@@ -48,7 +49,8 @@ def run_demo(console: Console, *, database: Path | None, clock: Clock) -> None:
             )
             with sessions() as session:
                 _print_pipelines(console, session)
-                _print_attention(console, session, now)
+            open_deals = DealDesk(sessions, deal_url=crm.deal_url, clock=lambda: now).open_deals()
+            _print_attention(console, open_deals, now)
             show_rituals(console, sessions, crm, now)
             show_deal_commands(console, sessions, crm, now)
         finally:
@@ -83,7 +85,7 @@ def _print_pipelines(console: Console, session: Session) -> None:
         console.print(table)
 
 
-def _print_attention(console: Console, session: Session, now: datetime) -> None:
+def _print_attention(console: Console, deals: list[DealView], now: datetime) -> None:
     table = Table(title="What needs a look, per rep", title_justify="left")
     table.add_column("Rep")
     table.add_column("Open", justify="right")
@@ -91,7 +93,7 @@ def _print_attention(console: Console, session: Session, now: datetime) -> None:
     table.add_column("Past close date", justify="right")
     table.add_column("No amount", justify="right")
     fresh_total = open_total = 0
-    for entry in attention_by_owner(session, now, STALE_AFTER_DAYS):
+    for entry in attention_by_owner(deals, now, STALE_AFTER_DAYS):
         table.add_row(
             entry.name,
             str(entry.open_deals),

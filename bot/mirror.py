@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.models import MirrorDeal, MirrorOwner, MirrorPipeline, MirrorStage
+from bot.deals.desk import DealView
+from bot.models import MirrorDeal, MirrorPipeline, MirrorStage
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,27 +96,20 @@ def pipeline_summaries(session: Session) -> list[PipelineSummary]:
     return summaries
 
 
-def attention_by_owner(session: Session, now: datetime, stale_after_days: int = 14) -> list[OwnerAttention]:
-    """Per owner with open deals: which are untouched too long, past their close date, or lack an amount."""
-    owners = {o.id: o for o in session.scalars(select(MirrorOwner))}
+def attention_by_owner(
+    deals: Sequence[DealView], now: datetime, stale_after_days: int
+) -> list[OwnerAttention]:
+    """Per owner with open deals: which are stale, past their close date, or lack an amount."""
     result: dict[str, OwnerAttention] = {}
-    stale_before = now - timedelta(days=stale_after_days)
     today = now.date()
-    deals = session.scalars(
-        select(MirrorDeal).where(MirrorDeal.is_closed.is_(False)).order_by(MirrorDeal.name)
-    ).all()
-    for deal in deals:
-        owner_id = deal.owner_id or ""
-        if owner_id not in result:
-            owner = owners.get(owner_id)
-            name = f"{owner.first_name} {owner.last_name}".strip() if owner else "(no owner)"
-            result[owner_id] = OwnerAttention(owner_id, name)
-        entry = result[owner_id]
+    for deal in sorted(deals, key=lambda d: d.name):
+        if deal.is_closed:
+            continue
+        entry = result.setdefault(deal.owner_id or "", OwnerAttention(deal.owner_id or "", deal.owner_name))
         entry.open_deals += 1
-        touched = deal.last_activity_at or deal.created_at
-        if touched is None or touched < stale_before:
+        if deal.is_stale(now, stale_after_days):
             entry.stale.append(deal.name)
-        if deal.close_date is not None and deal.close_date < today:
+        if deal.is_past_close(today):
             entry.past_close.append(deal.name)
         if deal.amount is None:
             entry.missing_amount.append(deal.name)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.deals.desk import DealDesk
 from bot.mirror import attention_by_owner, pipeline_summaries
 from bot.models import DemoDeal
 from integrations.base import CrmNotFound, CrmRejected, DealUpdate
@@ -72,8 +73,9 @@ def test_seed_is_deterministic_and_realistically_messy(sessions: Any, demo: Demo
     assert 35 <= len(first) <= 45
     assert {d.pipeline_id for d in _deals(sessions)} == {"default", "renewals"}
     sync_mirror(demo, sessions, now=NOW, full=True)
-    with sessions() as session:
-        attention = attention_by_owner(session, NOW)
+    attention = attention_by_owner(
+        DealDesk(sessions, deal_url=demo.deal_url, clock=lambda: NOW).open_deals(), NOW, 14
+    )
     assert len(attention) == 5
     assert sum(len(a.stale) for a in attention) >= 5
     assert sum(len(a.past_close) for a in attention) >= 3
