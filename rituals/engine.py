@@ -223,16 +223,24 @@ class RitualEngine:
         if isinstance(ritual, StaleDealsRitual):
             pipelines = self._desk.pipeline_ids(ritual.pipelines) if ritual.pipelines else None
             deals = self._desk.open_deals(pipelines)
-            snoozes, changes = self._review_facts([d.id for d in deals])
+            ids = [d.id for d in deals]
             findings = stale_findings(
-                ritual, deals, now=now, today_for=today_for, snoozes=snoozes, changed_via_drumbeat=changes
+                ritual,
+                deals,
+                now=now,
+                today_for=today_for,
+                snoozes=self._snoozes(ids),
+                changed_via_drumbeat=self._drumbeat_changes(ids),
             )
             limit, snooze_days = ritual.max_per_message, list(ritual.snooze_days)
         else:
             deals = self._desk.open_deals()
-            snoozes, _ = self._review_facts([d.id for d in deals])
             findings = hygiene_findings(
-                ritual, deals, today_for=today_for, stage_matches=self._stage_matcher(), snoozes=snoozes
+                ritual,
+                deals,
+                today_for=today_for,
+                stage_matches=self._stage_matcher(),
+                snoozes=self._snoozes([d.id for d in deals]),
             )
             limit, snooze_days = 10, [3, 7, 14]
         for owner_id, found in sorted(findings.items()):
@@ -342,20 +350,23 @@ class RitualEngine:
             return last_sent + DM_SPACING
         return now
 
-    def _review_facts(self, deal_ids: Sequence[str]) -> tuple[dict[str, SnoozeInfo], dict[str, datetime]]:
+    def _snoozes(self, deal_ids: Sequence[str]) -> dict[str, SnoozeInfo]:
         with self._sessions() as session:
-            snoozes = {
+            return {
                 s.deal_id: SnoozeInfo(s.until, s.snoozed_at, s.touched_before)
                 for s in session.scalars(select(Snooze).where(Snooze.deal_id.in_(deal_ids)))
             }
-            changes = dict(
+
+    def _drumbeat_changes(self, deal_ids: Sequence[str]) -> dict[str, datetime]:
+        """When each deal's fields were last changed through Drumbeat (notes are activity already)."""
+        with self._sessions() as session:
+            return dict(
                 session.execute(
                     select(AuditEntry.deal_id, func.max(AuditEntry.at))
                     .where(AuditEntry.deal_id.in_(deal_ids), AuditEntry.field != "note")
                     .group_by(AuditEntry.deal_id)
                 ).all()
             )
-        return snoozes, changes
 
     def _stage_matcher(self) -> Callable[[DealView, Sequence[str]], bool]:
         def matches(deal: DealView, stages: Sequence[str]) -> bool:
