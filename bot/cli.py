@@ -7,7 +7,9 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
@@ -148,7 +150,12 @@ def sync_command(
                 progress.update(task, completed=done, total=total)
 
             result = sync_mirror(
-                services.crm, services.sessions, now=services.clock(), full=full, progress=report
+                services.crm,
+                services.sessions,
+                now=services.clock(),
+                full=full,
+                progress=report,
+                history_retention=timedelta(weeks=settings.history_retention_weeks),
             )
     finally:
         services.close()
@@ -338,9 +345,15 @@ def run_command(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the messages instead of sending them; claim nothing.")
     ] = False,
+    chart_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--chart-dir", help="Where --dry-run writes report charts (default: a temporary folder)."
+        ),
+    ] = None,
 ) -> None:
     """Run one ritual once, now (or as if at --now), after an incremental refresh from the CRM."""
-    from bot.render import blocks_to_text
+    from bot.render import show_dms, show_posts
     from bot.slack_app import create_runtime
 
     settings = _settings()
@@ -363,17 +376,20 @@ def run_command(
         problem = escape(report.crm_problem)
         err.print(f"[yellow]warning:[/yellow] ran on the local mirror: {problem}", highlight=False)
     if dry_run:
-        from rich.panel import Panel
-        from rich.text import Text
-
         console = Console()
-        for dm in report.dms:
-            when = (
-                "now" if dm.send_after <= report.scheduled_for else f"at {dm.send_after:%Y-%m-%d %H:%M} UTC"
-            )
-            title = Text(f"DM to {dm.person} ({dm.slack_user}), {when}")
-            console.print(Panel(Text(blocks_to_text(dm.blocks)), title=title, title_align="left"))
+        show_dms(console, report)
+        if report.posts:
+            folder = chart_dir or Path(tempfile.mkdtemp(prefix="drumbeat-charts-"))
+            folder.mkdir(parents=True, exist_ok=True)
+            show_posts(console, report, folder)
     out.print(report.summary(), highlight=False)
+    if report.post_problem:
+        err.print(
+            "[red]error:[/red] the report was not posted; once that is fixed, run this command again "
+            "with the same --now to post it.",
+            highlight=False,
+        )
+        raise typer.Exit(1)
 
 
 @app.command("demo")

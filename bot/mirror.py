@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from bot.deals.desk import DealView
@@ -55,8 +55,9 @@ class OwnerAttention:
     missing_amount: list[str] = field(default_factory=list)
 
 
-def pipeline_summaries(session: Session) -> list[PipelineSummary]:
-    """Open deals per pipeline and stage, one summary per pipeline and currency (never added across)."""
+def pipeline_summaries(session: Session, where: Sequence[ColumnElement[bool]] = ()) -> list[PipelineSummary]:
+    """Open deals per pipeline and stage, one summary per pipeline and currency (never added across);
+    `where` narrows the deals (a pipeline with none still shows, with zeros)."""
     rows = session.execute(
         select(
             MirrorDeal.pipeline_id,
@@ -65,7 +66,7 @@ def pipeline_summaries(session: Session) -> list[PipelineSummary]:
             func.count(),
             func.coalesce(func.sum(MirrorDeal.amount), 0),
         )
-        .where(MirrorDeal.is_closed.is_(False))
+        .where(MirrorDeal.is_closed.is_(False), *where)
         .group_by(MirrorDeal.pipeline_id, MirrorDeal.stage_id, MirrorDeal.currency)
     ).all()
     counts = {(p, s, c): (n, Decimal(str(total))) for p, s, c, n, total in rows}

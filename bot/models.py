@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -84,6 +85,8 @@ class MirrorOwner(Base):
     first_name: Mapped[str] = mapped_column(String(200), default="")
     last_name: Mapped[str] = mapped_column(String(200), default="")
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The CRM's teams the owner belongs to, as [{"id": ..., "name": ...}] (HubSpot: owners' `teams`).
+    teams: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
 
 
 class MirrorPipeline(Base):
@@ -132,6 +135,37 @@ class MirrorDeal(Base):
     synced_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # When a person last edited the deal in the CRM itself (from property history; None: not seen).
     person_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DealHistory(Base):
+    """Pipeline snapshots, stored as changes: each row is a deal's tracked state from `valid_from`
+    until `valid_to` (None: still current). The state of every deal at any moment of the retention
+    window is the row valid then, so "now against N days ago" needs no daily copy of every deal."""
+
+    __tablename__ = "deal_history"
+    __table_args__ = (
+        # One current row per deal, even when two replicas sync at once.
+        Index(
+            "uq_deal_history_current",
+            "deal_id",
+            unique=True,
+            sqlite_where=text("valid_to IS NULL"),
+            postgresql_where=text("valid_to IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    deal_id: Mapped[str] = mapped_column(String(64), index=True)
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    valid_to: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    pipeline_id: Mapped[str] = mapped_column(String(64))
+    stage_id: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[Decimal | None] = mapped_column(Money)
+    currency: Mapped[str | None] = mapped_column(String(8))
+    close_date: Mapped[date | None] = mapped_column(Date)
+    owner_id: Mapped[str | None] = mapped_column(String(64))
+    is_closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_won: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class SyncState(Base):
@@ -294,6 +328,9 @@ class ReviewWeek(Base):
     owner_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     week_start: Mapped[date] = mapped_column(Date, primary_key=True)
     up_to_date: Mapped[bool] = mapped_column(Boolean)
+    # The week's latest count of open deals and of those reviewed within the window (adoption trend).
+    open_deals: Mapped[int | None] = mapped_column(Integer)
+    reviewed_deals: Mapped[int | None] = mapped_column(Integer)
 
 
 # --- Rituals: firings claimed once, nudges sent once, snoozes, and DMs waiting for their time ---
@@ -367,6 +404,8 @@ class PendingDM(Base):
     channel: Mapped[str | None] = mapped_column(String(32))
     ts: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Sent as a message of its own (1:1 prep: one DM per report), never batched or spaced with others.
+    standalone: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class ReceivedCommand(Base):

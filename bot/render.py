@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from rituals.engine import RunReport
 
 _LINK = re.compile(r"<([^|>]+)\|([^>]+)>")
 _BARE_LINK = re.compile(r"<(https?://[^>]+)>")
@@ -49,3 +57,35 @@ def _element(element: dict[str, Any]) -> str:
         return f"[{element['text']['text']}]"
     placeholder = (element.get("placeholder") or {}).get("text", "Choose")
     return f"[{placeholder} ▾]"
+
+
+def show_posts(console: Console, report: RunReport, chart_dir: Path | None) -> list[Path]:
+    """A ritual's channel posts as terminal panels (thread replies after their message); each chart
+    is written to `chart_dir` (when given) and its path returned."""
+    written: list[Path] = []
+    for planned in report.posts:
+        post = planned.post
+        console.print(
+            Panel(
+                Text(blocks_to_text(post.message.blocks)),
+                title=Text(f"Post to {planned.channel}"),
+                title_align="left",
+            )
+        )
+        for index, reply in enumerate(post.thread, start=1):
+            title = Text(f"Thread reply {index} of {len(post.thread)}")
+            console.print(Panel(Text(blocks_to_text(reply.blocks)), title=title, title_align="left"))
+        if post.chart is not None and chart_dir is not None:
+            path = chart_dir / post.chart.filename
+            path.write_bytes(post.chart.png)
+            written.append(path)
+            console.print(Text(f"Chart “{post.chart.title}” written to {path}"))
+            console.print(Text(f"  alt text: {post.chart.alt_text}", style="dim"))
+    return written
+
+
+def show_dms(console: Console, report: RunReport) -> None:
+    for dm in report.dms:
+        when = "now" if dm.send_after <= report.scheduled_for else f"at {dm.send_after:%Y-%m-%d %H:%M} UTC"
+        title = Text(f"DM to {dm.person} ({dm.slack_user}), {when}")
+        console.print(Panel(Text(blocks_to_text(dm.blocks)), title=title, title_align="left"))

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     port: int = Field(default=3000, ge=1, le=65535)
     hubspot_requests_per_10s: int = Field(default=100, ge=1, le=10_000)
     hubspot_budget_share: float = Field(default=0.8, gt=0, le=1)
+    # How long pipeline snapshots are kept (digests and 1:1 prep compare against them).
+    history_retention_weeks: int = Field(default=26, ge=1, le=520)
     log_format: Literal["json", "text"] | None = None
 
     @field_validator("crm_choice", "log_format", mode="before")

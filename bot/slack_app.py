@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt import App
@@ -23,13 +24,16 @@ from bot.replay_guard import replay_guard_for
 from bot.services import Services
 from bot.web import CachedProbe, HealthProbes, WebApp
 from handlers import register_listeners
+from handlers.channel_posts import channel_poster, digest_renderer
 from handlers.context import HandlerContext
 from handlers.inbox import CommandProcessor
 from handlers.notify import SlackNotifier, dm_sender
 from handlers.nudges import render_nudge
+from handlers.reports import render_adoption, render_digest, render_prep
 from integrations.base import CrmError
 from rituals.config import RitualsConfig, StaleDealsRitual
 from rituals.engine import RitualEngine, Sender
+from rituals.manager_rituals import ReportRenderers
 from rituals.scheduler import RitualScheduler
 
 log = logging.getLogger(__name__)
@@ -148,6 +152,10 @@ def create_runtime(
         config=lambda: services.rituals,
         render=render_nudge,
         clock=services.clock,
+        reports=report_renderers(client),
+        post=channel_poster(client),
+        crm_label=context.crm_label,
+        history_retention=timedelta(weeks=services.settings.history_retention_weeks),
     )
     return SlackRuntime(
         foreground=foreground,
@@ -174,6 +182,13 @@ def create_web_app(services: Services, runtime: SlackRuntime) -> WebApp:
         ),
         clock=services.clock,
         foreground=runtime.foreground,
+    )
+
+
+def report_renderers(client: WebClient | None) -> ReportRenderers:
+    """Block Kit for the manager rituals; without a client (the demo) mentions stay as written."""
+    return ReportRenderers(
+        digest=digest_renderer(client, render_digest), adoption=render_adoption, prep=render_prep
     )
 
 

@@ -31,12 +31,19 @@ class Pipeline:
 
 
 @dataclass(frozen=True, slots=True)
+class Team:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class Owner:
     id: str
     email: str | None
     first_name: str
     last_name: str
     archived: bool = False
+    teams: tuple[Team, ...] = ()
 
     @property
     def name(self) -> str:

@@ -47,6 +47,7 @@ from integrations.base import (
     Owner,
     Pipeline,
     Stage,
+    Team,
 )
 
 log = logging.getLogger(__name__)
@@ -477,6 +478,7 @@ def _owner(raw: Any) -> Owner:
         first_name=raw.first_name or "",
         last_name=raw.last_name or "",
         archived=bool(raw.archived),
+        teams=tuple(Team(id=str(t.id), name=t.name or str(t.id)) for t in (raw.teams or [])),
     )
 
 

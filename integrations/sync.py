@@ -16,10 +16,12 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import dialect_insert
-from bot.models import Base, MirrorDeal, MirrorOwner, MirrorPipeline, MirrorStage, SyncState
+from bot.history import end_history, prune_history, record_states
+from bot.models import Base, DealHistory, MirrorDeal, MirrorOwner, MirrorPipeline, MirrorStage, SyncState
 from integrations.base import CRM, Deal
 
 OVERLAP = timedelta(minutes=5)
+HISTORY_RETENTION = timedelta(weeks=26)
 LOOKUPS_MAX_AGE = timedelta(hours=6)
 DEALS = "deals"
 LOOKUPS = "lookups"
@@ -44,7 +46,9 @@ def sync_mirror(
     now: datetime,
     full: bool = False,
     progress: Progress | None = None,
+    history_retention: timedelta = HISTORY_RETENTION,
 ) -> SyncResult:
+    """Refresh the mirror and, in the same transactions, the pipeline history (see bot.history)."""
     with sessions() as session:
         state = session.get(SyncState, DEALS)
         lookups = session.get(SyncState, LOOKUPS)
@@ -88,6 +92,7 @@ def sync_mirror(
                 fresh, edited = _changes(session, page.deals)
                 changed += len(fresh) + len(edited)
                 _upsert(session, MirrorDeal, [_deal_row(d, now) for d in page.deals], ["id"])
+                record_states(session, page.deals, now)
             if edited and not full:
                 # Only deals seen before and changed since: was it a person, in the CRM itself?
                 by_person = crm.person_changes(edited)
@@ -108,9 +113,9 @@ def sync_mirror(
         if full:
             # Deals the CRM no longer returns (deleted or archived) leave the mirror.
             gone = [deal_id for deal_id in session.scalars(select(MirrorDeal.id)) if deal_id not in seen]
-            for start in range(0, len(gone), 500):
-                session.execute(delete(MirrorDeal).where(MirrorDeal.id.in_(gone[start : start + 500])))
+            drop_deals(session, gone, now)
             removed = len(gone)
+        prune_history(session, now - history_retention)
         _save_state(session, DEALS, crm.name, now, high_water_mark=high_water_mark, full=full)
     return SyncResult(
         full=full,
@@ -157,6 +162,7 @@ def _refresh_lookups(
                     first_name=owner.first_name,
                     last_name=owner.last_name,
                     archived=owner.archived,
+                    teams=[{"id": t.id, "name": t.name} for t in owner.teams],
                 )
             )
         _save_state(session, LOOKUPS, crm.name, now, high_water_mark=None, full=True)
@@ -166,7 +172,7 @@ def _refresh_lookups(
 
 def _wipe_mirror(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as session:
-        for model in (MirrorDeal, MirrorStage, MirrorPipeline, MirrorOwner, SyncState):
+        for model in (MirrorDeal, DealHistory, MirrorStage, MirrorPipeline, MirrorOwner, SyncState):
             session.execute(delete(model))
 
 
@@ -235,3 +241,11 @@ def _upsert(session: Session, model: type[Base], rows: Sequence[dict[str, Any]],
 def store_deal(session: Session, deal: Deal, now: datetime) -> None:
     """Write one deal as the CRM just returned it into the mirror (after Drumbeat changed it)."""
     _upsert(session, MirrorDeal, [_deal_row(deal, now)], ["id"])
+    record_states(session, [deal], now)
+
+
+def drop_deals(session: Session, deal_ids: Sequence[str], now: datetime) -> None:
+    """Deals gone from the CRM leave the mirror; their history ends now."""
+    for start in range(0, len(deal_ids), 500):
+        session.execute(delete(MirrorDeal).where(MirrorDeal.id.in_(deal_ids[start : start + 500])))
+    end_history(session, deal_ids, now)

@@ -8,7 +8,8 @@ of thing (pipelines, deal properties, owners) and only for the kinds the file us
 * hygiene ``missing`` rules' ``stages:`` — stage ids or labels of any pipeline;
 * hygiene ``missing`` rules' ``field`` and ``deal_command.aliases`` targets other than the
   built-in keys — deal property (internal) names;
-* ``people[].crm_owner`` and digest ``filters.owners`` — active CRM owner ids or emails.
+* ``people[].crm_owner`` and digest ``filters.owners`` — active CRM owner ids or emails;
+* digest ``filters.teams`` — team ids or names that active owners belong to.
 
 Each problem points at the line of the offending value, as ``file:line: key: what is wrong``.
 A CRM that cannot be asked is not an error: the report carries a warning saying what was not
@@ -157,7 +158,7 @@ class _Where:
 # What the file refers to in the CRM
 
 
-_Kind = Literal["pipeline", "stage", "property", "owner"]
+_Kind = Literal["pipeline", "stage", "property", "owner", "team"]
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,8 @@ def _references(config: RitualsConfig) -> list[_Reference]:
                 refs.append(_Reference("pipeline", (*filters, "pipelines", i), name))
             for i, owner in enumerate(ritual.filters.owners or ()):
                 refs.append(_Reference("owner", (*filters, "owners", i), owner))
+            for i, team in enumerate(ritual.filters.teams or ()):
+                refs.append(_Reference("team", (*filters, "teams", i), team))
         elif isinstance(ritual, HygieneRitual):
             for k, rule in enumerate(ritual.rules):
                 if isinstance(rule, MissingFieldRule):
@@ -200,7 +203,7 @@ def _crm_problems(refs: list[_Reference], crm: CRM, where: _Where) -> list[Confi
     kinds = {ref.kind for ref in refs}
     pipelines = crm.fetch_pipelines() if kinds & {"pipeline", "stage"} else []
     properties = crm.fetch_deal_properties() if "property" in kinds else set()
-    owners = [o for o in crm.fetch_owners() if not o.archived] if "owner" in kinds else []
+    owners = [o for o in crm.fetch_owners() if not o.archived] if kinds & {"owner", "team"} else []
 
     problems: list[ConfigProblem] = []
     for ref in refs:
@@ -210,6 +213,8 @@ def _crm_problems(refs: list[_Reference], crm: CRM, where: _Where) -> list[Confi
             message = _stage_problem(ref.value, pipelines)
         elif ref.kind == "property":
             message = _property_problem(ref.value, properties)
+        elif ref.kind == "team":
+            message = _team_problem(ref.value, owners)
         else:
             message = _owner_problem(ref.value, owners)
         if message is not None:
@@ -259,6 +264,17 @@ def _owner_problem(owner: str, owners: Sequence[Owner]) -> str | None:
         return None
     # No did-you-mean: owner ids are numbers, and a near one is someone else.
     return f"no active CRM owner has the id {owner!r}"
+
+
+def _team_problem(team: str, owners: Sequence[Owner]) -> str | None:
+    teams = {t.id: t.name for o in owners for t in o.teams}
+    if any(team.strip().lower() in (ident.lower(), name.lower()) for ident, name in teams.items()):
+        return None
+    if not teams:
+        return f"unknown team {team!r}: no CRM owner belongs to a team (teams need a HubSpot paid tier)"
+    hint = _did_you_mean(team, [*teams.values(), *teams])
+    known = ", ".join(_named(ident, name) for ident, name in sorted(teams.items(), key=lambda t: t[1]))
+    return f"unknown team {team!r}{hint}; teams: {known}"
 
 
 def _named(ident: str, label: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,23 +22,48 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import dialect_insert
 from bot.deals.desk import DealDesk, DealView
-from bot.deals.streaks import current_streak
+from bot.deals.reviews import drumbeat_changes, snoozes_for
+from bot.deals.streaks import current_streak, record_week
 from bot.leases import claim_due
-from bot.models import AuditEntry, NudgeRecord, PendingDM, Snooze
+from bot.models import NudgeRecord, PendingDM
 from bot.people import LookupUnavailable, PeopleDirectory
 from integrations.base import CRM, CrmError
-from integrations.sync import SyncResult, sync_mirror
+from integrations.sync import HISTORY_RETENTION, SyncResult, sync_mirror
 from rituals import firing
-from rituals.config import HygieneRitual, RitualsConfig, StaleDealsRitual
+from rituals.adoption import AdoptionReport
+from rituals.config import (
+    AdoptionReportRitual,
+    HygieneRitual,
+    OneOnOnePrepRitual,
+    PipelineDigestRitual,
+    RitualsConfig,
+    StaleDealsRitual,
+)
 from rituals.kinds import NudgeItem, OwnerFindings, SnoozeInfo, hygiene_findings, stale_findings
+from rituals.manager_rituals import (
+    Poster,
+    PostOutcome,
+    ReportRenderers,
+    adoption_chart,
+    adoption_for,
+    digest_chart,
+    digest_for,
+    prep_for,
+    stale_ritual,
+    with_chart,
+)
+from rituals.posts import ChannelPost
 from rituals.quiet import send_after
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_KINDS = ("stale_deals", "hygiene")
+SUPPORTED_KINDS = ("stale_deals", "hygiene", "pipeline_digest", "one_on_one_prep", "adoption_report")
+CHANNEL_KINDS = ("pipeline_digest", "adoption_report")
+POST_ATTEMPTS = 3
 DM_SPACING = timedelta(hours=1)
 DM_LEASE = timedelta(minutes=2)
 MAX_BLOCKS = 50
+RETRY_DELAYS = (2.0, 8.0)  # seconds between tries of a channel post while Slack is down
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +104,12 @@ class PlannedDM:
 
 
 @dataclass
+class PlannedPost:
+    channel: str
+    post: ChannelPost
+
+
+@dataclass
 class RunReport:
     ritual_id: str
     kind: str
@@ -92,6 +124,13 @@ class RunReport:
     crm_problem: str | None = None
     firing_id: int | None = None
     slack_problems: list[str] = field(default_factory=list)
+    posts: list[PlannedPost] = field(default_factory=list)
+    posted: list[PostOutcome] = field(default_factory=list)
+    post_problem: str | None = None
+    """Nothing reached the channel (it does not exist, the bot is not in it, Slack is down)."""
+    warnings: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    """People a ritual could not serve, said plainly."""
 
     @property
     def deferred(self) -> int:
@@ -103,8 +142,16 @@ class RunReport:
         if self.already_ran:
             when = f"{self.scheduled_for:%Y-%m-%d %H:%M} UTC"
             return f"{self.ritual_id}: the firing at {when} already ran; nothing to do."
+        if self.kind in CHANNEL_KINDS:
+            return self._post_summary()
         verb = "would DM" if self.dry_run else "queued DMs for"
-        parts = [f"{self.ritual_id}: {verb} {len(self.dms)} people"]
+        if self.kind == "one_on_one_prep":
+            managers = len({dm.slack_user for dm in self.dms})
+            verb = "would send" if self.dry_run else "queued"
+            parts = [f"{self.ritual_id}: {verb} {len(self.dms)} 1:1 prep DMs to {managers} managers"]
+        else:
+            parts = [f"{self.ritual_id}: {verb} {len(self.dms)} people"]
+        parts.extend(self.problems)
         if self.deferred:
             parts.append(f"{self.deferred} after quiet hours or spacing")
         if self.already_nudged:
@@ -115,6 +162,23 @@ class RunReport:
             parts.append(f"Slack could not be asked about {', '.join(sorted(self.slack_problems))}")
         if not self.dry_run:
             parts.append(f"{self.delivered} DMs delivered now")
+        return "; ".join(parts) + "."
+
+    def _post_summary(self) -> str:
+        channels = ", ".join(p.channel for p in self.posts) or "its channel"
+        if self.post_problem:
+            parts = [f"{self.ritual_id}: nothing was posted to {channels}: {self.post_problem}"]
+        elif self.dry_run:
+            parts = [f"{self.ritual_id}: would post to {channels}"]
+        else:
+            replies = sum(len(p.post.thread) for p in self.posts)
+            parts = [f"{self.ritual_id}: posted to {channels}"]
+            if replies:
+                parts.append(f"{replies} more in the thread")
+            if any(p.post.chart for p in self.posts) and not any("chart" in w for w in self.warnings):
+                parts.append("chart attached")
+        parts.extend(self.warnings)
+        parts.extend(self.problems)
         return "; ".join(parts) + "."
 
 
@@ -130,7 +194,13 @@ class RitualEngine:
         render: Renderer,
         clock: Callable[[], datetime],
         instance: str | None = None,
+        reports: ReportRenderers | None = None,
+        post: Poster | None = None,
+        crm_label: str = "the CRM",
+        history_retention: timedelta = HISTORY_RETENTION,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        """`reports` and `post` serve the manager rituals (Block Kit and channel posts)."""
         self._sessions = sessions
         self._crm = crm
         self._desk = desk
@@ -139,6 +209,11 @@ class RitualEngine:
         self._render = render
         self._clock = clock
         self.instance = instance or f"{socket.gethostname()}-{os.getpid()}"
+        self._reports = reports
+        self._post = post
+        self._crm_label = crm_label
+        self._history_retention = history_retention
+        self._sleep = sleep
 
     # --- running a ritual ---
 
@@ -161,7 +236,7 @@ class RitualEngine:
             return report
         if refresh:
             try:
-                sync_mirror(self._crm, self._sessions, now=now)
+                sync_mirror(self._crm, self._sessions, now=now, history_retention=self._history_retention)
             except CrmError as exc:  # the mirror is still there: run on it, and say so
                 report.crm_problem = str(exc)
                 log.warning("ritual %s runs on the mirror as it is: %s", ritual.id, exc)
@@ -174,7 +249,12 @@ class RitualEngine:
                 return report
             firing_id = report.firing_id = claimed
         try:
-            self._plan(ritual, config, report, now=now, firing_id=firing_id)
+            if isinstance(ritual, PipelineDigestRitual | AdoptionReportRitual):
+                self._run_report(ritual, config, report, now=now)
+            elif isinstance(ritual, OneOnOnePrepRitual):
+                self._plan_prep(ritual, config, report, now=now, firing_id=firing_id)
+            else:
+                self._plan(ritual, config, report, now=now, firing_id=firing_id)
         except Exception:
             if not dry_run:
                 with self._sessions.begin() as session:
@@ -183,9 +263,161 @@ class RitualEngine:
                     )
             raise
         if not dry_run:
+            status = "failed" if report.post_problem else "done"
             with self._sessions.begin() as session:
-                firing.finish(session, firing_id, status="done", summary=report.summary(), now=self._clock())
+                firing.finish(session, firing_id, status=status, summary=report.summary(), now=self._clock())
         return report
+
+    # --- manager rituals ---
+
+    def _renderers(self) -> ReportRenderers:
+        if self._reports is None:
+            raise RuntimeError("this engine was built without report renderers")
+        return self._reports
+
+    def _run_report(
+        self,
+        ritual: PipelineDigestRitual | AdoptionReportRitual,
+        config: RitualsConfig,
+        report: RunReport,
+        *,
+        now: datetime,
+    ) -> None:
+        """Work out the report, render it with its chart, and post it once (unless a dry run)."""
+        renderers = self._renderers()
+        if isinstance(ritual, PipelineDigestRitual):
+            digest = digest_for(
+                ritual,
+                config,
+                self._sessions,
+                now=now,
+                deal_url=self._crm.deal_url,
+                crm_label=self._crm_label,
+            )
+            post = renderers.digest(digest, ritual.mention)  # may warn about the mention
+            report.warnings.extend(digest.warnings)
+            post = with_chart(post, lambda: digest_chart(digest), report.warnings)
+        else:
+            adoption = self._adoption(ritual, config, report, now=now)
+            post = with_chart(renderers.adoption(adoption), lambda: adoption_chart(adoption), report.warnings)
+        report.posts.append(PlannedPost(ritual.channel, post))
+        if report.dry_run:
+            return
+        report.post_problem = self._deliver_post(ritual.channel, post, report)
+
+    def _adoption(
+        self, ritual: AdoptionReportRitual, config: RitualsConfig, report: RunReport, *, now: datetime
+    ) -> AdoptionReport:
+        stale = stale_ritual(config) or StaleDealsRitual(
+            id="stale-window", kind="stale_deals", schedule="0 9 * * mon"
+        )
+        pipelines = self._desk.pipeline_ids(stale.pipelines) if stale.pipelines else None
+        deals = self._desk.open_deals(pipelines)
+        ids = [d.id for d in deals]
+        slack_ids: dict[str, str] = {}
+        zone = ZoneInfo(ritual.timezone_name)
+        for owner_id in sorted({d.owner_id for d in deals if d.owner_id}):
+            try:
+                profile = self._people.slack_for_owner(owner_id)
+            except LookupUnavailable as exc:
+                report.slack_problems.append(f"{self._people.owner_name(owner_id)} ({exc})")
+                continue
+            if profile is not None:
+                slack_ids[owner_id] = profile.slack_id
+        findings = stale_findings(
+            stale,
+            deals,
+            now=now,
+            today_for=lambda _owner: now.astimezone(zone).date(),
+            snoozes=self._snoozes(ids),
+            changed_via_drumbeat=self._drumbeat_changes(ids),
+        )
+        with self._sessions.begin() as session:
+            return adoption_for(
+                ritual,
+                config,
+                session,
+                findings=findings,
+                slack_ids=slack_ids,
+                now=now,
+                record=not report.dry_run,
+            )
+
+    def _deliver_post(self, channel: str, post: ChannelPost, report: RunReport) -> str | None:
+        """Post, retrying a Slack outage a few times; the reason when nothing could be posted."""
+        if self._post is None:
+            raise RuntimeError("this engine was built without a channel poster")
+        problem = "not attempted"
+        for attempt in range(POST_ATTEMPTS):
+            try:
+                outcome = self._post(channel, post)
+            except DeliveryError as exc:
+                problem = str(exc)
+                log.warning("posting to %s failed (attempt %d): %s", channel, attempt + 1, exc)
+                if exc.permanent:
+                    return problem
+                if attempt < len(RETRY_DELAYS):
+                    self._sleep(RETRY_DELAYS[attempt])
+                continue
+            report.posted.append(outcome)
+            report.warnings.extend(outcome.warnings)
+            return None
+        return problem
+
+    def _plan_prep(
+        self,
+        ritual: OneOnOnePrepRitual,
+        config: RitualsConfig,
+        report: RunReport,
+        *,
+        now: datetime,
+        firing_id: int,
+    ) -> None:
+        """One DM per (manager, direct report), each its own message, after the manager's quiet hours."""
+        renderers = self._renderers()
+        plan = prep_for(
+            ritual,
+            config,
+            self._sessions,
+            desk=self._desk,
+            people=self._people,
+            now=now,
+            history_retention=self._history_retention,
+        )
+        report.problems.extend(plan.problems)
+        for planned in plan.briefs:
+            manager = planned.manager
+            tz = _zone(manager.tz, config)
+            day = report.scheduled_for.astimezone(tz).date()
+            message = renderers.prep(planned.brief)
+            with self._sessions.begin() as session:
+                subject = f"prep:{planned.rep_owner_id}"
+                if report.dry_run:
+                    if _nudged(session, manager.slack_id, subject, ritual.id, day):
+                        report.already_nudged += 1
+                        continue
+                elif not _record_nudge(session, manager.slack_id, subject, ritual.id, day, firing_id, now):
+                    report.already_nudged += 1
+                    continue
+                when = send_after(now, tz, config.quiet_hours)
+                report.dms.append(
+                    PlannedDM(manager.slack_id, manager.name, message.text, message.blocks, [], when)
+                )
+                if not report.dry_run:
+                    session.add(
+                        PendingDM(
+                            slack_user=manager.slack_id,
+                            firing_id=firing_id,
+                            ritual_id=ritual.id,
+                            text=message.text,
+                            blocks=message.blocks,
+                            send_after=when,
+                            tz=tz.key,
+                            status="pending",
+                            attempts=0,
+                            standalone=True,
+                        )
+                    )
 
     def _plan(
         self,
@@ -233,6 +465,8 @@ class RitualEngine:
                 changed_via_drumbeat=self._drumbeat_changes(ids),
             )
             limit, snooze_days = ritual.max_per_message, list(ritual.snooze_days)
+            if not report.dry_run:
+                self._record_weeks(findings, today_for)
         else:
             deals = self._desk.open_deals()
             findings = hygiene_findings(
@@ -332,17 +566,28 @@ class RitualEngine:
                     )
                 )
 
+    def _record_weeks(self, findings: dict[str, OwnerFindings], today_for: Callable[[str], date]) -> None:
+        """Each owner's week so far (streaks and the adoption trend read it)."""
+        with self._sessions.begin() as session:
+            for owner_id, found in findings.items():
+                record_week(
+                    session,
+                    owner_id,
+                    today_for(owner_id),
+                    all_fresh=not found.items,
+                    open_deals=found.open_count,
+                    reviewed_deals=found.open_count - len(found.items),
+                )
+
     def _spacing(self, session: Session, slack_id: str, now: datetime) -> datetime:
         """Never a second DM within an hour: after the last one sent, or with one still waiting."""
+        # 1:1 prep DMs go to managers as messages of their own: they neither space nor batch nudges.
+        batched = [PendingDM.slack_user == slack_id, PendingDM.standalone.is_(False)]
         last_sent = session.scalar(
-            select(func.max(PendingDM.sent_at)).where(
-                PendingDM.slack_user == slack_id, PendingDM.status == "sent"
-            )
+            select(func.max(PendingDM.sent_at)).where(*batched, PendingDM.status == "sent")
         )
         waiting = session.scalar(
-            select(func.min(PendingDM.send_after)).where(
-                PendingDM.slack_user == slack_id, PendingDM.status == "pending"
-            )
+            select(func.min(PendingDM.send_after)).where(*batched, PendingDM.status == "pending")
         )
         if waiting is not None:
             return waiting  # batched with it at delivery
@@ -352,21 +597,11 @@ class RitualEngine:
 
     def _snoozes(self, deal_ids: Sequence[str]) -> dict[str, SnoozeInfo]:
         with self._sessions() as session:
-            return {
-                s.deal_id: SnoozeInfo(s.until, s.snoozed_at, s.touched_before)
-                for s in session.scalars(select(Snooze).where(Snooze.deal_id.in_(deal_ids)))
-            }
+            return snoozes_for(session, deal_ids)
 
     def _drumbeat_changes(self, deal_ids: Sequence[str]) -> dict[str, datetime]:
-        """When each deal's fields were last changed through Drumbeat (notes are activity already)."""
         with self._sessions() as session:
-            return dict(
-                session.execute(
-                    select(AuditEntry.deal_id, func.max(AuditEntry.at))
-                    .where(AuditEntry.deal_id.in_(deal_ids), AuditEntry.field != "note")
-                    .group_by(AuditEntry.deal_id)
-                ).all()
-            )
+            return drumbeat_changes(session, deal_ids)
 
     def _stage_matcher(self) -> Callable[[DealView, Sequence[str]], bool]:
         def matches(deal: DealView, stages: Sequence[str]) -> bool:
@@ -377,7 +612,9 @@ class RitualEngine:
 
     def refresh_mirror(self, *, full: bool = False) -> SyncResult:
         """What /deal and App Home read: refreshed from the CRM (incrementally unless `full`)."""
-        return sync_mirror(self._crm, self._sessions, now=self._clock(), full=full)
+        return sync_mirror(
+            self._crm, self._sessions, now=self._clock(), full=full, history_retention=self._history_retention
+        )
 
     def run_scheduled(self, ritual_id: str) -> RunReport:
         """The firing whose time has just come: keyed by its scheduled time, however late this runs."""
@@ -447,7 +684,19 @@ class RitualEngine:
         return delivered
 
     def _deliver_to(self, user: str, rows: list[PendingDM], token: str, send: Sender) -> bool:
-        batch, later = _fit(rows)
+        alone = [r for r in rows if r.standalone]
+        delivered = False
+        for row in alone:
+            delivered = self._send_batch(user, [row], [], token, send) or delivered
+        together = [r for r in rows if not r.standalone]
+        if together:
+            batch, later = _fit(together)
+            delivered = self._send_batch(user, batch, later, token, send) or delivered
+        return delivered
+
+    def _send_batch(
+        self, user: str, batch: list[PendingDM], later: list[PendingDM], token: str, send: Sender
+    ) -> bool:
         text = "\n".join(r.text for r in batch)
         blocks: list[dict[str, Any]] = []
         for index, row in enumerate(batch):

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Protocol
 
 from bot.deals.desk import DealView
 from rituals.config import CloseDatePastRule, HygieneRitual, MissingFieldRule, StaleDealsRitual
@@ -46,8 +47,19 @@ class OwnerFindings:
     fresh_count: int
 
 
+class Touched(Protocol):
+    """What `last_review` reads of a deal (a DealView or a mirrored row)."""
+
+    @property
+    def last_activity_at(self) -> datetime | None: ...
+    @property
+    def created_at(self) -> datetime | None: ...
+    @property
+    def person_changed_at(self) -> datetime | None: ...
+
+
 def last_review(
-    deal: DealView, snooze: SnoozeInfo | None, changed_via_drumbeat: datetime | None
+    deal: Touched, snooze: SnoozeInfo | None, changed_via_drumbeat: datetime | None
 ) -> datetime | None:
     """When a person last touched the deal: activity, creation, a change made through Drumbeat, or a
     field a person changed in the CRM itself.

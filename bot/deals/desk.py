@@ -102,7 +102,7 @@ class DealDesk:
         stale_after_days: int = 14,
     ) -> None:
         self._sessions = sessions
-        self._deal_url = deal_url
+        self.deal_url = deal_url
         self._clock = clock
         self.stale_after_days = stale_after_days
 
@@ -112,11 +112,15 @@ class DealDesk:
         views = self._views(MirrorDeal.id == deal_id)
         return views[0] if views else None
 
-    def open_deals(self, pipelines: Iterable[str] | None = None) -> list[DealView]:
-        """Every open deal in the mirror, optionally only in these pipelines (ids)."""
+    def open_deals(
+        self, pipelines: Iterable[str] | None = None, *, owner_ids: Iterable[str] | None = None
+    ) -> list[DealView]:
+        """Every open deal in the mirror, optionally only in these pipelines (ids) or of these owners."""
         condition: ColumnElement[bool] = MirrorDeal.is_closed.is_(False)
         if pipelines is not None:
             condition = and_(condition, MirrorDeal.pipeline_id.in_(list(pipelines)))
+        if owner_ids is not None:
+            condition = and_(condition, MirrorDeal.owner_id.in_(list(owner_ids)))
         return self._views(condition)
 
     def pipeline_ids(self, names: Iterable[str]) -> list[str]:
@@ -315,7 +319,7 @@ class DealDesk:
             close_date=deal.close_date,
             next_step=deal.next_step,
             last_touched=max(touched) if touched else None,
-            url=self._deal_url(deal.id),
+            url=self.deal_url(deal.id),
             last_activity_at=deal.last_activity_at,
             created_at=deal.created_at,
             person_changed_at=deal.person_changed_at,

@@ -16,12 +16,12 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, delete, exists, insert, or_, select, update
+from sqlalchemy import ColumnElement, exists, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.db import dialect_insert
 from bot.leases import claim_due
-from bot.models import AuditEntry, MirrorDeal, OutboxEntry
+from bot.models import AuditEntry, OutboxEntry
 from bot.polling import PollingThreads
 from integrations.base import (
     CRM,
@@ -32,7 +32,7 @@ from integrations.base import (
     Deal,
     DealUpdate,
 )
-from integrations.sync import store_deal
+from integrations.sync import drop_deals, store_deal
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ class Outbox:
                 .values(status="rejected", completed_at=self._clock(), locked_until=None, last_error=reason)
             )
             if gone:
-                session.execute(delete(MirrorDeal).where(MirrorDeal.id == entry.deal_id))
+                drop_deals(session, [entry.deal_id], self._clock())
             return bool(_rowcount(updated))
 
     def retry_later(self, entry: OutboxEntry, reason: str) -> bool:

@@ -15,15 +15,24 @@ def week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def record_week(session: Session, owner_id: str, today: date, *, all_fresh: bool) -> None:
-    """Remember this week's state; a week once up to date stays so."""
+def record_week(
+    session: Session,
+    owner_id: str,
+    today: date,
+    *,
+    all_fresh: bool,
+    open_deals: int | None = None,
+    reviewed_deals: int | None = None,
+) -> None:
+    """Remember this week's state; a week once up to date stays so. The figures (open deals, and
+    those reviewed within the window) are the week's latest, for the adoption trend."""
+    figures = {} if open_deals is None else {"open_deals": open_deals, "reviewed_deals": reviewed_deals}
     statement = dialect_insert(session)(ReviewWeek).values(
-        owner_id=owner_id, week_start=week_start(today), up_to_date=all_fresh
+        owner_id=owner_id, week_start=week_start(today), up_to_date=all_fresh, **figures
     )
-    if all_fresh:  # two App Home refreshes at once must not collide
-        statement = statement.on_conflict_do_update(
-            index_elements=["owner_id", "week_start"], set_={"up_to_date": True}
-        )
+    updates = {**figures, **({"up_to_date": True} if all_fresh else {})}
+    if updates:  # two App Home refreshes at once must not collide
+        statement = statement.on_conflict_do_update(index_elements=["owner_id", "week_start"], set_=updates)
     else:
         statement = statement.on_conflict_do_nothing(index_elements=["owner_id", "week_start"])
     session.execute(statement)

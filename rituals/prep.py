@@ -1,0 +1,215 @@
+"""1:1 prep: for a manager, one brief per direct report, with their open pipeline, what changed since
+the last prep, the deals that are stale or at risk, and three questions drawn from the data.
+Plain data in, plain data out; no Slack import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from bot.deals.desk import DealView
+from bot.formatting import format_date, format_money
+from rituals.digest import CLOSING_SOON_DAYS, ChangeGroup, CurrencyTotal
+
+__all__ = ["FALLBACK_QUESTIONS", "PrepBrief", "PrepDeal", "prep_brief", "since_last_prep"]
+
+FALLBACK_QUESTIONS = (
+    "Which deal are you most confident about this month, and why?",
+    "Where could I help you move a deal forward this week?",
+    "Is there a deal we should stop spending time on?",
+)
+SLIPPED_OFTEN = 2
+LISTED = 8  # stale and at-risk deals listed per brief
+
+
+@dataclass(frozen=True, slots=True)
+class PrepDeal:
+    deal_id: str
+    name: str
+    url: str
+    stage_label: str
+    amount: str
+    """Formatted in the deal's currency."""
+    close_date: date | None
+    flags: tuple[str, ...]
+    """Why it is listed: "untouched for 32 days", "slipped 2 times", "past close date (12 Nov)"…"""
+
+
+@dataclass(frozen=True, slots=True)
+class PrepBrief:
+    ritual_id: str
+    manager_name: str
+    rep_owner_id: str
+    rep_name: str
+    as_of: datetime
+    since: datetime
+    """The last prep for this ritual, or a week ago (in the ritual's zone)."""
+    first_prep: bool
+    open_deals: int
+    pipeline: list[CurrencyTotal]
+    changes: list[ChangeGroup]
+    stale: list[PrepDeal]
+    at_risk: list[PrepDeal]
+    more_stale: int
+    more_at_risk: int
+    questions: list[str]
+
+
+def prep_brief(
+    *,
+    ritual_id: str,
+    manager_name: str,
+    rep_owner_id: str,
+    rep_name: str,
+    deals: Sequence[DealView],
+    last_touch: Mapping[str, datetime | None],
+    snoozed_until: Mapping[str, date],
+    pushes: Mapping[str, int],
+    changes: list[ChangeGroup],
+    pipeline: list[CurrencyTotal],
+    now: datetime,
+    today: date,
+    since: datetime,
+    first_prep: bool,
+    stale_after_days: int,
+) -> PrepBrief:
+    """`deals` are the rep's open deals; `last_touch` when a person last reviewed each (see
+    rituals.kinds.last_review); `pushes` how often each close date was moved later (history)."""
+    moved_back = {d.deal_id: d.detail for g in changes if g.kind == "back" for d in g.deals}
+    dropped = {
+        d.deal_id: d.detail for g in changes if g.kind == "amount" and g.deals for d in g.deals if d.delta < 0
+    }
+    stale: list[tuple[DealView, int | None]] = []
+    at_risk: list[tuple[DealView, list[str]]] = []
+    for deal in deals:
+        touched = last_touch.get(deal.id)
+        days = None if touched is None else max((now - touched).days, 0)
+        snoozed = snoozed_until.get(deal.id, date.min) > today
+        if not snoozed and (days is None or days >= stale_after_days):
+            stale.append((deal, days))
+        flags = []
+        if deal.close_date is not None and deal.close_date < today:
+            flags.append(f"past close date ({format_date(deal.close_date)})")
+        elif (
+            deal.close_date is not None
+            and (deal.close_date - today).days <= CLOSING_SOON_DAYS
+            and not (deal.next_step or "").strip()
+        ):
+            flags.append(f"closes in {(deal.close_date - today).days} days, no next step")
+        if pushes.get(deal.id, 0) >= SLIPPED_OFTEN:
+            flags.append(f"close date pushed {pushes[deal.id]} times")
+        if deal.id in moved_back:
+            flags.append(f"moved back: {moved_back[deal.id]}")
+        if deal.id in dropped:
+            flags.append(f"amount down: {dropped[deal.id]}")
+        if flags:
+            at_risk.append((deal, flags))
+    stale.sort(key=lambda item: (-(item[1] if item[1] is not None else 10_000), -(item[0].amount or 0)))
+    at_risk.sort(key=lambda item: (-len(item[1]), -(item[0].amount or 0), item[0].name.lower()))
+    stale_view = [
+        _prep_deal(d, ("never touched" if days is None else f"untouched for {days} days",))
+        for d, days in stale
+    ]
+    risk_view = [_prep_deal(d, tuple(flags)) for d, flags in at_risk]
+    return PrepBrief(
+        ritual_id=ritual_id,
+        manager_name=manager_name,
+        rep_owner_id=rep_owner_id,
+        rep_name=rep_name,
+        as_of=now,
+        since=since,
+        first_prep=first_prep,
+        open_deals=len(deals),
+        pipeline=pipeline,
+        changes=changes,
+        stale=stale_view[:LISTED],
+        at_risk=risk_view[:LISTED],
+        more_stale=max(len(stale_view) - LISTED, 0),
+        more_at_risk=max(len(risk_view) - LISTED, 0),
+        questions=_questions(deals, stale, pushes, moved_back, dropped, changes, today),
+    )
+
+
+def _prep_deal(deal: DealView, flags: tuple[str, ...]) -> PrepDeal:
+    return PrepDeal(
+        deal.id,
+        deal.name,
+        deal.url,
+        deal.stage_label,
+        format_money(deal.amount, deal.currency),
+        deal.close_date,
+        flags,
+    )
+
+
+def _questions(
+    deals: Sequence[DealView],
+    stale: Sequence[tuple[DealView, int | None]],
+    pushes: Mapping[str, int],
+    moved_back: Mapping[str, str],
+    dropped: Mapping[str, str],
+    changes: Sequence[ChangeGroup],
+    today: date,
+) -> list[str]:
+    """Three questions, the most telling first, each about a different deal where the data allows."""
+    by_value = sorted(deals, key=lambda d: (-(d.amount or 0), d.name.lower()))
+    candidates: list[tuple[str, str]] = []  # (deal id, question)
+    for deal in by_value:
+        if pushes.get(deal.id, 0) >= SLIPPED_OFTEN:
+            times = "twice" if pushes[deal.id] == 2 else f"{pushes[deal.id]} times"
+            candidates.append((deal.id, f"{deal.name} slipped {times} — what changed?"))
+    for deal in by_value:
+        if deal.id in moved_back:
+            candidates.append((deal.id, f"{deal.name} moved back ({moved_back[deal.id]}) — what happened?"))
+    for deal in by_value:
+        if deal.close_date is not None and deal.close_date < today:
+            when = format_date(deal.close_date)
+            candidates.append((deal.id, f"{deal.name} was due to close on {when} — new date, or is it lost?"))
+    for deal in by_value:
+        if (
+            deal.close_date is not None
+            and 0 <= (deal.close_date - today).days <= CLOSING_SOON_DAYS
+            and not (deal.next_step or "").strip()
+        ):
+            left = (deal.close_date - today).days
+            in_days = "today" if left == 0 else f"in {left} day{'s' if left != 1 else ''}"
+            candidates.append(
+                (deal.id, f"{deal.name} closes {in_days} with no next step — what has to happen first?")
+            )
+    for deal, days in sorted(stale, key=lambda item: (-(item[0].amount or 0), item[0].name.lower())):
+        quiet = f"quiet for {days} days" if days is not None else "never been touched"
+        candidates.append((deal.id, f"{deal.name} has been {quiet} — is it still alive?"))
+    for deal in by_value:
+        if deal.id in dropped:
+            candidates.append(
+                (deal.id, f"{deal.name}'s amount went {dropped[deal.id]} — what changed in scope?")
+            )
+    for group in changes:
+        if group.kind == "won" and group.deals:
+            won = group.deals[0]
+            candidates.append((won.deal_id, f"{won.name} was won — what made it work, and can we repeat it?"))
+    if by_value:
+        top = by_value[0]
+        amount = format_money(top.amount, top.currency)
+        candidates.append((top.id, f"{top.name} is the biggest open deal ({amount}) — what could stop it?"))
+
+    questions: list[str] = []
+    asked: set[str] = set()
+    for deal_id, question in candidates:  # one question per deal first…
+        if deal_id not in asked and len(questions) < 3:
+            questions.append(question)
+            asked.add(deal_id)
+    for _, question in candidates:  # …then a second about the same deal, before the generic ones
+        if question not in questions and len(questions) < 3:
+            questions.append(question)
+    for question in FALLBACK_QUESTIONS:
+        if len(questions) < 3:
+            questions.append(question)
+    return questions
+
+
+def since_last_prep(last: datetime | None, now: datetime) -> tuple[datetime, bool]:
+    """Changes are shown since the last prep; the first one looks back a week."""
+    return (last, False) if last is not None else (now - timedelta(days=7), True)
