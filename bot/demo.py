@@ -15,6 +15,7 @@ from bot.clock import Clock
 from bot.db import create_db_engine, migrate, session_factory
 from bot.deals.desk import DealDesk, DealView
 from bot.demo_deal_command import show_deal_commands
+from bot.demo_history import seed_demo_week
 from bot.demo_rituals import show_rituals
 from bot.formatting import format_money
 from bot.mirror import attention_by_owner, pipeline_summaries
@@ -36,6 +37,7 @@ def run_demo(console: Console, *, database: Path | None, clock: Clock) -> None:
             with sessions.begin() as session:
                 seed_demo_crm(session, now)
             crm = DemoCRM(sessions, clock=clock)
+            seed_demo_week(sessions, crm, now)
             result = sync_mirror(crm, sessions, now=now, full=True)
             where = f"your file {path}" if database else "a temporary database"
             console.print(
@@ -51,7 +53,8 @@ def run_demo(console: Console, *, database: Path | None, clock: Clock) -> None:
                 _print_pipelines(console, session)
             open_deals = DealDesk(sessions, deal_url=crm.deal_url, clock=lambda: now).open_deals()
             _print_attention(console, open_deals, now)
-            show_rituals(console, sessions, crm, now)
+            charts = Path(tempfile.mkdtemp(prefix="drumbeat-demo-charts-"))
+            show_rituals(console, sessions, crm, now, chart_dir=charts)
             show_deal_commands(console, sessions, crm, now)
         finally:
             engine.dispose()

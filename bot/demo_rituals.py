@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 from rich.console import Console
 from rich.panel import Panel
@@ -11,7 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.deals.desk import DealDesk
 from bot.people import PeopleDirectory, PersonLink, SlackProfile
-from bot.render import blocks_to_text
+from bot.render import blocks_to_text, show_posts
+from bot.slack_app import report_renderers
 from handlers.nudges import render_nudge
 from integrations.demo import DemoCRM
 from integrations.demo_seed import MANAGER, PEOPLE, REPS
@@ -41,6 +43,20 @@ rituals:
       - {{check: close_date_past}}
       - {{check: missing, field: amount}}
       - {{check: missing, field: hs_next_step, stages: [presentationscheduled, contractsent]}}
+  - id: weekly-digest
+    kind: pipeline_digest
+    schedule: "0 8 * * mon"
+    channel: "#sales-weekly"
+    compare_days: 7
+    mention: "@sales-team"
+  - id: one-on-one
+    kind: one_on_one_prep
+    schedule: "0 8 * * tue"
+  - id: adoption
+    kind: adoption_report
+    schedule: "0 16 * * fri"
+    channel: "#sales-managers"
+    threshold: 0.6
 """
 
 
@@ -65,7 +81,9 @@ def demo_people(sessions: sessionmaker[Session], now: datetime) -> PeopleDirecto
     )
 
 
-def show_rituals(console: Console, sessions: sessionmaker[Session], crm: DemoCRM, now: datetime) -> None:
+def show_rituals(
+    console: Console, sessions: sessionmaker[Session], crm: DemoCRM, now: datetime, *, chart_dir: Path
+) -> None:
     config = demo_config()
     desk = DealDesk(sessions, deal_url=crm.deal_url, clock=lambda: now)
     engine = RitualEngine(
@@ -77,14 +95,26 @@ def show_rituals(console: Console, sessions: sessionmaker[Session], crm: DemoCRM
         render=render_nudge,
         clock=lambda: now,
         instance="demo",
+        reports=report_renderers(None),
+        crm_label="the demo CRM",
     )
-    for ritual_id in ("stale-deals", "deal-hygiene"):
-        console.rule(f"[bold]Ritual: {ritual_id}[/bold] (what each rep would get as a DM)")
+    for ritual_id, what in RITUALS_SHOWN:
+        console.rule(f"[bold]Ritual: {ritual_id}[/bold] ({what})")
         report = engine.run(ritual_id, dry_run=True, refresh=False)
         for dm in report.dms[:2]:
             console.print(
                 Panel(Text(blocks_to_text(dm.blocks)), title=Text(f"DM to {dm.person}"), title_align="left")
             )
         if len(report.dms) > 2:
-            console.print(f"…and {len(report.dms) - 2} more DMs like these, one per rep.")
+            console.print(f"…and {len(report.dms) - 2} more DMs like these.")
+        show_posts(console, report, chart_dir)
         console.print(report.summary(), highlight=False)
+
+
+RITUALS_SHOWN = (
+    ("stale-deals", "what each rep would get as a DM"),
+    ("deal-hygiene", "what each rep would get as a DM"),
+    ("weekly-digest", "posted in #sales-weekly before Monday's meeting"),
+    ("one-on-one", "a DM to the manager for each direct report"),
+    ("adoption", "posted in #sales-managers on Friday afternoon"),
+)

@@ -148,7 +148,8 @@ class RunReport:
         if self.kind == "one_on_one_prep":
             managers = len({dm.slack_user for dm in self.dms})
             verb = "would send" if self.dry_run else "queued"
-            parts = [f"{self.ritual_id}: {verb} {len(self.dms)} 1:1 prep DMs to {managers} managers"]
+            whom = f"{managers} manager{'s' if managers != 1 else ''}"
+            parts = [f"{self.ritual_id}: {verb} {len(self.dms)} 1:1 prep DMs to {whom}"]
         else:
             parts = [f"{self.ritual_id}: {verb} {len(self.dms)} people"]
         parts.extend(self.problems)
