@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.deals.desk import DealDesk
+from bot.demo_history import seed_demo_week
 from bot.mirror import attention_by_owner, pipeline_summaries
 from bot.models import DemoDeal
 from integrations.base import CrmNotFound, CrmRejected, DealUpdate
@@ -45,6 +46,7 @@ def test_demo_runs_offline_without_credentials_and_shows_the_pipeline(tmp_path: 
 
 
 def test_demo_totals_match_the_demo_crm(sessions: Any, demo: DemoCRM, tmp_path: Path) -> None:
+    seed_demo_week(sessions, demo, NOW)  # as the demo does: the week's new deals count too
     sync_mirror(demo, sessions, now=NOW, full=True)
     with sessions() as session:
         sales = next(s for s in pipeline_summaries(session) if s.pipeline_id == "default")
