@@ -284,7 +284,11 @@ def build_digest(
         note = f"History starts {first_day}: changes are since then."
 
     owners = _owner_names(session)
-    current = pipeline_summaries(session, where=scope.where())
+    current = [
+        summary
+        for summary in pipeline_summaries(session, where=scope.where())
+        if scope.pipeline_ids is None or summary.pipeline_id in scope.pipeline_ids
+    ]
     changes: list[ChangeGroup] = []
     adjustments: dict[tuple[str, str, str | None], tuple[int, Decimal]] = {}
     if since is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.db import dialect_insert
@@ -104,17 +104,20 @@ def claim(
 def _take_over_abandoned(
     session: Session, ritual: RitualBase, scheduled_for: datetime, *, claimed_by: str, now: datetime
 ) -> int | None:
-    """A firing left `running` long ago was cut short by a crash: run it again. Planning is
-    idempotent (each nudge is recorded once), so what it had already queued is not queued twice."""
+    """A firing left `running` long ago was cut short by a crash, and a `failed` one (a report its
+    channel refused) waits for a run after the fix: run it again. Planning is idempotent (each
+    nudge is recorded once), so what it had already queued is not queued twice."""
     taken: int | None = session.scalar(
         update(RitualFiring)
         .where(
             RitualFiring.ritual_id == ritual.id,
             RitualFiring.scheduled_local == slot_key(ritual, scheduled_for),
-            RitualFiring.status == "running",
-            RitualFiring.claimed_at < now - ABANDONED_AFTER,
+            or_(
+                and_(RitualFiring.status == "running", RitualFiring.claimed_at < now - ABANDONED_AFTER),
+                RitualFiring.status == "failed",
+            ),
         )
-        .values(claimed_at=now, claimed_by=claimed_by)
+        .values(claimed_at=now, claimed_by=claimed_by, status="running")
         .returning(RitualFiring.id)
     )
     return taken
