@@ -269,15 +269,8 @@ def check_config_command(
     target = path or settings.rituals_file
     crm = _crm_for_checks(settings)
     report = check_config(target, crm=crm, now=_clock(now)())
-    from rituals.engine import SUPPORTED_KINDS
-
     if report.ok and crm is not None and settings.slack_bot_token is not None:
         report.warnings.extend(_owners_without_slack(settings, crm, target))
-    later = sorted({s.kind for s in report.summaries if s.kind not in SUPPORTED_KINDS})
-    if later:
-        report.warnings.append(
-            f"this version does not run {', '.join(later)} rituals yet; they are checked only"
-        )
     for warning in report.warnings:
         err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
     lines = format_report(report)

@@ -57,7 +57,6 @@ from rituals.quiet import send_after
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_KINDS = ("stale_deals", "hygiene", "pipeline_digest", "one_on_one_prep", "adoption_report")
 CHANNEL_KINDS = ("pipeline_digest", "adoption_report")
 POST_ATTEMPTS = 3
 DM_SPACING = timedelta(hours=1)
@@ -116,7 +115,6 @@ class RunReport:
     scheduled_for: datetime
     dry_run: bool = False
     already_ran: bool = False
-    unsupported: bool = False
     dms: list[PlannedDM] = field(default_factory=list)
     unmatched_owners: list[str] = field(default_factory=list)
     already_nudged: int = 0
@@ -137,8 +135,6 @@ class RunReport:
         return sum(1 for dm in self.dms if dm.send_after > self.scheduled_for + timedelta(minutes=1))
 
     def summary(self) -> str:
-        if self.unsupported:
-            return f"{self.ritual_id}: {self.kind} rituals are not in this version yet; nothing sent."
         if self.already_ran:
             when = f"{self.scheduled_for:%Y-%m-%d %H:%M} UTC"
             return f"{self.ritual_id}: the firing at {when} already ran; nothing to do."
@@ -232,9 +228,6 @@ class RitualEngine:
         now = self._clock()
         slot = (scheduled_for or now).astimezone(UTC).replace(second=0, microsecond=0)
         report = RunReport(ritual.id, ritual.kind, slot, dry_run=dry_run)
-        if ritual.kind not in SUPPORTED_KINDS:
-            report.unsupported = True
-            return report
         if refresh:
             try:
                 sync_mirror(self._crm, self._sessions, now=now, history_retention=self._history_retention)
@@ -631,7 +624,7 @@ class RitualEngine:
         reports = []
         now = self._clock()
         for ritual in self._config().rituals:
-            if not ritual.enabled or ritual.kind not in SUPPORTED_KINDS:
+            if not ritual.enabled:
                 continue
             with self._sessions() as session:
                 last = firing.last_claimed(session, ritual.id)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from rituals.config import RitualsConfig
-from rituals.engine import SUPPORTED_KINDS, RitualEngine, Sender
+from rituals.engine import RitualEngine, Sender
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class RitualScheduler:
 
     def schedule(self, config: RitualsConfig) -> None:
         """(Re)register one job per enabled ritual; removed rituals lose their job."""
-        wanted = {job_id(r.id): r for r in config.rituals if r.enabled and r.kind in SUPPORTED_KINDS}
+        wanted = {job_id(r.id): r for r in config.rituals if r.enabled}
         for job in self._scheduler.get_jobs():
             if job.id.startswith("ritual:") and job.id not in wanted:
                 job.remove()

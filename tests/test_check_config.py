@@ -409,3 +409,36 @@ def test_a_missing_rule_on_a_field_drumbeat_does_not_mirror_is_an_error(tmp_path
         f"{path}:6: rituals[h].rules[0].field: Drumbeat can check a missing amount, closedate, "
         "hs_next_step, hubspot_owner_id (did you mean hs_next_step?)"
     ]
+
+
+TEAMS = """\
+timezone: Europe/Paris
+rituals:
+  - id: emea-digest
+    kind: pipeline_digest
+    schedule: "0 8 * * mon"
+    channel: "#sales-emea"
+    filters: {teams: [emea, "Nordics"]}
+"""
+
+
+def test_digest_teams_are_checked_against_the_crm_owners_teams(
+    fake_hubspot: FakeHubSpot, tmp_path: Path
+) -> None:
+    fake_hubspot.add_owner(
+        "101", "alice@acme.example", "Alice", "Martin", teams=[{"id": "7", "name": "EMEA"}]
+    )
+    fake_hubspot.add_owner("102", "bruno@acme.example", "Bruno", "Costa", teams=[{"id": "8", "name": "DACH"}])
+    path = write(tmp_path, TEAMS)
+    report = check_config(path, crm=fast_adapter(fake_hubspot), now=NOW)
+    assert format_report(report) == [
+        f"{path}:7: rituals[emea-digest].filters.teams[1]: unknown team 'Nordics'; teams: DACH (8), EMEA (7)"
+    ]
+
+
+def test_digest_teams_on_a_portal_without_teams_say_why(fake_hubspot: FakeHubSpot, tmp_path: Path) -> None:
+    fake_hubspot.add_owner("101", "alice@acme.example", "Alice", "Martin")
+    report = check_config(write(tmp_path, TEAMS), crm=fast_adapter(fake_hubspot), now=NOW)
+    assert not report.ok
+    assert all("no CRM owner belongs to a team" in str(p) for p in report.problems)
+    assert len(report.problems) == 2
