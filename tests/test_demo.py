@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -142,3 +143,29 @@ def test_incremental_sync_picks_up_only_changes(sessions: Any, demo: DemoCRM) ->
 def _deals(sessions: Any) -> list[DemoDeal]:
     with sessions() as session:
         return list(session.scalars(select(DemoDeal).order_by(DemoDeal.id)))
+
+
+def test_demo_shows_the_manager_rituals_on_a_week_of_history(tmp_path: Path) -> None:
+    result = run_drumbeat("demo", "--now", "2026-11-30T08:00:00+01:00", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "PIPELINE DIGEST — MON 30 NOV" in out
+    assert "changes since Mon 23 Nov" in out
+    # The generated week: two new deals, moves, wins and losses, slipped dates, amount changes.
+    summary = " ".join(out.split())  # Rich wraps long lines
+    for change in (
+        "2 new (€82,000)",
+        "moved forward",
+        "moved back",
+        "won (",
+        "lost (",
+        "close dates slipped",
+    ):
+        assert change in summary
+    assert "1:1 PREP: ALICE MARTIN" in out
+    assert "slipped twice — what changed?" in summary
+    assert "ADOPTION — WEEK OF 30 NOV" in out
+    assert "weeks in a row" in summary
+    charts = [Path(p.strip()) for p in re.findall(r"written to\s+(\S+\.png)", out)]
+    assert [c.name for c in charts] == ["weekly-digest-2026-11-30.png", "adoption-2026-11-30.png"]
+    assert all(c.read_bytes().startswith(b"\x89PNG") for c in charts)
