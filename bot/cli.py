@@ -385,6 +385,73 @@ def run_command(
         raise typer.Exit(1)
 
 
+@app.command("status")
+@friendly_errors
+def status_command(now: NowOption = None) -> None:
+    """For an admin: rituals with their next and last firings, queues, the mirror, CRM and Slack health."""
+    from rich.table import Table
+
+    from bot.slack_app import CRM_LABELS, slack_token_problem
+    from bot.status import gather_status
+
+    settings = _settings()
+    clock = _clock(now)
+    services = _ready_services(settings, clock)
+    try:
+        slack_problem = None
+        if settings.slack_bot_token is not None:
+            client = build_slack_client(settings)
+            slack_problem = lambda: slack_token_problem(client)  # noqa: E731
+        status = gather_status(
+            services.sessions,
+            services.rituals,
+            crm=services.crm,
+            crm_label=CRM_LABELS.get(services.crm.name, services.crm.name),
+            slack_problem=slack_problem,
+            now=clock(),
+        )
+    finally:
+        services.close()
+    console = Console()
+    table = Table(title="Rituals", title_justify="left")
+    for column in ("Ritual", "Kind", "Next firing", "Last firing", "Outcome"):
+        table.add_column(column)
+    for ritual in status.rituals:
+        upcoming = f"{ritual.next_firing:%a %d %b %H:%M %Z}" if ritual.next_firing else "—"
+        last = f"{ritual.last_scheduled:%a %d %b %H:%M %Z}" if ritual.last_scheduled else "never ran"
+        outcome = ritual.last_summary or ritual.last_status or ""
+        table.add_row(
+            ritual.ritual_id, ritual.kind, upcoming if ritual.enabled else "disabled", last, escape(outcome)
+        )
+    console.print(table)
+    for queue in status.queues:
+        oldest = f", oldest waiting {_age(queue.oldest_age)}" if queue.oldest_age is not None else ""
+        failed = f", {queue.failed} failed or rejected" if queue.failed else ""
+        console.print(f"{queue.name}: {queue.waiting} waiting{oldest}{failed}", highlight=False)
+    synced = f"{status.last_sync:%Y-%m-%d %H:%M} UTC" if status.last_sync else "never"
+    console.print(
+        f"Mirror: {status.mirrored_deals} deals, last sync {synced}; "
+        f"pipeline history: {status.history_rows} states",
+        highlight=False,
+    )
+    for health in status.health:
+        verdict = "[green]ok[/green]" if health.problem is None else f"[red]{escape(health.problem)}[/red]"
+        console.print(f"{escape(health.name)}: {verdict}", highlight=False)
+    if settings.slack_bot_token is None:
+        console.print("Slack: not configured (SLACK_BOT_TOKEN is not set)", highlight=False)
+    if not status.healthy:
+        raise typer.Exit(1)
+
+
+def _age(age: timedelta) -> str:
+    minutes = int(age.total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h"
+    return f"{minutes // 1440} days"
+
+
 @app.command("demo")
 @friendly_errors
 def demo_command(

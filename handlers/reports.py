@@ -103,7 +103,8 @@ def _digest_context(digest: PipelineDigest) -> str:
         parts.append(f"changes since {_day(digest.since)}")
     parts.append(f"from {escape(digest.crm_label)}")
     lines = [" · ".join(parts)]
-    lines += [escape(note) for note in (digest.history_note, *digest.warnings) if note]
+    if digest.history_note:  # warnings are for the admin (run summary, logs), not the channel
+        lines.append(escape(digest.history_note))
     return "\n".join(lines)
 
 

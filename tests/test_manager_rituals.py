@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.db import create_db_engine, migrate
 from bot.models import RitualFiring
 from integrations.sync import sync_mirror
 from rituals.config import parse_rituals_text
@@ -132,6 +133,19 @@ def launch(
     yield start
     for app in started:
         stop_app(app)
+
+
+@pytest.fixture
+def sqlite_db(sqlite_url: str) -> str:
+    """A migrated SQLite database, for the scenarios that need not run on both databases."""
+    migrate_url(sqlite_url)
+    return sqlite_url
+
+
+def migrate_url(url: str) -> None:
+    engine = create_db_engine(url)
+    migrate(engine)
+    engine.dispose()
 
 
 def sync_at(app: RunningApp, moment: datetime) -> None:
@@ -281,15 +295,14 @@ def test_the_weekly_digest_shows_the_pipeline_and_the_weeks_changes_once(
 
 
 def test_a_missing_channel_is_one_sentence_saying_to_create_it(
-    engine: Any,
-    database_url: str,
+    sqlite_db: str,
     launch: Callable[[str, str], RunningApp],
     fake_slack: FakeSlack,
     fake_hubspot: FakeHubSpot,
     clock: SettableClock,
 ) -> None:
     team(fake_hubspot, fake_slack)
-    app = launch(database_url, DIGEST_RITUALS)
+    app = launch(sqlite_db, DIGEST_RITUALS)
     a_week_of_changes(app, fake_hubspot, clock)
 
     report = app.runtime.engine.run("weekly-digest", scheduled_for=NOW)
@@ -307,8 +320,7 @@ def test_a_missing_channel_is_one_sentence_saying_to_create_it(
 
 
 def test_a_channel_the_bot_is_not_in_says_to_invite_it(
-    engine: Any,
-    database_url: str,
+    sqlite_db: str,
     launch: Callable[[str, str], RunningApp],
     fake_slack: FakeSlack,
     fake_hubspot: FakeHubSpot,
@@ -316,7 +328,7 @@ def test_a_channel_the_bot_is_not_in_says_to_invite_it(
 ) -> None:
     team(fake_hubspot, fake_slack)
     fake_slack.add_channel(CHANNEL_ID, "sales-weekly", bot_is_member=False)
-    app = launch(database_url, DIGEST_RITUALS)
+    app = launch(sqlite_db, DIGEST_RITUALS)
     a_week_of_changes(app, fake_hubspot, clock)
 
     report = app.runtime.engine.run("weekly-digest", scheduled_for=NOW)
@@ -358,8 +370,7 @@ def test_after_inviting_the_bot_the_failed_digest_can_be_posted_by_running_it_ag
 
 
 def test_without_files_write_the_digest_is_posted_and_the_missing_chart_is_explained(
-    engine: Any,
-    database_url: str,
+    sqlite_db: str,
     launch: Callable[[str, str], RunningApp],
     fake_slack: FakeSlack,
     fake_hubspot: FakeHubSpot,
@@ -368,7 +379,7 @@ def test_without_files_write_the_digest_is_posted_and_the_missing_chart_is_expla
     team(fake_hubspot, fake_slack)
     fake_slack.add_channel(CHANNEL_ID, "sales-weekly")
     fake_slack.remove_scope("files:write")
-    app = launch(database_url, DIGEST_RITUALS)
+    app = launch(sqlite_db, DIGEST_RITUALS)
     a_week_of_changes(app, fake_hubspot, clock)
 
     report = app.runtime.engine.run("weekly-digest", scheduled_for=NOW)
@@ -395,8 +406,7 @@ def _digest_with_mention(mention: str) -> str:
 
 
 def test_a_known_user_group_is_mentioned_in_the_digest(
-    engine: Any,
-    database_url: str,
+    sqlite_db: str,
     launch: Callable[[str, str], RunningApp],
     fake_slack: FakeSlack,
     fake_hubspot: FakeHubSpot,
@@ -405,7 +415,7 @@ def test_a_known_user_group_is_mentioned_in_the_digest(
     team(fake_hubspot, fake_slack)
     fake_slack.add_channel(CHANNEL_ID, "sales-weekly")
     fake_slack.add_usergroup("S0SALES", "sales-team", users=["U0ALICE", "U0BRUNO"])
-    app = launch(database_url, _digest_with_mention("@sales-team"))
+    app = launch(sqlite_db, _digest_with_mention("@sales-team"))
     a_week_of_changes(app, fake_hubspot, clock)
 
     report = app.runtime.engine.run("weekly-digest", scheduled_for=NOW)
@@ -417,8 +427,7 @@ def test_a_known_user_group_is_mentioned_in_the_digest(
 
 
 def test_an_unknown_user_group_is_left_out_with_a_warning(
-    engine: Any,
-    database_url: str,
+    sqlite_db: str,
     launch: Callable[[str, str], RunningApp],
     fake_slack: FakeSlack,
     fake_hubspot: FakeHubSpot,
@@ -427,7 +436,7 @@ def test_an_unknown_user_group_is_left_out_with_a_warning(
     team(fake_hubspot, fake_slack)
     fake_slack.add_channel(CHANNEL_ID, "sales-weekly")
     fake_slack.add_usergroup("S0SALES", "sales-team")
-    app = launch(database_url, _digest_with_mention("@sales-tema"))
+    app = launch(sqlite_db, _digest_with_mention("@sales-tema"))
     a_week_of_changes(app, fake_hubspot, clock)
 
     report = app.runtime.engine.run("weekly-digest", scheduled_for=NOW)
@@ -499,8 +508,7 @@ def test_one_on_one_prep_sends_the_manager_one_dm_per_direct_report(
 
 
 def test_one_on_one_prep_without_any_manager_says_so_and_sends_nothing(
-    engine: Any,
-    database_url: str,
+    sqlite_db: str,
     launch: Callable[[str, str], RunningApp],
     fake_slack: FakeSlack,
     fake_hubspot: FakeHubSpot,
@@ -509,7 +517,7 @@ def test_one_on_one_prep_without_any_manager_says_so_and_sends_nothing(
     team(fake_hubspot, fake_slack)
     _prep_deals(fake_hubspot)
     clock.set(TUESDAY_9)
-    app = launch(database_url, PREP_RITUALS.replace(", manager: maxime@acme.example", ""))
+    app = launch(sqlite_db, PREP_RITUALS.replace(", manager: maxime@acme.example", ""))
 
     report = app.runtime.engine.run("one-on-one", scheduled_for=TUESDAY_9)
 
@@ -612,15 +620,14 @@ def test_the_adoption_report_celebrates_who_is_on_track(
 
 
 def test_the_adoption_ranking_lists_everyone_best_first_when_asked(
-    engine: Any,
-    database_url: str,
+    sqlite_db: str,
     launch: Callable[[str, str], RunningApp],
     fake_slack: FakeSlack,
     fake_hubspot: FakeHubSpot,
     clock: SettableClock,
 ) -> None:
     rituals = ADOPTION_RITUALS + "    ranking: true\n"
-    app = _adoption_app(database_url, launch, fake_slack, fake_hubspot, clock, rituals)
+    app = _adoption_app(sqlite_db, launch, fake_slack, fake_hubspot, clock, rituals)
 
     app.runtime.engine.run("adoption", scheduled_for=FRIDAY_16)
 
