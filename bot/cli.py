@@ -377,9 +377,10 @@ def run_command(
             show_posts(console, report, folder)
     out.print(report.summary(), highlight=False)
     if report.post_problem:
+        when = now or report.scheduled_for.isoformat()
         err.print(
-            "[red]error:[/red] the report was not posted; once that is fixed, run this command again "
-            "with the same --now to post it.",
+            f"[red]error:[/red] nothing was posted: {escape(report.post_problem)}. Once that is fixed, "
+            f"`drumbeat run {escape(ritual_id)} --now {escape(when)}` posts it.",
             highlight=False,
         )
         raise typer.Exit(1)

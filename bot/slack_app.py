@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from slack_bolt import App
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.exc import DBAPIError
@@ -140,7 +141,7 @@ def create_runtime(
         signing_secret=signing_secret,
         # Checked once at start-up by `serve` with a clear message, and by /healthz.
         token_verification_enabled=False,
-        logger=logging.getLogger("drumbeat.bolt"),
+        logger=_bolt_logger(),
         listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener"),
     )
     register_listeners(app, context)
@@ -183,6 +184,21 @@ def create_web_app(services: Services, runtime: SlackRuntime) -> WebApp:
         clock=services.clock,
         foreground=runtime.foreground,
     )
+
+
+class _WithoutUnusedTokenNotice(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment even when handed a client, then warns on
+    every start that the token goes unused: expected here, so not worth a line on every command."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+def _bolt_logger() -> logging.Logger:
+    logger = logging.getLogger("drumbeat.bolt")
+    if not any(isinstance(f, _WithoutUnusedTokenNotice) for f in logger.filters):
+        logger.addFilter(_WithoutUnusedTokenNotice())
+    return logger
 
 
 def report_renderers(client: WebClient | None) -> ReportRenderers:

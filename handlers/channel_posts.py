@@ -93,28 +93,29 @@ def digest_renderer(
     return rendered
 
 
-def _mention(client: WebClient | None, ref: str, cache: dict[str, str], warnings: list[str]) -> str:
+def _mention(client: WebClient | None, ref: str, cache: dict[str, str], warnings: list[str]) -> str | None:
+    """`<!subteam^S…>` for a user group; None (no mention, a warning) when Slack does not know it."""
     if _GROUP_ID.fullmatch(ref):
         return f"<!subteam^{ref}>"
     handle = ref.removeprefix("@")
-    if client is not None and handle not in cache:
+    if client is None:  # the demo: no Slack to ask, the handle reads as written
+        return ref
+    if handle not in cache:
         try:
             found: list[dict[str, Any]] = client.usergroups_list(include_disabled=False).get("usergroups", [])
             for group in found:
                 cache[str(group.get("handle"))] = str(group.get("id"))
         except SlackApiError as exc:
-            warnings.append(
-                f"{ref} was not mentioned: Slack refused usergroups.list ({exc.response.get('error')})"
-            )
-            return ref
+            error = exc.response.get("error")
+            warnings.append(f"{ref} was not mentioned: Slack refused usergroups.list ({error})")
+            return None
         except (SlackClientError, OSError) as exc:
             warnings.append(f"{ref} was not mentioned: Slack is unreachable ({type(exc).__name__})")
-            return ref
+            return None
     if handle in cache:
         return f"<!subteam^{cache[handle]}>"
-    if client is not None:
-        warnings.append(f"{ref} was not mentioned: Slack has no user group with that handle")
-    return ref
+    warnings.append(f"{ref} was not mentioned: Slack has no user group with that handle")
+    return None
 
 
 class _ChannelDirectory:

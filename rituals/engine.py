@@ -347,9 +347,9 @@ class RitualEngine:
                 outcome = self._post(channel, post)
             except DeliveryError as exc:
                 problem = str(exc)
-                log.warning("posting to %s failed (attempt %d): %s", channel, attempt + 1, exc)
-                if exc.permanent:
+                if exc.permanent:  # the report says why; retrying cannot help
                     return problem
+                log.warning("posting to %s failed (attempt %d), will retry: %s", channel, attempt + 1, exc)
                 if attempt < len(RETRY_DELAYS):
                     self._sleep(RETRY_DELAYS[attempt])
                 continue

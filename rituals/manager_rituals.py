@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,7 +26,6 @@ from bot.mirror import pipeline_summaries
 from bot.models import MirrorOwner, RitualFiring
 from bot.people import LookupUnavailable, PeopleDirectory, SlackProfile
 from rituals.adoption import AdoptionReport, build_adoption
-from rituals.charts import Chart
 from rituals.config import (
     AdoptionReportRitual,
     OneOnOnePrepRitual,
@@ -44,6 +44,9 @@ from rituals.digest import (
 from rituals.kinds import OwnerFindings, last_review
 from rituals.posts import ChannelPost, SlackMessage
 from rituals.prep import PrepBrief, prep_brief, since_last_prep
+
+if TYPE_CHECKING:  # matplotlib loads only when a chart is drawn
+    from rituals.charts import Chart
 
 log = logging.getLogger(__name__)
 
