@@ -17,9 +17,12 @@ _LINK = re.compile(r"<([^|>]+)\|([^>]+)>")
 _BARE_LINK = re.compile(r"<(https?://[^>]+)>")
 _ITALIC = re.compile(r"(?<![\w_])_([^_\n]+)_(?![\w_])")
 _BOLD = re.compile(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])")
+_GROUP_MENTION = re.compile(r"<!subteam\^([A-Z0-9]+)(?:\|([^>]+))?>")
 
 
 def mrkdwn_to_text(value: str) -> str:
+    value = _GROUP_MENTION.sub(lambda m: m.group(2) or f"@group {m.group(1)}", value)
+    value = "\n".join(line for line in value.split("\n") if line.strip() != "```")  # code fences
     value = _LINK.sub(r"\2", value)
     value = _BARE_LINK.sub(r"\1", value)
     value = _BOLD.sub(r"\1", value)

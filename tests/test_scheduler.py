@@ -80,3 +80,30 @@ def test_serve_keeps_the_mirror_fresh_between_rituals(app: RunningApp, fake_hubs
     fake_hubspot.archive_deal(new_deal)
     scheduler.refresh_mirror(full=True)  # the nightly job: deletions leave the mirror
     assert app.runtime.context.desk.get(new_deal) is None
+
+
+def test_the_manager_rituals_are_scheduled_in_their_own_zones(app: RunningApp) -> None:
+    with_reports = parse_rituals_text(
+        RITUALS
+        + """  - id: weekly-digest
+    kind: pipeline_digest
+    schedule: "0 8 * * mon"
+    channel: "#sales-weekly"
+  - id: one-on-one
+    kind: one_on_one_prep
+    schedule: "0 8 * * tue"
+    timezone: America/New_York
+  - id: adoption
+    kind: adoption_report
+    schedule: "0 16 * * fri"
+    channel: "#sales-managers"
+    enabled: false
+"""
+    )
+    scheduler = app.runtime.scheduler(app.services)
+    scheduler.schedule(with_reports)
+    jobs = {job.id: job for job in scheduler._scheduler.get_jobs()}
+    assert {job_id("weekly-digest"), job_id("one-on-one")} <= set(jobs)
+    assert job_id("adoption") not in jobs  # disabled
+    assert str(jobs[job_id("one-on-one")].trigger.timezone) == "America/New_York"
+    assert jobs[job_id("weekly-digest")].args == ("weekly-digest",)
