@@ -595,6 +595,70 @@ def phase_times(sessions: sessionmaker[Session]) -> list[tuple[str, float]]:
     return phases
 
 
+def replay_sql(engine: Engine, sessions: sessionmaker[Session]) -> None:
+    """build_digest's statements, captured from one build and replayed on the bare driver (best of 3)."""
+    from sqlalchemy import event
+
+    seen: list[tuple[str, Any]] = []
+    callers: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        seen.append((statement, parameters))
+        callers.append(_caller())
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        build(sessions)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    postgres = engine.dialect.name == "postgresql"
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+
+        def best(statement: str, parameters: Any) -> tuple[float, int]:
+            times, rows = [], 0
+            for _ in range(3):
+                began = time.perf_counter()
+                cursor.execute(statement, parameters)
+                rows = len(cursor.fetchall())
+                times.append((time.perf_counter() - began) * 1000)
+            return min(times), rows
+
+        timings = [best(statement, parameters) for statement, parameters in seen]
+        no_jit: list[float] = []
+        if postgres:
+            cursor.execute("SET jit = off")
+            no_jit = [best(statement, parameters)[0] for statement, parameters in seen]
+        raw.rollback()
+    finally:
+        raw.close()
+    extra = f" {'jit off':>8}" if postgres else ""
+    print(
+        f"\nbuild_digest's {len(seen)} SQL statements replayed on the bare driver "
+        "(execute + fetchall, best of 3):"
+    )
+    print(f"  {'ms':>8}{extra} {'rows':>7}  {'sent by':<34} statement")
+    for n, ((statement, _), (ms, rows)) in enumerate(zip(seen, timings, strict=True)):
+        jit = f" {no_jit[n]:8.1f}" if postgres else ""
+        print(f"  {ms:8.1f}{jit} {rows:>7,}  {callers[n]:<34} {' '.join(statement.split())[:44]}")
+    total = sum(ms for ms, _ in timings)
+    jit_total = f" ({sum(no_jit):.0f} ms with jit = off)" if postgres else ""
+    print(f"  {total:8.1f} ms in all{jit_total}: the rest of a build is Python (ORM rows, types, the digest)")
+
+
+def _caller() -> str:
+    """The innermost Drumbeat function (not this benchmark) on the stack: who sent a statement."""
+    frame = sys._getframe(1)
+    here = str(Path(__file__).resolve())
+    while frame is not None:
+        path = frame.f_code.co_filename
+        if path.startswith(str(ROOT)) and f"{os.sep}.venv{os.sep}" not in path and path != here:
+            return f"{Path(path).stem}.{frame.f_code.co_name}"
+        frame = frame.f_back  # type: ignore[assignment]
+    return "?"
+
+
 def print_profile(sessions: sessionmaker[Session], top: int = 15) -> None:
     profiler = cProfile.Profile()
     profiler.enable()
@@ -752,6 +816,7 @@ def run(engine: Engine, database_url: str, args: argparse.Namespace) -> bool:
                 print(f"  {ms:8.1f} ms  {label}" if ms else f"  {'':11}  {label}")
         except Exception as exc:  # the private steps moved: the profile below still says where
             print(f"  not available ({type(exc).__name__}: {exc})")
+        replay_sql(engine, sessions)
         print_profile(sessions)
     return time_ok and memory_ok
 

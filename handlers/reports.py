@@ -169,7 +169,7 @@ def _totals_text(digest: PipelineDigest) -> str:
 
 
 def _changes(digest: PipelineDigest) -> tuple[list[Block], list[_Section]]:
-    groups = [g for g in digest.changes if g.deals]
+    groups = [g for g in digest.changes if g.count]
     if digest.since is None:
         return [mrkdwn("*Changes*\nNothing to compare with yet.")], []
     since = _day(digest.since)
@@ -178,17 +178,23 @@ def _changes(digest: PipelineDigest) -> tuple[list[Block], list[_Section]]:
     summary = " · ".join(_summary_part(g) for g in groups)
     blocks = [mrkdwn(f"*Changes since {since}*\n{summary}")]
     thread: list[_Section] = []
+    crm = escape(digest.crm_label)
     for group in groups:
         lines = [_change_line(d, group.kind, owner=True) for d in group.deals]
-        value, shown = _fit(f"*{escape(group.title)}*", lines, CHANGES_SHOWN, _more_in_thread(len(lines)))
+        value, shown = _fit(
+            f"*{escape(group.title)}*", lines, CHANGES_SHOWN, _more(group.count, len(lines), crm)
+        )
         blocks.append(mrkdwn(value))
-        thread += _sections(f"*{escape(group.title)}* (continued)", lines[shown:])
+        rest = lines[shown:]
+        if group.count > len(lines):  # only the most telling are kept; the CRM has the others
+            rest.append(f"…and {group.count - len(lines):,} more: open {crm} to see them all")
+        thread += _sections(f"*{escape(group.title)}* (continued)", rest)
     return blocks, thread
 
 
 def _summary_part(group: ChangeGroup) -> str:
     one, many = SUMMARY_WORDS.get(group.kind, (group.title.lower(), group.title.lower()))
-    part = f"{group.count} {escape(one if group.count == 1 else many)}"
+    part = f"{group.count:,} {escape(one if group.count == 1 else many)}"
     amounts = _amounts(group.totals)
     return f"{part} ({amounts})" if amounts else part
 
@@ -212,16 +218,9 @@ def _decisions(digest: PipelineDigest) -> tuple[Block, list[_Section]]:
     lines = [_decision_line(d, today) for d in decisions.deals]
     crm = escape(digest.crm_label)
 
-    def more(shown: int) -> str | None:
-        rest = decisions.total - shown
-        if rest <= 0:
-            return None
-        # The thread lists the deals kept; past those, only the CRM has them.
-        if len(lines) > shown:
-            return f"_…and {rest:,} more in the thread_"
-        return f"_…and {rest:,} more: open {crm} to see them all_"
-
-    value, shown = _fit(_decisions_head(digest), lines, DECISIONS_SHOWN, more)
+    value, shown = _fit(
+        _decisions_head(digest), lines, DECISIONS_SHOWN, _more(decisions.total, len(lines), crm)
+    )
     thread = _sections("*Need a decision* (continued)", lines[shown:])
     beyond = decisions.total - len(lines)
     if thread and beyond > 0:
@@ -506,8 +505,17 @@ def _fit(head: str, lines: Sequence[str], most: int, more: Callable[[int], str |
     return text(head), 0
 
 
-def _more_in_thread(total: int) -> Callable[[int], str | None]:
-    return lambda shown: f"_…and {total - shown:,} more in the thread_" if total > shown else None
+def _more(total: int, listed: int, crm: str) -> Callable[[int], str | None]:
+    """ "…and N more": in the thread while it lists some of them, else in the CRM."""
+
+    def line(shown: int) -> str | None:
+        if total <= shown:
+            return None
+        if listed > shown:
+            return f"_…and {total - shown:,} more in the thread_"
+        return f"_…and {total - shown:,} more: open {crm} to see them all_"
+
+    return line
 
 
 def _thread(sections: list[_Section], title: str, noun: str, crm: str) -> list[SlackMessage]:

@@ -9,6 +9,8 @@ never added across currencies.
 
 from __future__ import annotations
 
+import heapq
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -16,12 +18,12 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Float, and_, case, cast, func, or_, select, text
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from bot.deals.reviews import drumbeat_changes
 from bot.formatting import format_date, format_money
-from bot.history import DealState, history_start, states_at
+from bot.history import history_start
 from bot.mirror import PipelineSummary, pipeline_summaries
 from bot.models import AuditEntry, DealHistory, MirrorDeal, MirrorOwner, MirrorPipeline, MirrorStage, Snooze
 from rituals.kinds import SnoozeInfo, last_review
@@ -46,6 +48,7 @@ __all__ = [
 
 CLOSING_SOON_DAYS = 14
 DECISIONS_KEPT = 200  # listed (main message and thread); the rest are counted
+CHANGES_KEPT = 200  # listed per kind of change (main message and thread); the rest are counted
 CHANGE_KINDS = ("new", "forward", "back", "won", "lost", "slipped", "amount")
 CHANGE_TITLES = {
     "new": "New deals",
@@ -72,12 +75,17 @@ class DealScope:
     pipeline_ids: frozenset[str] | None = None
     owner_ids: frozenset[str] | None = None
 
-    def where(self) -> list[ColumnElement[bool]]:
+    def where(
+        self,
+        pipeline_id: InstrumentedAttribute[str] = MirrorDeal.pipeline_id,
+        owner_id: InstrumentedAttribute[str | None] = MirrorDeal.owner_id,
+    ) -> list[ColumnElement[bool]]:
+        """The scope as SQL, on the mirror's columns unless others (the history's) are given."""
         conditions: list[ColumnElement[bool]] = []
         if self.pipeline_ids is not None:
-            conditions.append(MirrorDeal.pipeline_id.in_(sorted(self.pipeline_ids)))
+            conditions.append(pipeline_id.in_(sorted(self.pipeline_ids)))
         if self.owner_ids is not None:
-            conditions.append(MirrorDeal.owner_id.in_(sorted(self.owner_ids)))
+            conditions.append(owner_id.in_(sorted(self.owner_ids)))
         return conditions
 
     def covers(self, pipeline_id: str, owner_id: str | None) -> bool:
@@ -187,12 +195,15 @@ class ChangeGroup:
     kind: str
     title: str
     deals: list[DealChange]
+    """The most telling first (largest amount, or largest change), at most CHANGES_KEPT."""
     totals: list[tuple[str | None, Decimal]]
-    """Amount per currency (new, won and lost deals); empty for the others."""
+    """Amount per currency (new, won and lost deals, all of them); empty for the others."""
+    total: int | None = None
+    """How many deals changed this way in all (None: as many as `deals`)."""
 
     @property
     def count(self) -> int:
-        return len(self.deals)
+        return len(self.deals) if self.total is None else self.total
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,24 +251,6 @@ class PipelineDigest:
 # Building it
 
 
-@dataclass(frozen=True, slots=True)
-class _Now:
-    """What the mirror has of a changed deal now."""
-
-    deal_id: str
-    name: str
-    owner_id: str | None
-    pipeline_id: str
-    stage_id: str
-    amount: Decimal | None
-    currency: str | None
-    close_date: date | None
-    is_closed: bool
-    is_won: bool
-    lost_reason: str | None
-    created_at: datetime | None
-
-
 def build_digest(
     session: Session,
     *,
@@ -283,6 +276,9 @@ def build_digest(
         first_day = format_date(start.astimezone(local_now.tzinfo).date())
         note = f"History starts {first_day}: changes are since then."
 
+    if session.get_bind().dialect.name == "postgresql":
+        # PostgreSQL's JIT compiles these mid-sized scans for longer than they take to run.
+        session.execute(text("SET LOCAL jit = off"))
     owners = _owner_names(session)
     current = [
         summary
@@ -292,11 +288,8 @@ def build_digest(
     changes: list[ChangeGroup] = []
     adjustments: dict[tuple[str, str, str | None], tuple[int, Decimal]] = {}
     if since is not None:
-        before, after = _before_and_after(session, scope, since)
-        changes = _classify(
-            session, before, after, since=since, today=today, owners=owners, deal_url=deal_url
-        )
-        adjustments = _baseline_adjustments(before, after)
+        changes = changes_since(session, scope, since=since, today=today, deal_url=deal_url, owners=owners)
+        adjustments = _baseline_adjustments(session, scope, since)
     pipelines = [_with_baseline(summary, adjustments) for summary in current]
     decisions = needs_decision(
         session,
@@ -323,19 +316,206 @@ def build_digest(
 
 
 def changes_since(
-    session: Session, scope: DealScope, *, since: datetime, today: date, deal_url: Callable[[str], str]
+    session: Session,
+    scope: DealScope,
+    *,
+    since: datetime,
+    today: date,
+    deal_url: Callable[[str], str],
+    owners: dict[str, str] | None = None,
 ) -> list[ChangeGroup]:
-    """What changed in the scope since `since`, by kind (each kind present, maybe empty)."""
-    before, after = _before_and_after(session, scope, since)
-    owners = _owner_names(session)
-    return _classify(session, before, after, since=since, today=today, owners=owners, deal_url=deal_url)
+    """What changed in the scope since `since`, by kind (each kind present, maybe empty).
+
+    One pass over the deals the history says changed, on plain columns (no ORM objects, amounts as
+    floats): each kind keeps its count, its totals per currency and its CHANGES_KEPT most telling
+    deals, and only those are read again in full (names, exact amounts).
+    """
+    stages = {
+        (pipeline_id, stage_id): (order, label)
+        for pipeline_id, stage_id, order, label in session.execute(
+            select(MirrorStage.pipeline_id, MirrorStage.id, MirrorStage.display_order, MirrorStage.label)
+        ).all()
+    }
+
+    def label(pipeline_id: str, stage_id: str) -> str:
+        return stages.get((pipeline_id, stage_id), (0, stage_id))[1]
+
+    def order(pipeline_id: str, stage_id: str) -> int:
+        return stages.get((pipeline_id, stage_id), (0, stage_id))[0]
+
+    then = aliased(DealHistory)
+    rows = session.execute(
+        select(
+            MirrorDeal.id,
+            MirrorDeal.pipeline_id,
+            MirrorDeal.stage_id,
+            cast(MirrorDeal.amount, Float).label("amount_now"),
+            MirrorDeal.currency,
+            MirrorDeal.close_date,
+            MirrorDeal.is_closed,
+            MirrorDeal.is_won,
+            (MirrorDeal.created_at > since).label("is_new"),
+            then.pipeline_id,
+            then.stage_id,
+            cast(then.amount, Float).label("amount_then"),
+            then.close_date,
+            then.owner_id,
+            then.is_closed,
+        )
+        .outerjoin(then, and_(then.deal_id == MirrorDeal.id, then.valid_from <= since, then.valid_to > since))
+        .where(
+            MirrorDeal.id.in_(select(DealHistory.deal_id).where(DealHistory.valid_from > since)),
+            *scope.where(),
+        )
+    ).all()
+    found: dict[str, list[_Found]] = defaultdict(list)
+    sums: dict[str, dict[str | None, list[float]]] = defaultdict(lambda: defaultdict(list))
+
+    def add(
+        kind: str, deal_id: str, amount: float | None, currency: str | None, detail: str, key: float
+    ) -> None:
+        found[kind].append(_Found(key, deal_id, detail, amount or 0.0))
+        if kind in ("new", "won", "lost"):
+            sums[kind][currency].append(amount or 0.0)
+
+    for (
+        deal_id,
+        pipeline_id,
+        stage_id,
+        amount,
+        currency,
+        close_date,
+        is_closed,
+        is_won,
+        is_new,
+        then_pipeline,
+        then_stage,
+        then_amount,
+        then_close,
+        then_owner,
+        then_closed,
+    ) in rows:
+        known = then_pipeline is not None and scope.covers(then_pipeline, then_owner)
+        if is_new:
+            add("new", deal_id, amount, currency, label(pipeline_id, stage_id), amount or 0.0)
+        if is_closed and ((known and not then_closed) or (not known and is_new)):
+            if is_won:
+                add("won", deal_id, amount, currency, label(pipeline_id, stage_id), amount or 0.0)
+            else:
+                add("lost", deal_id, amount, currency, _LOST_REASON, amount or 0.0)
+            continue
+        if not known or is_closed:
+            continue
+        if then_closed:
+            add(
+                "back",
+                deal_id,
+                amount,
+                currency,
+                f"reopened (was {label(then_pipeline, then_stage)})",
+                amount or 0.0,
+            )
+        elif then_pipeline == pipeline_id and then_stage != stage_id:
+            old, new = order(then_pipeline, then_stage), order(pipeline_id, stage_id)
+            if new != old:
+                text_ = f"{label(then_pipeline, then_stage)} → {label(pipeline_id, stage_id)}"
+                add("forward" if new > old else "back", deal_id, amount, currency, text_, amount or 0.0)
+        if then_close is not None and then_close <= today and (close_date is None or close_date > today):
+            text_ = f"{format_date(then_close)} → {format_date(close_date)}"
+            add("slipped", deal_id, amount, currency, text_, amount or 0.0)
+        if _rounded(then_amount) != _rounded(amount):
+            delta = (amount or 0.0) - (then_amount or 0.0)
+            add(
+                "amount", deal_id, amount, currency, _amount_change(then_amount, amount, currency), abs(delta)
+            )
+
+    kept = {kind: heapq.nlargest(CHANGES_KEPT, items) for kind, items in found.items()}
+    details = _deal_details(session, {f.deal_id for items in kept.values() for f in items})
+    owners = owners if owners is not None else _owner_names(session)
+    groups = []
+    for kind in CHANGE_KINDS:
+        deals = []
+        for item in kept.get(kind, []):
+            name, amount, currency, owner_id, pipeline_label, lost_reason = details[item.deal_id]
+            deals.append(
+                DealChange(
+                    deal_id=item.deal_id,
+                    name=name,
+                    url=deal_url(item.deal_id),
+                    owner_name=owners.get(owner_id or "", "nobody"),
+                    pipeline_label=pipeline_label,
+                    amount=amount,
+                    currency=currency,
+                    detail=(lost_reason or "no reason given") if item.detail is _LOST_REASON else item.detail,
+                    delta=Decimal(str(round(item.key, 4))) if kind == "amount" else Decimal(0),
+                )
+            )
+        if kind == "amount":
+            deals.sort(key=lambda d: (-abs(d.delta), d.name.lower()))
+        else:
+            deals.sort(key=lambda d: (-(d.amount or 0), d.name.lower()))
+        totals = sorted(
+            ((currency, _money(math.fsum(values))) for currency, values in sums[kind].items()),
+            key=lambda item: item[0] or "",
+        )
+        groups.append(ChangeGroup(kind, CHANGE_TITLES[kind], deals, totals, total=len(found.get(kind, []))))
+    return groups
 
 
-def _before_and_after(
-    session: Session, scope: DealScope, since: datetime
-) -> tuple[dict[str, DealState], dict[str, _Now]]:
-    before = {k: v for k, v in states_at(session, since).items() if scope.covers(v.pipeline_id, v.owner_id)}
-    return before, _changed_now(session, since, scope)
+_LOST_REASON = "the CRM's lost reason"  # a marker: the reason itself is read with the deal's details
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class _Found:
+    key: float
+    deal_id: str
+    detail: str = field(compare=False)
+    amount: float = field(compare=False)
+
+
+def _rounded(amount: float | None) -> float | None:
+    return None if amount is None else round(amount, 4)
+
+
+def _money(value: float) -> Decimal:
+    return Decimal(str(round(value, 4))).quantize(Decimal("0.01"))
+
+
+def _amount_change(before: float | None, after: float | None, currency: str | None) -> str:
+    def shown(value: float | None) -> str:
+        return format_money(None if value is None else _money(value), currency)
+
+    return f"{shown(before)} → {shown(after)}"
+
+
+def _deal_details(
+    session: Session, deal_ids: set[str]
+) -> dict[str, tuple[str, Decimal | None, str | None, str | None, str, str | None]]:
+    """(name, amount, currency, owner, pipeline label, lost reason) of the deals a digest lists."""
+    labels = dict(session.execute(select(MirrorPipeline.id, MirrorPipeline.label)).all())
+    ids = sorted(deal_ids)
+    details = {}
+    for start in range(0, len(ids), 500):
+        for deal_id, name, amount, currency, owner_id, pipeline_id, reason in session.execute(
+            select(
+                MirrorDeal.id,
+                MirrorDeal.name,
+                MirrorDeal.amount,
+                MirrorDeal.currency,
+                MirrorDeal.owner_id,
+                MirrorDeal.pipeline_id,
+                MirrorDeal.closed_lost_reason,
+            ).where(MirrorDeal.id.in_(ids[start : start + 500]))
+        ).all():
+            details[deal_id] = (
+                name,
+                amount,
+                currency,
+                owner_id,
+                labels.get(pipeline_id, pipeline_id),
+                reason,
+            )
+    return details
 
 
 def _owner_names(session: Session) -> dict[str, str]:
@@ -345,136 +525,45 @@ def _owner_names(session: Session) -> dict[str, str]:
     }
 
 
-def _changed_now(session: Session, since: datetime, scope: DealScope) -> dict[str, _Now]:
+def _baseline_adjustments(
+    session: Session, scope: DealScope, since: datetime
+) -> dict[tuple[str, str, str | None], tuple[int, Decimal]]:
+    """Stage totals then = totals now, minus the changed deals as they are, plus them as they were
+    (a deal deleted since, or moved out of the scope, counts as it was)."""
     changed = select(DealHistory.deal_id).where(DealHistory.valid_from > since)
-    rows = session.execute(
+    now_rows = session.execute(
         select(
-            MirrorDeal.id,
-            MirrorDeal.name,
-            MirrorDeal.owner_id,
             MirrorDeal.pipeline_id,
             MirrorDeal.stage_id,
-            MirrorDeal.amount,
             MirrorDeal.currency,
-            MirrorDeal.close_date,
-            MirrorDeal.is_closed,
-            MirrorDeal.is_won,
-            MirrorDeal.closed_lost_reason,
-            MirrorDeal.created_at,
-        ).where(MirrorDeal.id.in_(changed), *scope.where())
-    )
-    return {
-        deal_id: _Now(deal_id, *rest)
-        for deal_id, *rest in rows  # the columns above, in _Now's order
-    }
-
-
-def _classify(
-    session: Session,
-    before: dict[str, DealState],
-    after: dict[str, _Now],
-    *,
-    since: datetime,
-    today: date,
-    owners: dict[str, str],
-    deal_url: Callable[[str], str],
-) -> list[ChangeGroup]:
-    stages = {(s.pipeline_id, s.id): s for s in session.scalars(select(MirrorStage))}
-    pipeline_labels = dict(session.execute(select(MirrorPipeline.id, MirrorPipeline.label)).all())
-    found: dict[str, list[DealChange]] = defaultdict(list)
-
-    def label(pipeline_id: str, stage_id: str) -> str:
-        stage = stages.get((pipeline_id, stage_id))
-        return stage.label if stage else stage_id
-
-    def order(pipeline_id: str, stage_id: str) -> int:
-        stage = stages.get((pipeline_id, stage_id))
-        return stage.display_order if stage else 0
-
-    for deal_id, now in after.items():
-        then = before.get(deal_id)
-        created_since = now.created_at is not None and now.created_at > since
-
-        def change(detail: str, delta: Decimal = Decimal(0), *, now: _Now = now) -> DealChange:
-            return DealChange(
-                deal_id=now.deal_id,
-                name=now.name,
-                url=deal_url(now.deal_id),
-                owner_name=owners.get(now.owner_id or "", "nobody"),
-                pipeline_label=pipeline_labels.get(now.pipeline_id, now.pipeline_id),
-                amount=now.amount,
-                currency=now.currency,
-                detail=detail,
-                delta=delta,
-            )
-
-        if created_since:
-            found["new"].append(change(label(now.pipeline_id, now.stage_id)))
-        was_open = (then is not None and not then.is_closed) or (then is None and created_since)
-        if now.is_closed and was_open:
-            if now.is_won:
-                found["won"].append(change(label(now.pipeline_id, now.stage_id)))
-            else:
-                found["lost"].append(change(now.lost_reason or "no reason given"))
-            continue
-        if then is None or now.is_closed:
-            continue
-        if then.is_closed:
-            found["back"].append(change(f"reopened (was {label(then.pipeline_id, then.stage_id)})"))
-        elif then.pipeline_id == now.pipeline_id and then.stage_id != now.stage_id:
-            old, new = order(then.pipeline_id, then.stage_id), order(now.pipeline_id, now.stage_id)
-            text = f"{label(then.pipeline_id, then.stage_id)} → {label(now.pipeline_id, now.stage_id)}"
-            if new != old:
-                found["forward" if new > old else "back"].append(change(text))
-        if (
-            then.close_date is not None
-            and then.close_date <= today
-            and (now.close_date is None or now.close_date > today)
-        ):
-            found["slipped"].append(change(f"{format_date(then.close_date)} → {format_date(now.close_date)}"))
-        if then.amount != now.amount and not (then.amount is None and now.amount is None):
-            delta = (now.amount or Decimal(0)) - (then.amount or Decimal(0))
-            currency = now.currency
-            text = f"{format_money(then.amount, currency)} → {format_money(now.amount, currency)}"
-            found["amount"].append(change(text, delta))
-
-    groups = []
-    for kind in CHANGE_KINDS:
-        deals = found.get(kind, [])
-        if kind == "amount":
-            deals.sort(key=lambda d: (-abs(d.delta), d.name.lower()))
-        else:
-            deals.sort(key=lambda d: (-(d.amount or 0), d.name.lower()))
-        totals = _per_currency(deals) if kind in ("new", "won", "lost") else []
-        groups.append(ChangeGroup(kind, CHANGE_TITLES[kind], deals, totals))
-    return groups
-
-
-def _per_currency(deals: Sequence[DealChange]) -> list[tuple[str | None, Decimal]]:
-    sums: dict[str | None, Decimal] = defaultdict(Decimal)
-    for deal in deals:
-        sums[deal.currency] += deal.amount or Decimal(0)
-    return sorted(sums.items(), key=lambda item: item[0] or "")
-
-
-def _baseline_adjustments(
-    before: dict[str, DealState], after: dict[str, _Now]
-) -> dict[tuple[str, str, str | None], tuple[int, Decimal]]:
-    """Stage totals then = totals now, minus the changed deals as they are, plus them as they were."""
+            func.count(),
+            func.sum(MirrorDeal.amount),
+        )
+        .where(MirrorDeal.id.in_(changed), MirrorDeal.is_closed.is_(False), *scope.where())
+        .group_by(MirrorDeal.pipeline_id, MirrorDeal.stage_id, MirrorDeal.currency)
+    ).all()
+    then_rows = session.execute(
+        select(
+            DealHistory.pipeline_id,
+            DealHistory.stage_id,
+            DealHistory.currency,
+            func.count(),
+            func.sum(DealHistory.amount),
+        )
+        .where(
+            DealHistory.valid_from <= since,
+            DealHistory.valid_to > since,
+            DealHistory.is_closed.is_(False),
+            *scope.where(DealHistory.pipeline_id, DealHistory.owner_id),
+        )
+        .group_by(DealHistory.pipeline_id, DealHistory.stage_id, DealHistory.currency)
+    ).all()
     delta: dict[tuple[str, str, str | None], tuple[int, Decimal]] = {}
-
-    def add(pipeline_id: str, stage_id: str, currency: str | None, amount: Decimal | None, sign: int) -> None:
-        key = (pipeline_id, stage_id, currency)
-        count, total = delta.get(key, (0, Decimal(0)))
-        delta[key] = (count + sign, total + sign * (amount or Decimal(0)))
-
-    for now in after.values():
-        if not now.is_closed:
-            add(now.pipeline_id, now.stage_id, now.currency, now.amount, -1)
-    # Every deal in `before` changed since (or left the scope, or was deleted): it counts as it was.
-    for then in before.values():
-        if not then.is_closed:
-            add(then.pipeline_id, then.stage_id, then.currency, then.amount, +1)
+    for sign, rows in ((-1, now_rows), (+1, then_rows)):
+        for pipeline_id, stage_id, currency, count, total in rows:
+            key = (pipeline_id, stage_id, currency)
+            n, amount = delta.get(key, (0, Decimal(0)))
+            delta[key] = (n + sign * count, amount + sign * Decimal(str(total or 0)))
     return delta
 
 
@@ -565,25 +654,18 @@ def needs_decision(
             for column in (MirrorDeal.last_activity_at, MirrorDeal.created_at, MirrorDeal.person_changed_at)
         )
     )
-    changed_via_drumbeat = exists(
-        select(AuditEntry.id).where(
-            AuditEntry.deal_id == MirrorDeal.id, AuditEntry.field != "note", AuditEntry.at >= cutoff
-        )
+    # Uncorrelated subqueries: worked out once, not per deal.
+    changed_via_drumbeat = select(AuditEntry.deal_id).where(
+        AuditEntry.field != "note", AuditEntry.at >= cutoff
     )
-    stale = and_(untouched, ~changed_via_drumbeat)
-    snoozed = exists(select(Snooze.deal_id).where(Snooze.deal_id == MirrorDeal.id))
-    base = [MirrorDeal.is_closed.is_(False), ~snoozed, *scope.where()]
+    stale = and_(untouched, MirrorDeal.id.not_in(changed_via_drumbeat))
+    base = [MirrorDeal.is_closed.is_(False), MirrorDeal.id.not_in(select(Snooze.deal_id)), *scope.where()]
     flags = (
         case((past, 1), else_=0),
         case((closing_bare, 1), else_=0),
         case((stale, 1), else_=0),
     )
-    counts = session.execute(
-        select(func.count(), *(func.coalesce(func.sum(f), 0) for f in flags)).where(
-            *base, or_(past, closing_bare, stale)
-        )
-    ).one()
-    total, n_past, n_bare, n_stale = (int(v) for v in counts)
+    # One scan: the counts ride along as window totals on the rows kept.
     rows = session.execute(
         select(
             MirrorDeal.id,
@@ -593,11 +675,14 @@ def needs_decision(
             MirrorDeal.currency,
             MirrorDeal.close_date,
             *flags,
+            func.count().over(),
+            *(func.sum(f).over() for f in flags),
         )
         .where(*base, or_(past, closing_bare, stale))
         .order_by(MirrorDeal.amount.desc().nulls_last(), MirrorDeal.name)
         .limit(keep)
-    )
+    ).all()
+    total, n_past, n_bare, n_stale = (int(v) for v in rows[0][-4:]) if rows else (0, 0, 0, 0)
     deals = [
         DecisionDeal(
             deal_id,
@@ -609,7 +694,7 @@ def needs_decision(
             close_date,
             _reasons(bool(f_past), bool(f_bare), bool(f_stale)),
         )
-        for deal_id, name, owner_id, amount, currency, close_date, f_past, f_bare, f_stale in rows
+        for deal_id, name, owner_id, amount, currency, close_date, f_past, f_bare, f_stale, *_ in rows
     ]
     extra = _snoozed_decisions(session, scope, today=today, cutoff=cutoff, owners=owners, deal_url=deal_url)
     for deal in extra:

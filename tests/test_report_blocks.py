@@ -661,3 +661,15 @@ def test_prep_reads_well_as_terminal_text() -> None:
     assert text.startswith("1:1 PREP: ALICE MARTIN\n12 open deals · €340,000 (weighted €120,000)\n")
     assert "Acme · Contract sent · €12,000 — untouched for 32 days" in text
     assert "2. Is <Globex> still alive?" in text
+
+
+def test_a_change_kind_with_more_deals_than_kept_sends_the_rest_to_the_crm() -> None:
+    kept = [change("forward", i) for i in range(7)]
+    many = ChangeGroup("forward", CHANGE_TITLES["forward"], kept, [], total=1_234)
+    post = render_digest(digest(changes=[many]))
+    main = blocks_to_text(post.message.blocks)
+    assert "1,234 moved forward" in main
+    assert "…and 1,229 more in the thread" in main
+    thread = "\n".join(blocks_to_text(m.blocks) for m in post.thread)
+    assert "Forward deal 0006" in thread
+    assert "…and 1,227 more: open HubSpot to see them all" in thread
