@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
 from bot.deals.desk import DealView
@@ -55,9 +55,17 @@ class OwnerAttention:
     missing_amount: list[str] = field(default_factory=list)
 
 
-def pipeline_summaries(session: Session, where: Sequence[ColumnElement[bool]] = ()) -> list[PipelineSummary]:
-    """Open deals per pipeline and stage, one summary per pipeline and currency (never added across);
-    `where` narrows the deals (a pipeline with none still shows, with zeros)."""
+StageKey = tuple[str, str, str | None]
+"""(pipeline id, stage id, currency)."""
+
+
+def open_stage_totals(
+    session: Session,
+    where: Sequence[ColumnElement[bool]] = (),
+    counted: Sequence[ColumnElement[bool]] = (),
+) -> dict[StageKey, tuple[int, Decimal, tuple[int, ...]]]:
+    """Open deals per pipeline, stage and currency: (count, amount, how many match each of
+    `counted`), in one scan; `where` narrows the deals."""
     rows = session.execute(
         select(
             MirrorDeal.pipeline_id,
@@ -65,11 +73,29 @@ def pipeline_summaries(session: Session, where: Sequence[ColumnElement[bool]] = 
             MirrorDeal.currency,
             func.count(),
             func.coalesce(func.sum(MirrorDeal.amount), 0),
+            *(func.coalesce(func.sum(case((condition, 1), else_=0)), 0) for condition in counted),
         )
         .where(MirrorDeal.is_closed.is_(False), *where)
         .group_by(MirrorDeal.pipeline_id, MirrorDeal.stage_id, MirrorDeal.currency)
     ).all()
-    counts = {(p, s, c): (n, Decimal(str(total))) for p, s, c, n, total in rows}
+    return {
+        (p, s, c): (int(n), Decimal(str(total)), tuple(int(x) for x in extra))
+        for p, s, c, n, total, *extra in rows
+    }
+
+
+def pipeline_summaries(
+    session: Session,
+    where: Sequence[ColumnElement[bool]] = (),
+    *,
+    totals: dict[StageKey, tuple[int, Decimal, tuple[int, ...]]] | None = None,
+) -> list[PipelineSummary]:
+    """Open deals per pipeline and stage, one summary per pipeline and currency (never added across);
+    `where` narrows the deals (a pipeline with none still shows, with zeros). `totals` are
+    `open_stage_totals` already read."""
+    if totals is None:
+        totals = open_stage_totals(session, where)
+    counts = {key: (n, amount) for key, (n, amount, _) in totals.items()}
     currencies: dict[str, set[str | None]] = defaultdict(set)
     for pipeline_id, _, currency in counts:
         currencies[pipeline_id].add(currency)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 from bot.deals.reviews import drumbeat_changes
 from bot.formatting import format_date, format_money
 from bot.history import history_start
-from bot.mirror import PipelineSummary, pipeline_summaries
+from bot.mirror import PipelineSummary, StageKey, open_stage_totals, pipeline_summaries
 from bot.models import AuditEntry, DealHistory, MirrorDeal, MirrorOwner, MirrorPipeline, MirrorStage, Snooze
 from rituals.kinds import SnoozeInfo, last_review
 
@@ -35,6 +35,7 @@ __all__ = [
     "DealChange",
     "DealScope",
     "DecisionDeal",
+    "DecisionRules",
     "Decisions",
     "PipelineDigest",
     "PipelineTotals",
@@ -280,16 +281,21 @@ def build_digest(
         # PostgreSQL's JIT compiles these mid-sized scans for longer than they take to run.
         session.execute(text("SET LOCAL jit = off"))
     owners = _owner_names(session)
+    rules = DecisionRules.at(now=now, today=today, stale_after_days=stale_after_days)
+    # One scan of the open deals gives the stage totals and how many need a decision.
+    per_stage = open_stage_totals(session, scope.where(), rules.counted)
     current = [
         summary
-        for summary in pipeline_summaries(session, where=scope.where())
+        for summary in pipeline_summaries(session, totals=per_stage)
         if scope.pipeline_ids is None or summary.pipeline_id in scope.pipeline_ids
     ]
     changes: list[ChangeGroup] = []
-    adjustments: dict[tuple[str, str, str | None], tuple[int, Decimal]] = {}
+    adjustments: dict[StageKey, tuple[int, Decimal]] = {}
     if since is not None:
-        changes = changes_since(session, scope, since=since, today=today, deal_url=deal_url, owners=owners)
-        adjustments = _baseline_adjustments(session, scope, since)
+        changes, open_now = _changes(
+            session, scope, since=since, today=today, deal_url=deal_url, owners=owners
+        )
+        adjustments = _baseline_adjustments(session, scope, since, open_now)
     pipelines = [_with_baseline(summary, adjustments) for summary in current]
     decisions = needs_decision(
         session,
@@ -299,6 +305,7 @@ def build_digest(
         stale_after_days=stale_after_days,
         deal_url=deal_url,
         owners=owners,
+        counts=[sum(extra[i] for _, _, extra in per_stage.values()) for i in range(4)],
     )
     return PipelineDigest(
         ritual_id=ritual_id,
@@ -324,12 +331,26 @@ def changes_since(
     deal_url: Callable[[str], str],
     owners: dict[str, str] | None = None,
 ) -> list[ChangeGroup]:
-    """What changed in the scope since `since`, by kind (each kind present, maybe empty).
+    """What changed in the scope since `since`, by kind (each kind present, maybe empty)."""
+    return _changes(session, scope, since=since, today=today, deal_url=deal_url, owners=owners)[0]
 
-    One pass over the deals the history says changed, on plain columns (no ORM objects, amounts as
-    floats): each kind keeps its count, its totals per currency and its CHANGES_KEPT most telling
-    deals, and only those are read again in full (names, exact amounts).
-    """
+
+_OpenNow = dict[StageKey, tuple[int, float]]
+"""The changed deals that are open now, counted and summed per (pipeline, stage, currency)."""
+
+
+def _changes(
+    session: Session,
+    scope: DealScope,
+    *,
+    since: datetime,
+    today: date,
+    deal_url: Callable[[str], str],
+    owners: dict[str, str] | None,
+) -> tuple[list[ChangeGroup], _OpenNow]:
+    """One pass over the deals the history says changed, on plain columns (no ORM objects, amounts
+    as floats): each kind keeps its count, its totals per currency and its CHANGES_KEPT most telling
+    deals, and only those are read again in full (names, exact amounts)."""
     stages = {
         (pipeline_id, stage_id): (order, label)
         for pipeline_id, stage_id, order, label in session.execute(
@@ -370,11 +391,12 @@ def changes_since(
     ).all()
     found: dict[str, list[_Found]] = defaultdict(list)
     sums: dict[str, dict[str | None, list[float]]] = defaultdict(lambda: defaultdict(list))
+    open_now: _OpenNow = {}
 
     def add(
-        kind: str, deal_id: str, amount: float | None, currency: str | None, detail: str, key: float
+        kind: str, deal_id: str, amount: float | None, currency: str | None, detail: object, key: float
     ) -> None:
-        found[kind].append(_Found(key, deal_id, detail, amount or 0.0))
+        found[kind].append(_Found(key, deal_id, detail))
         if kind in ("new", "won", "lost"):
             sums[kind][currency].append(amount or 0.0)
 
@@ -395,6 +417,9 @@ def changes_since(
         then_owner,
         then_closed,
     ) in rows:
+        if not is_closed:
+            n, total = open_now.get((pipeline_id, stage_id, currency), (0, 0.0))
+            open_now[(pipeline_id, stage_id, currency)] = (n + 1, total + (amount or 0.0))
         known = then_pipeline is not None and scope.covers(then_pipeline, then_owner)
         if is_new:
             add("new", deal_id, amount, currency, label(pipeline_id, stage_id), amount or 0.0)
@@ -425,9 +450,7 @@ def changes_since(
             add("slipped", deal_id, amount, currency, text_, amount or 0.0)
         if _rounded(then_amount) != _rounded(amount):
             delta = (amount or 0.0) - (then_amount or 0.0)
-            add(
-                "amount", deal_id, amount, currency, _amount_change(then_amount, amount, currency), abs(delta)
-            )
+            add("amount", deal_id, amount, currency, (then_amount, amount), abs(delta))
 
     kept = {kind: heapq.nlargest(CHANGES_KEPT, items) for kind, items in found.items()}
     details = _deal_details(session, {f.deal_id for items in kept.values() for f in items})
@@ -446,7 +469,7 @@ def changes_since(
                     pipeline_label=pipeline_label,
                     amount=amount,
                     currency=currency,
-                    detail=(lost_reason or "no reason given") if item.detail is _LOST_REASON else item.detail,
+                    detail=_detail(item.detail, lost_reason, currency),
                     delta=Decimal(str(round(item.key, 4))) if kind == "amount" else Decimal(0),
                 )
             )
@@ -459,7 +482,7 @@ def changes_since(
             key=lambda item: item[0] or "",
         )
         groups.append(ChangeGroup(kind, CHANGE_TITLES[kind], deals, totals, total=len(found.get(kind, []))))
-    return groups
+    return groups, open_now
 
 
 _LOST_REASON = "the CRM's lost reason"  # a marker: the reason itself is read with the deal's details
@@ -469,8 +492,17 @@ _LOST_REASON = "the CRM's lost reason"  # a marker: the reason itself is read wi
 class _Found:
     key: float
     deal_id: str
-    detail: str = field(compare=False)
-    amount: float = field(compare=False)
+    detail: object = field(compare=False)
+    """The text, or what to make it from once the deal is kept (an amount change's two amounts)."""
+
+
+def _detail(detail: object, lost_reason: str | None, currency: str | None) -> str:
+    if detail is _LOST_REASON:
+        return lost_reason or "no reason given"
+    if isinstance(detail, tuple):
+        before, after = detail
+        return _amount_change(before, after, currency)
+    return str(detail)
 
 
 def _rounded(amount: float | None) -> float | None:
@@ -526,22 +558,10 @@ def _owner_names(session: Session) -> dict[str, str]:
 
 
 def _baseline_adjustments(
-    session: Session, scope: DealScope, since: datetime
-) -> dict[tuple[str, str, str | None], tuple[int, Decimal]]:
-    """Stage totals then = totals now, minus the changed deals as they are, plus them as they were
-    (a deal deleted since, or moved out of the scope, counts as it was)."""
-    changed = select(DealHistory.deal_id).where(DealHistory.valid_from > since)
-    now_rows = session.execute(
-        select(
-            MirrorDeal.pipeline_id,
-            MirrorDeal.stage_id,
-            MirrorDeal.currency,
-            func.count(),
-            func.sum(MirrorDeal.amount),
-        )
-        .where(MirrorDeal.id.in_(changed), MirrorDeal.is_closed.is_(False), *scope.where())
-        .group_by(MirrorDeal.pipeline_id, MirrorDeal.stage_id, MirrorDeal.currency)
-    ).all()
+    session: Session, scope: DealScope, since: datetime, open_now: _OpenNow
+) -> dict[StageKey, tuple[int, Decimal]]:
+    """Stage totals then = totals now, minus the changed deals as they are (`open_now`), plus them
+    as they were (a deal deleted since, or moved out of the scope, counts as it was)."""
     then_rows = session.execute(
         select(
             DealHistory.pipeline_id,
@@ -558,17 +578,18 @@ def _baseline_adjustments(
         )
         .group_by(DealHistory.pipeline_id, DealHistory.stage_id, DealHistory.currency)
     ).all()
-    delta: dict[tuple[str, str, str | None], tuple[int, Decimal]] = {}
-    for sign, rows in ((-1, now_rows), (+1, then_rows)):
-        for pipeline_id, stage_id, currency, count, total in rows:
-            key = (pipeline_id, stage_id, currency)
-            n, amount = delta.get(key, (0, Decimal(0)))
-            delta[key] = (n + sign * count, amount + sign * Decimal(str(total or 0)))
+    delta: dict[StageKey, tuple[int, Decimal]] = {
+        key: (-count, -_money(total)) for key, (count, total) in open_now.items()
+    }
+    for pipeline_id, stage_id, currency, count, total in then_rows:
+        key = (pipeline_id, stage_id, currency)
+        n, amount = delta.get(key, (0, Decimal(0)))
+        delta[key] = (n + count, amount + Decimal(str(total or 0)))
     return delta
 
 
 def _with_baseline(
-    summary: PipelineSummary, adjustments: dict[tuple[str, str, str | None], tuple[int, Decimal]]
+    summary: PipelineSummary, adjustments: dict[StageKey, tuple[int, Decimal]]
 ) -> PipelineTotals:
     lines = []
     for line in summary.stages:
@@ -622,6 +643,56 @@ def currency_totals(pipelines: Sequence[_Totals]) -> list[CurrencyTotal]:
 # Deals that need a decision
 
 
+@dataclass(frozen=True, slots=True)
+class DecisionRules:
+    """What makes an open deal need a decision, as SQL on the mirror (snoozed deals left out)."""
+
+    past: ColumnElement[bool]
+    closing_bare: ColumnElement[bool]
+    stale: ColumnElement[bool]
+    not_snoozed: ColumnElement[bool]
+    cutoff: datetime
+
+    @classmethod
+    def at(cls, *, now: datetime, today: date, stale_after_days: int) -> DecisionRules:
+        cutoff = now - timedelta(days=stale_after_days)
+        untouched = and_(
+            *(
+                or_(column.is_(None), column < cutoff)
+                for column in (
+                    MirrorDeal.last_activity_at,
+                    MirrorDeal.created_at,
+                    MirrorDeal.person_changed_at,
+                )
+            )
+        )
+        # Uncorrelated subqueries: worked out once, not per deal.
+        changed_via_drumbeat = select(AuditEntry.deal_id).where(
+            AuditEntry.field != "note", AuditEntry.at >= cutoff
+        )
+        return cls(
+            past=and_(MirrorDeal.close_date.is_not(None), MirrorDeal.close_date < today),
+            closing_bare=and_(
+                MirrorDeal.close_date >= today,
+                MirrorDeal.close_date <= today + timedelta(days=CLOSING_SOON_DAYS),
+                or_(MirrorDeal.next_step.is_(None), func.trim(MirrorDeal.next_step) == ""),
+            ),
+            stale=and_(untouched, MirrorDeal.id.not_in(changed_via_drumbeat)),
+            not_snoozed=MirrorDeal.id.not_in(select(Snooze.deal_id)),
+            cutoff=cutoff,
+        )
+
+    @property
+    def counted(self) -> list[ColumnElement[bool]]:
+        """For `open_stage_totals`: deals needing a decision in all, then per reason."""
+        return [
+            and_(self.not_snoozed, or_(self.past, self.closing_bare, self.stale)),
+            and_(self.not_snoozed, self.past),
+            and_(self.not_snoozed, self.closing_bare),
+            and_(self.not_snoozed, self.stale),
+        ]
+
+
 def needs_decision(
     session: Session,
     scope: DealScope,
@@ -632,40 +703,26 @@ def needs_decision(
     deal_url: Callable[[str], str],
     owners: dict[str, str] | None = None,
     keep: int = DECISIONS_KEPT,
+    counts: Sequence[int] | None = None,
 ) -> Decisions:
     """Open deals past their close date, closing within 14 days with no next step, or stale.
 
     Stale follows the stale_deals ritual: no activity, no change by a person, none through Drumbeat
     for `stale_after_days`; a snoozed deal waits for its snooze to end (those few are worked out one
-    by one, since a snooze's own note is not a review).
+    by one, since a snooze's own note is not a review). `counts` (in all, past close, closing bare,
+    stale) may come from the digest's own scan of the open deals (`DecisionRules.counted`).
     """
     owners = owners if owners is not None else _owner_names(session)
-    cutoff = now - timedelta(days=stale_after_days)
-    soon = today + timedelta(days=CLOSING_SOON_DAYS)
-    past = and_(MirrorDeal.close_date.is_not(None), MirrorDeal.close_date < today)
-    closing_bare = and_(
-        MirrorDeal.close_date >= today,
-        MirrorDeal.close_date <= soon,
-        or_(MirrorDeal.next_step.is_(None), func.trim(MirrorDeal.next_step) == ""),
-    )
-    untouched = and_(
-        *(
-            or_(column.is_(None), column < cutoff)
-            for column in (MirrorDeal.last_activity_at, MirrorDeal.created_at, MirrorDeal.person_changed_at)
-        )
-    )
-    # Uncorrelated subqueries: worked out once, not per deal.
-    changed_via_drumbeat = select(AuditEntry.deal_id).where(
-        AuditEntry.field != "note", AuditEntry.at >= cutoff
-    )
-    stale = and_(untouched, MirrorDeal.id.not_in(changed_via_drumbeat))
-    base = [MirrorDeal.is_closed.is_(False), MirrorDeal.id.not_in(select(Snooze.deal_id)), *scope.where()]
+    rules = DecisionRules.at(now=now, today=today, stale_after_days=stale_after_days)
+    if counts is None:
+        per_stage = open_stage_totals(session, scope.where(), rules.counted)
+        counts = [sum(extra[i] for _, _, extra in per_stage.values()) for i in range(4)]
+    total, n_past, n_bare, n_stale = counts
     flags = (
-        case((past, 1), else_=0),
-        case((closing_bare, 1), else_=0),
-        case((stale, 1), else_=0),
+        case((rules.past, 1), else_=0),
+        case((rules.closing_bare, 1), else_=0),
+        case((rules.stale, 1), else_=0),
     )
-    # One scan: the counts ride along as window totals on the rows kept.
     rows = session.execute(
         select(
             MirrorDeal.id,
@@ -675,14 +732,16 @@ def needs_decision(
             MirrorDeal.currency,
             MirrorDeal.close_date,
             *flags,
-            func.count().over(),
-            *(func.sum(f).over() for f in flags),
         )
-        .where(*base, or_(past, closing_bare, stale))
+        .where(
+            MirrorDeal.is_closed.is_(False),
+            rules.not_snoozed,
+            *scope.where(),
+            or_(rules.past, rules.closing_bare, rules.stale),
+        )
         .order_by(MirrorDeal.amount.desc().nulls_last(), MirrorDeal.name)
         .limit(keep)
     ).all()
-    total, n_past, n_bare, n_stale = (int(v) for v in rows[0][-4:]) if rows else (0, 0, 0, 0)
     deals = [
         DecisionDeal(
             deal_id,
@@ -694,9 +753,11 @@ def needs_decision(
             close_date,
             _reasons(bool(f_past), bool(f_bare), bool(f_stale)),
         )
-        for deal_id, name, owner_id, amount, currency, close_date, f_past, f_bare, f_stale, *_ in rows
+        for deal_id, name, owner_id, amount, currency, close_date, f_past, f_bare, f_stale in rows
     ]
-    extra = _snoozed_decisions(session, scope, today=today, cutoff=cutoff, owners=owners, deal_url=deal_url)
+    extra = _snoozed_decisions(
+        session, scope, today=today, cutoff=rules.cutoff, owners=owners, deal_url=deal_url
+    )
     for deal in extra:
         n_past += REASON_PAST_CLOSE in deal.reasons
         n_bare += REASON_NO_NEXT_STEP in deal.reasons
