@@ -546,55 +546,6 @@ def child_memory(database_url: str) -> ChildMemory:
     return ChildMemory(found["rss_before_kb"] / 1024, found["peak_kb"] / 1024)
 
 
-def phase_times(sessions: sessionmaker[Session]) -> list[tuple[str, float]]:
-    """build_digest's steps timed one by one (no profiler), in one session, in build_digest's order."""
-    from bot.history import history_start, states_at
-    from bot.mirror import pipeline_summaries
-    from rituals import digest as d
-
-    scope = DealScope()
-    local_now = NOW.astimezone(ZONE)
-    phases: list[tuple[str, float]] = []
-
-    def step(label: str, work: Callable[[], Any]) -> Any:
-        began = time.perf_counter()
-        result = work()
-        phases.append((label, (time.perf_counter() - began) * 1000))
-        return result
-
-    with sessions() as session:
-        start = step("history_start (min valid_from)", lambda: history_start(session))
-        since = max(NOW - timedelta(days=COMPARE_DAYS), start)
-        owners = step("_owner_names", lambda: d._owner_names(session))
-        current = step("pipeline_summaries (the aggregate)", lambda: pipeline_summaries(session, where=[]))
-        before = step("states_at(since) (ORM DealHistory rows)", lambda: states_at(session, since))
-        after = step(
-            "_changed_now (mirror rows of changed deals)", lambda: d._changed_now(session, since, scope)
-        )
-        step(
-            "_classify",
-            lambda: d._classify(
-                session, before, after, since=since, today=local_now.date(), owners=owners, deal_url=deal_url
-            ),
-        )
-        adjustments = step("_baseline_adjustments", lambda: d._baseline_adjustments(before, after))
-        step("_with_baseline", lambda: [d._with_baseline(s, adjustments) for s in current])
-        step(
-            "needs_decision (2 queries + snoozed deals)",
-            lambda: d.needs_decision(
-                session,
-                scope,
-                now=NOW,
-                today=local_now.date(),
-                stale_after_days=STALE_AFTER_DAYS,
-                deal_url=deal_url,
-                owners=owners,
-            ),
-        )
-    phases.append((f"(rows: states_at {len(before):,}, _changed_now {len(after):,})", 0.0))
-    return phases
-
-
 def replay_sql(engine: Engine, sessions: sessionmaker[Session]) -> None:
     """build_digest's statements, captured from one build and replayed on the bare driver (best of 3)."""
     from sqlalchemy import event
@@ -810,12 +761,6 @@ def run(engine: Engine, database_url: str, args: argparse.Namespace) -> bool:
     )
 
     if ratio > PROFILE_ABOVE or args.profile:
-        print("\nbuild_digest step by step (one session, no profiler):")
-        try:
-            for label, ms in phase_times(sessions):
-                print(f"  {ms:8.1f} ms  {label}" if ms else f"  {'':11}  {label}")
-        except Exception as exc:  # the private steps moved: the profile below still says where
-            print(f"  not available ({type(exc).__name__}: {exc})")
         replay_sql(engine, sessions)
         print_profile(sessions)
     return time_ok and memory_ok

@@ -91,7 +91,7 @@ def pipeline_summaries(
     totals: dict[StageKey, tuple[int, Decimal, tuple[int, ...]]] | None = None,
 ) -> list[PipelineSummary]:
     """Open deals per pipeline and stage, one summary per pipeline and currency (never added across);
-    `where` narrows the deals (a pipeline with none still shows, with zeros). `totals` are
+    `where` narrows the deals (a pipeline with none still shows, with zeros). `totals`: what
     `open_stage_totals` already read."""
     if totals is None:
         totals = open_stage_totals(session, where)

@@ -115,6 +115,10 @@ class MirrorDeal(Base):
     __table_args__ = (
         Index("ix_crm_deals_owner_open", "owner_id", "is_closed"),
         Index("ix_crm_deals_pipeline_stage", "pipeline_id", "stage_id"),
+        # The digest: the most valuable deals needing a decision, and counts by close date. Not
+        # led by is_closed: most deals are open, and SQLite (no ANALYZE) would scan by it anyway.
+        Index("ix_crm_deals_amount", "amount"),
+        Index("ix_crm_deals_close_date", "close_date"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from sqlalchemy import ColumnElement, Float, and_, case, cast, func, or_, select, text
-from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from bot.deals.reviews import drumbeat_changes
 from bot.formatting import format_date, format_money
@@ -282,8 +282,8 @@ def build_digest(
         session.execute(text("SET LOCAL jit = off"))
     owners = _owner_names(session)
     rules = DecisionRules.at(now=now, today=today, stale_after_days=stale_after_days)
-    # One scan of the open deals gives the stage totals and how many need a decision.
-    per_stage = open_stage_totals(session, scope.where(), rules.counted)
+    # The scan for the stage totals also counts the deals past their close date or closing bare.
+    per_stage = open_stage_totals(session, scope.where(), [rules.past, rules.closing_bare])
     current = [
         summary
         for summary in pipeline_summaries(session, totals=per_stage)
@@ -292,10 +292,9 @@ def build_digest(
     changes: list[ChangeGroup] = []
     adjustments: dict[StageKey, tuple[int, Decimal]] = {}
     if since is not None:
-        changes, open_now = _changes(
+        changes, adjustments = _changes(
             session, scope, since=since, today=today, deal_url=deal_url, owners=owners
         )
-        adjustments = _baseline_adjustments(session, scope, since, open_now)
     pipelines = [_with_baseline(summary, adjustments) for summary in current]
     decisions = needs_decision(
         session,
@@ -305,7 +304,7 @@ def build_digest(
         stale_after_days=stale_after_days,
         deal_url=deal_url,
         owners=owners,
-        counts=[sum(extra[i] for _, _, extra in per_stage.values()) for i in range(4)],
+        past_and_bare=tuple(sum(extra[i] for _, _, extra in per_stage.values()) for i in (0, 1)),
     )
     return PipelineDigest(
         ritual_id=ritual_id,
@@ -335,8 +334,8 @@ def changes_since(
     return _changes(session, scope, since=since, today=today, deal_url=deal_url, owners=owners)[0]
 
 
-_OpenNow = dict[StageKey, tuple[int, float]]
-"""The changed deals that are open now, counted and summed per (pipeline, stage, currency)."""
+_Adjustments = dict[StageKey, tuple[int, Decimal]]
+"""What to add to today's stage totals for those at the comparison point: (deals, amount)."""
 
 
 def _changes(
@@ -347,7 +346,7 @@ def _changes(
     today: date,
     deal_url: Callable[[str], str],
     owners: dict[str, str] | None,
-) -> tuple[list[ChangeGroup], _OpenNow]:
+) -> tuple[list[ChangeGroup], _Adjustments]:
     """One pass over the deals the history says changed, on plain columns (no ORM objects, amounts
     as floats): each kind keeps its count, its totals per currency and its CHANGES_KEPT most telling
     deals, and only those are read again in full (names, exact amounts)."""
@@ -364,34 +363,37 @@ def _changes(
     def order(pipeline_id: str, stage_id: str) -> int:
         return stages.get((pipeline_id, stage_id), (0, stage_id))[0]
 
-    then = aliased(DealHistory)
-    rows = session.execute(
-        select(
-            MirrorDeal.id,
-            MirrorDeal.pipeline_id,
-            MirrorDeal.stage_id,
-            cast(MirrorDeal.amount, Float).label("amount_now"),
-            MirrorDeal.currency,
-            MirrorDeal.close_date,
-            MirrorDeal.is_closed,
-            MirrorDeal.is_won,
-            (MirrorDeal.created_at > since).label("is_new"),
-            then.pipeline_id,
-            then.stage_id,
-            cast(then.amount, Float).label("amount_then"),
-            then.close_date,
-            then.owner_id,
-            then.is_closed,
-        )
-        .outerjoin(then, and_(then.deal_id == MirrorDeal.id, then.valid_from <= since, then.valid_to > since))
-        .where(
-            MirrorDeal.id.in_(select(DealHistory.deal_id).where(DealHistory.valid_from > since)),
-            *scope.where(),
-        )
+    # Two range scans of the history, paired by deal: the changed deals' current rows (equal to
+    # the mirror) and every deal's row at `since`.
+    columns = (
+        DealHistory.deal_id,
+        DealHistory.pipeline_id,
+        DealHistory.stage_id,
+        cast(DealHistory.amount, Float),
+        DealHistory.currency,
+        DealHistory.close_date,
+        DealHistory.owner_id,
+        DealHistory.is_closed,
+        DealHistory.is_won,
+    )
+    then_rows = session.execute(
+        select(*columns).where(DealHistory.valid_from <= since, DealHistory.valid_to > since)
     ).all()
+    before = {row[0]: row for row in then_rows}
+    # Rows begun since (the valid_from index); the current ones picked here, not in SQL, or SQLite
+    # would rather walk every current row by valid_to.
+    now_rows = [
+        row[:-1]
+        for row in session.execute(
+            select(*columns, DealHistory.valid_to.is_(None)).where(
+                DealHistory.valid_from > since, *scope.where(DealHistory.pipeline_id, DealHistory.owner_id)
+            )
+        ).all()
+        if row[-1]
+    ]
     found: dict[str, list[_Found]] = defaultdict(list)
     sums: dict[str, dict[str | None, list[float]]] = defaultdict(lambda: defaultdict(list))
-    open_now: _OpenNow = {}
+    open_now: dict[StageKey, tuple[int, float]] = {}
 
     def add(
         kind: str, deal_id: str, amount: float | None, currency: str | None, detail: object, key: float
@@ -400,36 +402,26 @@ def _changes(
         if kind in ("new", "won", "lost"):
             sums[kind][currency].append(amount or 0.0)
 
-    for (
-        deal_id,
-        pipeline_id,
-        stage_id,
-        amount,
-        currency,
-        close_date,
-        is_closed,
-        is_won,
-        is_new,
-        then_pipeline,
-        then_stage,
-        then_amount,
-        then_close,
-        then_owner,
-        then_closed,
-    ) in rows:
+    def closed(deal_id: str, amount: float | None, currency: str | None, stage: str, *, won: bool) -> None:
+        detail = stage if won else _LOST_REASON
+        add("won" if won else "lost", deal_id, amount, currency, detail, amount or 0.0)
+
+    for deal_id, pipeline_id, stage_id, amount, currency, close_date, _, is_closed, is_won in now_rows:
         if not is_closed:
             n, total = open_now.get((pipeline_id, stage_id, currency), (0, 0.0))
             open_now[(pipeline_id, stage_id, currency)] = (n + 1, total + (amount or 0.0))
-        known = then_pipeline is not None and scope.covers(then_pipeline, then_owner)
-        if is_new:
+        then = before.get(deal_id)
+        if then is None:  # every deal alive at `since` has a row then (the first sync recorded all)
             add("new", deal_id, amount, currency, label(pipeline_id, stage_id), amount or 0.0)
-        if is_closed and ((known and not then_closed) or (not known and is_new)):
-            if is_won:
-                add("won", deal_id, amount, currency, label(pipeline_id, stage_id), amount or 0.0)
-            else:
-                add("lost", deal_id, amount, currency, _LOST_REASON, amount or 0.0)
+            if is_closed:
+                closed(deal_id, amount, currency, label(pipeline_id, stage_id), won=is_won)
             continue
-        if not known or is_closed:
+        _, then_pipeline, then_stage, then_amount, _, then_close, then_owner, then_closed, _ = then
+        if not scope.covers(then_pipeline, then_owner):
+            continue  # it came into the scope: not a change within it
+        if is_closed:
+            if not then_closed:
+                closed(deal_id, amount, currency, label(pipeline_id, stage_id), won=is_won)
             continue
         if then_closed:
             add(
@@ -451,6 +443,16 @@ def _changes(
         if _rounded(then_amount) != _rounded(amount):
             delta = (amount or 0.0) - (then_amount or 0.0)
             add("amount", deal_id, amount, currency, (then_amount, amount), abs(delta))
+
+    # Stage totals then = totals now, less the changed deals as they are, plus every deal that has
+    # changed since (or was deleted, or left the scope) as it was.
+    adjustments: dict[StageKey, tuple[int, float]] = {
+        key: (-count, -total) for key, (count, total) in open_now.items()
+    }
+    for _, pipeline, stage, amount_then, currency_then, _, owner, was_closed, _ in then_rows:
+        if not was_closed and scope.covers(pipeline, owner):
+            count, total = adjustments.get((pipeline, stage, currency_then), (0, 0.0))
+            adjustments[(pipeline, stage, currency_then)] = (count + 1, total + (amount_then or 0.0))
 
     kept = {kind: heapq.nlargest(CHANGES_KEPT, items) for kind, items in found.items()}
     details = _deal_details(session, {f.deal_id for items in kept.values() for f in items})
@@ -482,7 +484,7 @@ def _changes(
             key=lambda item: item[0] or "",
         )
         groups.append(ChangeGroup(kind, CHANGE_TITLES[kind], deals, totals, total=len(found.get(kind, []))))
-    return groups, open_now
+    return groups, {key: (count, _money(total)) for key, (count, total) in adjustments.items()}
 
 
 _LOST_REASON = "the CRM's lost reason"  # a marker: the reason itself is read with the deal's details
@@ -555,37 +557,6 @@ def _owner_names(session: Session) -> dict[str, str]:
         o.id: f"{o.first_name} {o.last_name}".strip() or o.email or o.id
         for o in session.scalars(select(MirrorOwner))
     }
-
-
-def _baseline_adjustments(
-    session: Session, scope: DealScope, since: datetime, open_now: _OpenNow
-) -> dict[StageKey, tuple[int, Decimal]]:
-    """Stage totals then = totals now, minus the changed deals as they are (`open_now`), plus them
-    as they were (a deal deleted since, or moved out of the scope, counts as it was)."""
-    then_rows = session.execute(
-        select(
-            DealHistory.pipeline_id,
-            DealHistory.stage_id,
-            DealHistory.currency,
-            func.count(),
-            func.sum(DealHistory.amount),
-        )
-        .where(
-            DealHistory.valid_from <= since,
-            DealHistory.valid_to > since,
-            DealHistory.is_closed.is_(False),
-            *scope.where(DealHistory.pipeline_id, DealHistory.owner_id),
-        )
-        .group_by(DealHistory.pipeline_id, DealHistory.stage_id, DealHistory.currency)
-    ).all()
-    delta: dict[StageKey, tuple[int, Decimal]] = {
-        key: (-count, -_money(total)) for key, (count, total) in open_now.items()
-    }
-    for pipeline_id, stage_id, currency, count, total in then_rows:
-        key = (pipeline_id, stage_id, currency)
-        n, amount = delta.get(key, (0, Decimal(0)))
-        delta[key] = (n + count, amount + Decimal(str(total or 0)))
-    return delta
 
 
 def _with_baseline(
@@ -682,16 +653,6 @@ class DecisionRules:
             cutoff=cutoff,
         )
 
-    @property
-    def counted(self) -> list[ColumnElement[bool]]:
-        """For `open_stage_totals`: deals needing a decision in all, then per reason."""
-        return [
-            and_(self.not_snoozed, or_(self.past, self.closing_bare, self.stale)),
-            and_(self.not_snoozed, self.past),
-            and_(self.not_snoozed, self.closing_bare),
-            and_(self.not_snoozed, self.stale),
-        ]
-
 
 def needs_decision(
     session: Session,
@@ -703,45 +664,45 @@ def needs_decision(
     deal_url: Callable[[str], str],
     owners: dict[str, str] | None = None,
     keep: int = DECISIONS_KEPT,
-    counts: Sequence[int] | None = None,
+    past_and_bare: tuple[int, ...] | None = None,
 ) -> Decisions:
     """Open deals past their close date, closing within 14 days with no next step, or stale.
 
     Stale follows the stale_deals ritual: no activity, no change by a person, none through Drumbeat
     for `stale_after_days`; a snoozed deal waits for its snooze to end (those few are worked out one
-    by one, since a snooze's own note is not a review). `counts` (in all, past close, closing bare,
-    stale) may come from the digest's own scan of the open deals (`DecisionRules.counted`).
+    by one, since a snooze's own note is not a review). `past_and_bare`: how many open deals are
+    past their close date and closing bare, snoozed or not, when the caller has counted them.
     """
     owners = owners if owners is not None else _owner_names(session)
     rules = DecisionRules.at(now=now, today=today, stale_after_days=stale_after_days)
-    if counts is None:
-        per_stage = open_stage_totals(session, scope.where(), rules.counted)
-        counts = [sum(extra[i] for _, _, extra in per_stage.values()) for i in range(4)]
-    total, n_past, n_bare, n_stale = counts
+    open_deals = [MirrorDeal.is_closed.is_(False), *scope.where()]
+    total, n_past, n_bare, n_stale = _decision_counts(session, rules, open_deals, past_and_bare)
     flags = (
         case((rules.past, 1), else_=0),
         case((rules.closing_bare, 1), else_=0),
         case((rules.stale, 1), else_=0),
     )
-    rows = session.execute(
-        select(
-            MirrorDeal.id,
-            MirrorDeal.name,
-            MirrorDeal.owner_id,
-            MirrorDeal.amount,
-            MirrorDeal.currency,
-            MirrorDeal.close_date,
-            *flags,
-        )
-        .where(
-            MirrorDeal.is_closed.is_(False),
-            rules.not_snoozed,
-            *scope.where(),
-            or_(rules.past, rules.closing_bare, rules.stale),
-        )
-        .order_by(MirrorDeal.amount.desc().nulls_last(), MirrorDeal.name)
-        .limit(keep)
-    ).all()
+    listed = select(
+        MirrorDeal.id,
+        MirrorDeal.name,
+        MirrorDeal.owner_id,
+        MirrorDeal.amount,
+        MirrorDeal.currency,
+        MirrorDeal.close_date,
+        *flags,
+    ).where(*open_deals, rules.not_snoozed, or_(rules.past, rules.closing_bare, rules.stale))
+    # Most valuable first, walking the amount index; deals with no amount after them.
+    rows = list(
+        session.execute(
+            listed.where(MirrorDeal.amount.is_not(None))
+            .order_by(MirrorDeal.amount.desc(), MirrorDeal.name)
+            .limit(keep)
+        ).all()
+    )
+    if len(rows) < keep:
+        rows += session.execute(
+            listed.where(MirrorDeal.amount.is_(None)).order_by(MirrorDeal.name).limit(keep - len(rows))
+        ).all()
     deals = [
         DecisionDeal(
             deal_id,
@@ -767,6 +728,46 @@ def needs_decision(
     return Decisions(deals, total + len(extra), by_reason)
 
 
+def _decision_counts(
+    session: Session,
+    rules: DecisionRules,
+    open_deals: Sequence[ColumnElement[bool]],
+    past_and_bare: tuple[int, ...] | None,
+) -> tuple[int, int, int, int]:
+    """(in all, past close date, closing bare, stale) among open deals not snoozed, in three small
+    queries: past close date and closing soon never overlap, so the union is the three counts less
+    the stale ones among the first two; snoozed deals are counted apart and taken off."""
+
+    def count(*conditions: ColumnElement[bool]) -> int:
+        return int(
+            session.scalar(select(func.count()).select_from(MirrorDeal).where(*open_deals, *conditions)) or 0
+        )
+
+    past, bare = past_and_bare or (count(rules.past), count(rules.closing_bare))
+    # One scan for the stale ones, and how many of them are past their close date or closing bare.
+    stale, stale_past, stale_bare = (
+        int(n or 0)
+        for n in session.execute(
+            select(
+                func.count(),
+                func.sum(case((rules.past, 1), else_=0)),
+                func.sum(case((rules.closing_bare, 1), else_=0)),
+            ).where(*open_deals, rules.stale)
+        ).one()
+    )
+    union = past + bare + stale - stale_past - stale_bare
+    for f_past, f_bare, f_stale in session.execute(
+        select(
+            case((rules.past, 1), else_=0),
+            case((rules.closing_bare, 1), else_=0),
+            case((rules.stale, 1), else_=0),
+        ).where(*open_deals, MirrorDeal.id.in_(select(Snooze.deal_id)))
+    ).all():
+        past, bare, stale = past - f_past, bare - f_bare, stale - f_stale
+        union -= 1 if (f_past or f_bare or f_stale) else 0
+    return union, past, bare, stale
+
+
 def _reasons(past: bool, bare: bool, stale: bool) -> tuple[str, ...]:
     chosen = ((past, REASON_PAST_CLOSE), (bare, REASON_NO_NEXT_STEP), (stale, REASON_STALE))
     return tuple(reason for flag, reason in chosen if flag)
@@ -781,14 +782,19 @@ def _snoozed_decisions(
     owners: dict[str, str],
     deal_url: Callable[[str], str],
 ) -> list[DecisionDeal]:
-    rows = session.execute(
-        select(MirrorDeal, Snooze)
-        .join(Snooze, Snooze.deal_id == MirrorDeal.id)
-        .where(MirrorDeal.is_closed.is_(False), *scope.where())
+    # Driven by the few snoozes (an IN on the primary key), never by a scan of the open deals.
+    deals = session.scalars(
+        select(MirrorDeal).where(
+            MirrorDeal.id.in_(select(Snooze.deal_id)), MirrorDeal.is_closed.is_(False), *scope.where()
+        )
     ).all()
-    drumbeat = drumbeat_changes(session, [deal.id for deal, _ in rows])
+    snoozes = {
+        s.deal_id: s for s in session.scalars(select(Snooze).where(Snooze.deal_id.in_([d.id for d in deals])))
+    }
+    drumbeat = drumbeat_changes(session, [deal.id for deal in deals])
     found = []
-    for deal, snooze in rows:
+    for deal in deals:
+        snooze = snoozes[deal.id]
         past = deal.close_date is not None and deal.close_date < today
         bare = (
             deal.close_date is not None

@@ -47,6 +47,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_deal_history_valid_from"), ["valid_from"], unique=False)
         batch_op.create_index(batch_op.f("ix_deal_history_valid_to"), ["valid_to"], unique=False)
 
+    with op.batch_alter_table("crm_deals", schema=None) as batch_op:
+        batch_op.create_index("ix_crm_deals_amount", ["amount"], unique=False)
+        batch_op.create_index("ix_crm_deals_close_date", ["close_date"], unique=False)
     with op.batch_alter_table("crm_owners", schema=None) as batch_op:
         batch_op.add_column(sa.Column("teams", sa.JSON(), nullable=False, server_default="[]"))
     with op.batch_alter_table("review_weeks", schema=None) as batch_op:
@@ -64,6 +67,9 @@ def downgrade() -> None:
         batch_op.drop_column("open_deals")
     with op.batch_alter_table("crm_owners", schema=None) as batch_op:
         batch_op.drop_column("teams")
+    with op.batch_alter_table("crm_deals", schema=None) as batch_op:
+        batch_op.drop_index("ix_crm_deals_close_date")
+        batch_op.drop_index("ix_crm_deals_amount")
     with op.batch_alter_table("deal_history", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_deal_history_valid_to"))
         batch_op.drop_index(batch_op.f("ix_deal_history_valid_from"))
