@@ -263,12 +263,16 @@ def build_digest(
     stale_after_days: int,
     deal_url: Callable[[str], str],
     crm_label: str = "the CRM",
+    history_retention: timedelta | None = None,
 ) -> PipelineDigest:
     """Everything the digest shows, as of `now` (aware; `local_now` is the same moment in the
-    ritual's zone, whose date is "today")."""
+    ritual's zone, whose date is "today"). Changes go back `compare_days`, or as far as the history
+    does: to its first sync, and no further than `history_retention` keeps it."""
     today = local_now.date()
     wanted = now - timedelta(days=compare_days)
     start = history_start(session)
+    if start is not None and history_retention is not None:
+        start = max(start, now - history_retention)
     since = None if start is None else max(wanted, start)
     note = None
     if start is None:

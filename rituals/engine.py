@@ -287,6 +287,7 @@ class RitualEngine:
                 now=now,
                 deal_url=self._crm.deal_url,
                 crm_label=self._crm_label,
+                history_retention=self._history_retention,
             )
             post = renderers.digest(digest, ritual.mention)  # may warn about the mention
             report.warnings.extend(digest.warnings)

@@ -104,6 +104,7 @@ def digest_for(
     now: datetime,
     deal_url: Callable[[str], str],
     crm_label: str,
+    history_retention: timedelta,
 ) -> PipelineDigest:
     filters = ritual.filters
     stale = stale_ritual(config)
@@ -123,6 +124,7 @@ def digest_for(
             stale_after_days=stale.stale_after_days if stale else 14,
             deal_url=deal_url,
             crm_label=crm_label,
+            history_retention=history_retention,
         )
     if filters is not None and filters.teams and scope.owner_ids is not None and not scope.owner_ids:
         digest.warnings.append(

@@ -300,3 +300,25 @@ def test_a_young_history_compares_with_its_first_day(sessions: sessionmaker[Sess
 
 def _fmt(day: date) -> str:
     return day.strftime("%d %b %Y").lstrip("0")
+
+
+def test_a_comparison_beyond_the_retention_window_stops_at_its_edge(week: sessionmaker[Session]) -> None:
+    with week() as session:
+        digest = build_digest(
+            session,
+            ritual_id="quarterly",
+            scope=DealScope(),
+            now=NOW,
+            local_now=NOW.astimezone(PARIS),
+            compare_days=90,
+            stale_after_days=14,
+            deal_url=str,
+            history_retention=timedelta(days=5),
+        )
+    assert digest.since is not None and digest.since.astimezone(UTC) == NOW - timedelta(days=5)
+    assert (
+        digest.history_note
+        == f"History starts {_fmt((NOW - timedelta(days=5)).astimezone(PARIS).date())}: "
+        + ("changes are since then.")
+    )
+    assert [c.name for g in digest.changes if g.kind == "won" for c in g.deals] == ["Beta"]
