@@ -395,58 +395,50 @@ def _changes(
         ).all()
         if row[-1]
     ]
-    found: dict[str, list[_Found]] = defaultdict(list)
+    # Per kind: (sort key, deal id, what the detail is made of); texts only for the deals kept.
+    found: dict[str, list[tuple[float, str, tuple[object, ...]]]] = defaultdict(list)
     sums: dict[str, dict[str | None, list[float]]] = defaultdict(lambda: defaultdict(list))
     open_now: dict[StageKey, tuple[int, float]] = {}
-
-    def add(
-        kind: str, deal_id: str, amount: float | None, currency: str | None, detail: object, key: float
-    ) -> None:
-        found[kind].append(_Found(key, deal_id, detail))
-        if kind in ("new", "won", "lost"):
-            sums[kind][currency].append(amount or 0.0)
-
-    def closed(deal_id: str, amount: float | None, currency: str | None, stage: str, *, won: bool) -> None:
-        detail = stage if won else _LOST_REASON
-        add("won" if won else "lost", deal_id, amount, currency, detail, amount or 0.0)
+    covers_all = scope.pipeline_ids is None and scope.owner_ids is None
 
     for deal_id, pipeline_id, stage_id, amount, currency, close_date, _, is_closed, is_won in now_rows:
+        value = amount or 0.0
         if not is_closed:
             n, total = open_now.get((pipeline_id, stage_id, currency), (0, 0.0))
-            open_now[(pipeline_id, stage_id, currency)] = (n + 1, total + (amount or 0.0))
+            open_now[(pipeline_id, stage_id, currency)] = (n + 1, total + value)
         then = before.get(deal_id)
         if then is None:  # every deal alive at `since` has a row then (the first sync recorded all)
-            add("new", deal_id, amount, currency, label(pipeline_id, stage_id), amount or 0.0)
-            if is_closed:
-                closed(deal_id, amount, currency, label(pipeline_id, stage_id), won=is_won)
-            continue
-        _, then_pipeline, then_stage, then_amount, _, then_close, then_owner, then_closed, _ = then
-        if not scope.covers(then_pipeline, then_owner):
-            continue  # it came into the scope: not a change within it
+            found["new"].append((value, deal_id, ("stage", pipeline_id, stage_id)))
+            sums["new"][currency].append(value)
+        else:
+            _, then_pipeline, then_stage, then_amount, _, then_close, then_owner, then_closed, _ = then
+            if not covers_all and not scope.covers(then_pipeline, then_owner):
+                continue  # it came into the scope: not a change within it
+            if not is_closed:
+                if then_closed:
+                    found["back"].append((value, deal_id, ("reopened", then_pipeline, then_stage)))
+                elif then_pipeline == pipeline_id and then_stage != stage_id:
+                    old = stages.get((then_pipeline, then_stage), (0, ""))[0]
+                    new = stages.get((pipeline_id, stage_id), (0, ""))[0]
+                    if new != old:
+                        move = ("move", then_pipeline, then_stage, pipeline_id, stage_id)
+                        found["forward" if new > old else "back"].append((value, deal_id, move))
+                if (
+                    then_close is not None
+                    and then_close <= today
+                    and (close_date is None or close_date > today)
+                ):
+                    found["slipped"].append((value, deal_id, ("dates", then_close, close_date)))
+                delta = value - (then_amount or 0.0)
+                if abs(delta) >= 0.00005 or (then_amount is None) != (amount is None):
+                    found["amount"].append((abs(delta), deal_id, ("amounts", then_amount, amount)))
+                continue
+            if then_closed:
+                continue
         if is_closed:
-            if not then_closed:
-                closed(deal_id, amount, currency, label(pipeline_id, stage_id), won=is_won)
-            continue
-        if then_closed:
-            add(
-                "back",
-                deal_id,
-                amount,
-                currency,
-                f"reopened (was {label(then_pipeline, then_stage)})",
-                amount or 0.0,
-            )
-        elif then_pipeline == pipeline_id and then_stage != stage_id:
-            old, new = order(then_pipeline, then_stage), order(pipeline_id, stage_id)
-            if new != old:
-                text_ = f"{label(then_pipeline, then_stage)} → {label(pipeline_id, stage_id)}"
-                add("forward" if new > old else "back", deal_id, amount, currency, text_, amount or 0.0)
-        if then_close is not None and then_close <= today and (close_date is None or close_date > today):
-            text_ = f"{format_date(then_close)} → {format_date(close_date)}"
-            add("slipped", deal_id, amount, currency, text_, amount or 0.0)
-        if _rounded(then_amount) != _rounded(amount):
-            delta = (amount or 0.0) - (then_amount or 0.0)
-            add("amount", deal_id, amount, currency, (then_amount, amount), abs(delta))
+            kind = "won" if is_won else "lost"
+            found[kind].append((value, deal_id, ("stage", pipeline_id, stage_id) if is_won else ("lost",)))
+            sums[kind][currency].append(value)
 
     # Stage totals then = totals now, less the changed deals as they are, plus every deal that has
     # changed since (or was deleted, or left the scope) as it was.
@@ -459,24 +451,24 @@ def _changes(
             adjustments[(pipeline, stage, currency_then)] = (count + 1, total + (amount_then or 0.0))
 
     kept = {kind: heapq.nlargest(CHANGES_KEPT, items) for kind, items in found.items()}
-    details = _deal_details(session, {f.deal_id for items in kept.values() for f in items})
+    details = _deal_details(session, {deal_id for items in kept.values() for _, deal_id, _ in items})
     owners = owners if owners is not None else _owner_names(session)
     groups = []
     for kind in CHANGE_KINDS:
         deals = []
-        for item in kept.get(kind, []):
-            name, amount, currency, owner_id, pipeline_label, lost_reason = details[item.deal_id]
+        for _, deal_id, parts in kept.get(kind, []):
+            name, amount, currency, owner_id, pipeline_label, lost_reason = details[deal_id]
             deals.append(
                 DealChange(
-                    deal_id=item.deal_id,
+                    deal_id=deal_id,
                     name=name,
-                    url=deal_url(item.deal_id),
+                    url=deal_url(deal_id),
                     owner_name=owners.get(owner_id or "", "nobody"),
                     pipeline_label=pipeline_label,
                     amount=amount,
                     currency=currency,
-                    detail=_detail(item.detail, lost_reason, currency),
-                    delta=Decimal(str(round(item.key, 4))) if kind == "amount" else Decimal(0),
+                    detail=_detail(parts, lost_reason, currency, stages),
+                    delta=_signed_delta(parts),
                 )
             )
         if kind == "amount":
@@ -491,28 +483,37 @@ def _changes(
     return groups, {key: (count, _money(total)) for key, (count, total) in adjustments.items()}
 
 
-_LOST_REASON = "the CRM's lost reason"  # a marker: the reason itself is read with the deal's details
+def _detail(
+    parts: tuple[object, ...],
+    lost_reason: str | None,
+    currency: str | None,
+    stages: dict[tuple[str, str], tuple[int, str]],
+) -> str:
+    """The readable detail of a kept change, from what the pass over all changes noted of it."""
+
+    def label(pipeline_id: object, stage_id: object) -> str:
+        return stages.get((str(pipeline_id), str(stage_id)), (0, str(stage_id)))[1]
+
+    match parts:
+        case ("stage", pipeline_id, stage_id):
+            return label(pipeline_id, stage_id)
+        case ("move", from_pipeline, from_stage, pipeline_id, stage_id):
+            return f"{label(from_pipeline, from_stage)} → {label(pipeline_id, stage_id)}"
+        case ("reopened", pipeline_id, stage_id):
+            return f"reopened (was {label(pipeline_id, stage_id)})"
+        case ("dates", date() as before, (date() | None) as after):
+            return f"{format_date(before)} → {format_date(after)}"
+        case ("amounts", (float() | None) as before, (float() | None) as after):
+            return _amount_change(before, after, currency)
+    return lost_reason or "no reason given"
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class _Found:
-    key: float
-    deal_id: str
-    detail: object = field(compare=False)
-    """The text, or what to make it from once the deal is kept (an amount change's two amounts)."""
-
-
-def _detail(detail: object, lost_reason: str | None, currency: str | None) -> str:
-    if detail is _LOST_REASON:
-        return lost_reason or "no reason given"
-    if isinstance(detail, tuple):
-        before, after = detail
-        return _amount_change(before, after, currency)
-    return str(detail)
-
-
-def _rounded(amount: float | None) -> float | None:
-    return None if amount is None else round(amount, 4)
+def _signed_delta(parts: tuple[object, ...]) -> Decimal:
+    """An amount change's now minus before (zero for the other kinds)."""
+    if parts[0] != "amounts":
+        return Decimal(0)
+    before, after = (float(v) if isinstance(v, int | float) else 0.0 for v in parts[1:])
+    return Decimal(str(round(after - before, 4)))
 
 
 def _money(value: float) -> Decimal:

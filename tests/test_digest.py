@@ -193,6 +193,8 @@ def test_each_change_since_last_week(week: sessionmaker[Session]) -> None:
         "slipped": [("Delta", f"{_fmt(_close(-2))} → {_fmt(_close(20))}")],
         "amount": [("Zeta", "€12,000 → €18,000")],
     }
+    amount_changes = next(g for g in digest.changes if g.kind == "amount").deals
+    assert [c.delta for c in amount_changes] == [Decimal(6_000)]  # up, so 1:1 prep doesn't flag it
     totals = {g.kind: g.totals for g in digest.changes if g.totals}
     assert totals == {
         "new": [("EUR", Decimal(7_000))],
