@@ -711,11 +711,11 @@ def run(engine: Engine, database_url: str, args: argparse.Namespace) -> bool:
     aggregate_ms = timed(lambda: aggregate(engine), args.repeat)
     ratio = statistics.median(digest_ms) / statistics.median(aggregate_ms)
 
-    changed = {d.deal_id for g in digest.changes for d in g.deals}
+    listed = sum(len(g.deals) for g in digest.changes)
     groups = ", ".join(f"{g.kind} {g.count:,}" for g in digest.changes)
     reasons = ", ".join(f"{r} {n:,}" for r, n in digest.decisions.by_reason.items())
     print(
-        f"the digest found: {len(changed):,} changed deals, {digest.change_count:,} changes ({groups}); "
+        f"the digest found: {digest.change_count:,} changes ({groups}; {listed:,} listed); "
         f"{digest.decisions.total:,} deals needing a decision ({reasons}; "
         f"{len(digest.decisions.deals)} listed)"
     )
