@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Protocol
 
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
@@ -25,12 +26,20 @@ class StageLine:
     weighted: Decimal
 
 
-@dataclass(frozen=True, slots=True)
-class PipelineSummary:
-    pipeline_id: str
-    label: str
-    currency: str | None
-    stages: list[StageLine]
+class _StageLike(Protocol):
+    @property
+    def deals(self) -> int: ...
+    @property
+    def amount(self) -> Decimal: ...
+    @property
+    def weighted(self) -> Decimal: ...
+
+
+class StageSums:
+    """A pipeline's totals from its stages' (for any dataclass with `stages`)."""
+
+    __slots__ = ()
+    stages: Sequence[_StageLike]
 
     @property
     def deals(self) -> int:
@@ -43,6 +52,14 @@ class PipelineSummary:
     @property
     def weighted(self) -> Decimal:
         return sum((s.weighted for s in self.stages), Decimal(0))
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineSummary(StageSums):
+    pipeline_id: str
+    label: str
+    currency: str | None
+    stages: list[StageLine]
 
 
 @dataclass(slots=True)

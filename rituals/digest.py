@@ -24,7 +24,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from bot.deals.reviews import drumbeat_changes
 from bot.formatting import format_date, format_money
 from bot.history import history_start
-from bot.mirror import PipelineSummary, StageKey, open_stage_totals, pipeline_summaries
+from bot.mirror import PipelineSummary, StageKey, StageSums, open_stage_totals, pipeline_summaries
 from bot.models import AuditEntry, DealHistory, MirrorDeal, MirrorOwner, MirrorPipeline, MirrorStage, Snooze
 from rituals.kinds import SnoozeInfo, last_review
 
@@ -141,23 +141,11 @@ class StageTotal:
 
 
 @dataclass(frozen=True, slots=True)
-class PipelineTotals:
+class PipelineTotals(StageSums):
     pipeline_id: str
     label: str
     currency: str | None
     stages: list[StageTotal]
-
-    @property
-    def deals(self) -> int:
-        return sum(s.deals for s in self.stages)
-
-    @property
-    def amount(self) -> Decimal:
-        return sum((s.amount for s in self.stages), Decimal(0))
-
-    @property
-    def weighted(self) -> Decimal:
-        return sum((s.weighted for s in self.stages), Decimal(0))
 
     @property
     def deals_before(self) -> int:
