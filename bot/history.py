@@ -71,32 +71,20 @@ def _comparable(state: DealState) -> tuple[object, ...]:
     )
 
 
+_TRACKED = ("pipeline_id", "stage_id", "amount", "currency", "close_date", "owner_id", "is_closed", "is_won")
+"""DealState's fields after the id: the same names on a Deal, a history row and the state."""
+
+
 def state_of(deal: Deal) -> DealState:
-    return DealState(
-        deal.id,
-        deal.pipeline_id,
-        deal.stage_id,
-        deal.amount,
-        deal.currency,
-        deal.close_date,
-        deal.owner_id,
-        deal.is_closed,
-        deal.is_won,
-    )
+    return _state(deal.id, deal)
 
 
 def _state_of_row(row: DealHistory) -> DealState:
-    return DealState(
-        row.deal_id,
-        row.pipeline_id,
-        row.stage_id,
-        row.amount,
-        row.currency,
-        row.close_date,
-        row.owner_id,
-        row.is_closed,
-        row.is_won,
-    )
+    return _state(row.deal_id, row)
+
+
+def _state(deal_id: str, source: object) -> DealState:
+    return DealState(deal_id, *(getattr(source, name) for name in _TRACKED))
 
 
 def record_states(session: Session, deals: Sequence[Deal], now: datetime) -> int:
@@ -144,16 +132,7 @@ def record_states(session: Session, deals: Sequence[Deal], now: datetime) -> int
 
 
 def _values(state: DealState) -> dict[str, object]:
-    return {
-        "pipeline_id": state.pipeline_id,
-        "stage_id": state.stage_id,
-        "amount": state.amount,
-        "currency": state.currency,
-        "close_date": state.close_date,
-        "owner_id": state.owner_id,
-        "is_closed": state.is_closed,
-        "is_won": state.is_won,
-    }
+    return {name: getattr(state, name) for name in _TRACKED}
 
 
 def end_history(session: Session, deal_ids: Iterable[str], now: datetime) -> None:
