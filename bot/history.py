@@ -14,19 +14,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, literal, select, true, update
 from sqlalchemy.orm import Session
 
 from bot.db import dialect_insert
-from bot.models import DealHistory
+from bot.models import DealHistory, MirrorDeal, UTCDateTime
 from integrations.base import Deal
 
 __all__ = [
     "DealState",
-    "changed_since",
     "close_date_pushes",
     "end_history",
     "history_start",
@@ -36,6 +35,7 @@ __all__ = [
 ]
 
 _CHUNK = 500
+_INSTANT = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,17 +109,17 @@ def record_states(session: Session, deals: Sequence[Deal], now: datetime) -> int
         row = current.get(deal.id)
         if row is not None and _state_of_row(row).same_as(state):
             continue
-        if row is not None and row.valid_from >= now:
-            # Changed again at the same instant: no empty interval, the row takes the newer state.
-            session.execute(update(DealHistory).where(DealHistory.id == row.id).values(**_values(state)))
-            continue
+        at = now
         if row is not None:
+            # Time only moves on: a clock set back (`drumbeat run --now` in the past) or a second
+            # change at the same instant starts the new state just after the old, never over it.
+            at = max(now, row.valid_from + _INSTANT)
             session.execute(
                 update(DealHistory)
                 .where(DealHistory.id == row.id, DealHistory.valid_to.is_(None))
-                .values(valid_to=now)
+                .values(valid_to=at)
             )
-        fresh.append({"deal_id": deal.id, "valid_from": now, "valid_to": None, **_values(state)})
+        fresh.append({"deal_id": deal.id, "valid_from": at, "valid_to": None, **_values(state)})
     if fresh:
         insert = dialect_insert(session)
         session.execute(
@@ -146,21 +146,43 @@ def end_history(session: Session, deal_ids: Iterable[str], now: datetime) -> Non
         )
 
 
-def prune_history(session: Session, before: datetime) -> int:
-    """Forget states that ended before `before` (the retention window); current rows stay."""
-    result = session.execute(delete(DealHistory).where(DealHistory.valid_to < before))
+def prune_history(session: Session, *, now: datetime, retention: timedelta) -> int:
+    """Forget states that ended more than `retention` ago; current rows stay.
+
+    A clock set in the future (`drumbeat run --now 2027-…`) must not make real history look old:
+    the wall clock bounds what may be forgotten (read only here: a delete is not undone).
+    """
+    cutoff = min(now, datetime.now(UTC)) - retention
+    result = session.execute(delete(DealHistory).where(DealHistory.valid_to < cutoff))
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def history_start(session: Session) -> datetime | None:
-    """The earliest moment the history knows about (None before the first sync)."""
+def start_from_mirror(session: Session, now: datetime) -> int:
+    """A mirror filled before the history existed (an upgrade): record every mirrored deal as it
+    is now, once, so that a deal changed later is a change, not a new deal."""
+    if session.scalar(select(DealHistory.id).limit(1)) is not None:
+        return 0
+    columns = [MirrorDeal.id, *(getattr(MirrorDeal, name) for name in _TRACKED)]
+    insert = dialect_insert(session)
+    result = session.execute(
+        insert(DealHistory)
+        .from_select(
+            ["deal_id", *_TRACKED, "valid_from"],
+            # WHERE true: SQLite's parser needs it between INSERT … SELECT and ON CONFLICT.
+            select(*columns, literal(now, UTCDateTime)).where(true()),
+        )
+        .on_conflict_do_nothing(index_elements=["deal_id"], index_where=DealHistory.valid_to.is_(None))
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def history_start(session: Session, *, now: datetime, retention: timedelta | None = None) -> datetime | None:
+    """The earliest moment the history knows every deal at: its first sync, or the edge of the
+    retention window when that is later (None before the first sync)."""
     start: datetime | None = session.scalar(select(func.min(DealHistory.valid_from)))
-    return start
-
-
-def changed_since(session: Session, moment: datetime) -> set[str]:
-    """Deals whose tracked state changed after `moment`, or that appeared after it."""
-    return set(session.scalars(select(DealHistory.deal_id).where(DealHistory.valid_from > moment).distinct()))
+    if start is None or retention is None:
+        return start
+    return max(start, now - retention)
 
 
 def states_at(

@@ -32,7 +32,7 @@ from handlers.notify import SlackNotifier, dm_sender
 from handlers.nudges import render_nudge
 from handlers.reports import render_adoption, render_digest, render_prep
 from integrations.base import CrmError
-from rituals.config import RitualsConfig, StaleDealsRitual
+from rituals.config import RitualsConfig
 from rituals.engine import RitualEngine, Sender
 from rituals.manager_rituals import ReportRenderers
 from rituals.scheduler import RitualScheduler
@@ -72,7 +72,7 @@ class SlackRuntime:
         if config.deal_command != services.rituals.deal_command:
             log.warning("deal_command changed in the rituals file: restart serve for it to take effect")
         services.rituals = config
-        self.context.desk.stale_after_days = stale_after_days(config)
+        self.context.desk.stale_after_days = config.stale_after_days
         self.context.people.update(
             admins=config.admins,
             links=[PersonLink(p.crm_owner, p.slack, p.manager) for p in config.people],
@@ -103,7 +103,7 @@ def create_runtime(
         services.sessions,
         deal_url=services.crm.deal_url,
         clock=services.clock,
-        stale_after_days=stale_after_days(config),
+        stale_after_days=config.stale_after_days,
     )
     outbox = Outbox(services.sessions, services.clock)
     wake: list[OutboxWorker] = []
@@ -206,11 +206,6 @@ def report_renderers(client: WebClient | None) -> ReportRenderers:
     return ReportRenderers(
         digest=digest_renderer(client, render_digest), adoption=render_adoption, prep=render_prep
     )
-
-
-def stale_after_days(config: RitualsConfig) -> int:
-    """What "stale" means on cards and App Home: the stale_deals ritual's setting (14 without one)."""
-    return next((r.stale_after_days for r in config.rituals if isinstance(r, StaleDealsRitual)), 14)
 
 
 def lookup_profile(client: WebClient, user_id: str) -> SlackProfile | None:

@@ -16,7 +16,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import dialect_insert
-from bot.history import end_history, prune_history, record_states
+from bot.history import end_history, prune_history, record_states, start_from_mirror
 from bot.models import Base, DealHistory, MirrorDeal, MirrorOwner, MirrorPipeline, MirrorStage, SyncState
 from integrations.base import CRM, Deal
 
@@ -70,6 +70,9 @@ def sync_mirror(
         known_stages, known_owners = _refresh_lookups(crm, sessions, now)
         lookups_refreshed = True
 
+    if not full:
+        with sessions.begin() as session:
+            start_from_mirror(session, now)  # a mirror older than its history (upgrade from 0005)
     since = (
         None if full or state is None or state.high_water_mark is None else state.high_water_mark - OVERLAP
     )
@@ -115,7 +118,7 @@ def sync_mirror(
             gone = [deal_id for deal_id in session.scalars(select(MirrorDeal.id)) if deal_id not in seen]
             drop_deals(session, gone, now)
             removed = len(gone)
-        prune_history(session, now - history_retention)
+        prune_history(session, now=now, retention=history_retention)
         _save_state(session, DEALS, crm.name, now, high_water_mark=high_water_mark, full=full)
     return SyncResult(
         full=full,

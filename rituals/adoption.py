@@ -61,12 +61,6 @@ class RepAdoption:
     def share(self) -> float | None:
         return None if self.open_deals == 0 else self.reviewed / self.open_deals
 
-    @property
-    def answer_rate(self) -> float | None:
-        if self.answers is None or self.answers.nudged == 0:
-            return None
-        return self.answers.answered / self.answers.nudged
-
 
 @dataclass(frozen=True, slots=True)
 class WeekPoint:

@@ -637,6 +637,12 @@ class RitualsConfig(_Model):
     def zone(self) -> tzinfo:
         return _zone(self.timezone)
 
+    @property
+    def stale_after_days(self) -> int:
+        """What "stale" means everywhere (cards, App Home, reports): the first stale_deals ritual's
+        setting, 14 days without one."""
+        return next((r.stale_after_days for r in self.rituals if isinstance(r, StaleDealsRitual)), 14)
+
     def ritual(self, ritual_id: str) -> Ritual:
         """The ritual with this id; KeyError naming the known ids otherwise."""
         for ritual in self.rituals:

@@ -258,9 +258,7 @@ def build_digest(
     does: to its first sync, and no further than `history_retention` keeps it."""
     today = local_now.date()
     wanted = now - timedelta(days=compare_days)
-    start = history_start(session)
-    if start is not None and history_retention is not None:
-        start = max(start, now - history_retention)
+    start = history_start(session, now=now, retention=history_retention)
     since = None if start is None else max(wanted, start)
     note = None
     if start is None:
@@ -276,17 +274,19 @@ def build_digest(
     rules = DecisionRules.at(now=now, today=today, stale_after_days=stale_after_days)
     # The scan for the stage totals also counts the deals past their close date or closing bare.
     per_stage = open_stage_totals(session, scope.where(), [rules.past, rules.closing_bare])
-    current = [
-        summary
-        for summary in pipeline_summaries(session, totals=per_stage)
-        if scope.pipeline_ids is None or summary.pipeline_id in scope.pipeline_ids
-    ]
     changes: list[ChangeGroup] = []
     adjustments: dict[StageKey, tuple[int, Decimal]] = {}
     if since is not None:
         changes, adjustments = _changes(
             session, scope, since=since, today=today, deal_url=deal_url, owners=owners
         )
+    # A pipeline or currency with no open deals left still shows, with what it had then.
+    totals = {key: per_stage.get(key, (0, Decimal(0), (0, 0))) for key in {*per_stage, *adjustments}}
+    current = [
+        summary
+        for summary in pipeline_summaries(session, totals=totals)
+        if scope.pipeline_ids is None or summary.pipeline_id in scope.pipeline_ids
+    ]
     pipelines = [_with_baseline(summary, adjustments) for summary in current]
     decisions = needs_decision(
         session,
@@ -418,7 +418,10 @@ def _changes(
                 ):
                     found["slipped"].append((value, deal_id, ("dates", then_close, close_date)))
                 delta = value - (then_amount or 0.0)
-                if abs(delta) >= 0.00005 or (then_amount is None) != (amount is None):
+                # A new currency is not an amount change: amounts are never subtracted across them.
+                if then[4] == currency and (
+                    abs(delta) >= 0.00005 or (then_amount is None) != (amount is None)
+                ):
                     found["amount"].append((abs(delta), deal_id, ("amounts", then_amount, amount)))
                 continue
             if then_closed:
@@ -445,6 +448,8 @@ def _changes(
     for kind in CHANGE_KINDS:
         deals = []
         for _, deal_id, parts in kept.get(kind, []):
+            if deal_id not in details:
+                continue  # deleted by a sync while this digest was being made
             name, amount, currency, owner_id, pipeline_label, lost_reason = details[deal_id]
             deals.append(
                 DealChange(

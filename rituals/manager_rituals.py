@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.deals.desk import DealDesk
 from bot.deals.reviews import drumbeat_changes, snoozes_for
 from bot.formatting import format_date, format_money
-from bot.history import close_date_pushes
+from bot.history import close_date_pushes, history_start
 from bot.mirror import pipeline_summaries
 from bot.models import MirrorOwner, RitualFiring
 from bot.people import LookupUnavailable, PeopleDirectory, SlackProfile
@@ -107,7 +107,6 @@ def digest_for(
     history_retention: timedelta,
 ) -> PipelineDigest:
     filters = ritual.filters
-    stale = stale_ritual(config)
     with sessions() as session:
         scope = (
             scope_for(session, pipelines=filters.pipelines, owners=filters.owners, teams=filters.teams)
@@ -121,7 +120,7 @@ def digest_for(
             now=now,
             local_now=now.astimezone(ritual.zone()),
             compare_days=ritual.compare_days,
-            stale_after_days=stale.stale_after_days if stale else 14,
+            stale_after_days=config.stale_after_days,
             deal_url=deal_url,
             crm_label=crm_label,
             history_retention=history_retention,
@@ -176,7 +175,6 @@ def adoption_for(
     now: datetime,
     record: bool,
 ) -> AdoptionReport:
-    stale = stale_ritual(config)
     names = {
         o.id: f"{o.first_name} {o.last_name}".strip() or o.email or o.id
         for o in session.scalars(select(MirrorOwner).where(MirrorOwner.id.in_(list(findings))))
@@ -190,7 +188,7 @@ def adoption_for(
         slack_ids=slack_ids,
         now=now.astimezone(ritual.zone()),
         today=now.astimezone(ritual.zone()).date(),
-        window_days=stale.stale_after_days if stale else 14,
+        window_days=config.stale_after_days,
         nudge_rituals=nudge_rituals,
         threshold=ritual.threshold,
         ranking=ritual.ranking,
@@ -252,8 +250,7 @@ def prep_for(
     zone = ritual.zone()
     local_now = now.astimezone(zone)
     today = local_now.date()
-    stale = stale_ritual(config)
-    stale_after_days = stale.stale_after_days if stale else 14
+    stale_after_days = config.stale_after_days
     with sessions() as session:
         last = session.scalar(
             select(RitualFiring.scheduled_for)
@@ -267,7 +264,10 @@ def prep_for(
         )
         owners = {o.id: o for o in session.scalars(select(MirrorOwner))}
         by_email = {o.email.lower(): o.id for o in owners.values() if o.email}
+        start = history_start(session, now=now, retention=history_retention)
     since, first_prep = since_last_prep(last, now)
+    # No further back than the history knows every deal: before it, every deal would look new.
+    since = since if start is None else max(since, start)
     for manager_ref, refs in sorted(reports_of.items()):
         try:
             manager = (
@@ -302,6 +302,7 @@ def prep_for(
                 first_prep=first_prep,
                 stale_after_days=stale_after_days,
                 history_since=now - history_retention,
+                with_changes=start is not None,
             )
             plan.briefs.append(PlannedPrep(manager, owner_id, brief))
     return plan
@@ -322,6 +323,7 @@ def _brief(
     first_prep: bool,
     stale_after_days: int,
     history_since: datetime,
+    with_changes: bool,
 ) -> PrepBrief:
     deals = desk.open_deals(owner_ids=[owner_id])
     ids = [d.id for d in deals]
@@ -330,7 +332,11 @@ def _brief(
         snoozes = snoozes_for(session, ids)
         drumbeat = drumbeat_changes(session, ids)
         pushes = close_date_pushes(session, ids, history_since)
-        changes = changes_since(session, scope, since=since, today=today, deal_url=desk.deal_url)
+        changes = (
+            changes_since(session, scope, since=since, today=today, deal_url=desk.deal_url)
+            if with_changes
+            else []
+        )
         pipeline = currency_totals(pipeline_summaries(session, where=scope.where()))
     last_touch = {d.id: last_review(d, snoozes.get(d.id), drumbeat.get(d.id)) for d in deals}
     return prep_brief(

@@ -324,3 +324,27 @@ def test_a_comparison_beyond_the_retention_window_stops_at_its_edge(week: sessio
         + ("changes are since then.")
     )
     assert [c.name for g in digest.changes if g.kind == "won" for c in g.deals] == ["Beta"]
+
+
+def test_a_pipeline_emptied_this_week_still_shows_what_it_had(week: sessionmaker[Session]) -> None:
+    later = NOW + timedelta(hours=1)
+    with week.begin() as session:  # Theta, the only renewal, is signed
+        session.execute(
+            update(DemoDeal).where(DemoDeal.id == 8).values(stage_id="renewal-signed", last_modified_at=later)
+        )
+    sync_mirror(DemoCRM(week), week, now=later, full=True)
+    with week() as session:
+        digest = build_digest(
+            session,
+            ritual_id="weekly-digest",
+            scope=DealScope(),
+            now=later,
+            local_now=later.astimezone(PARIS),
+            compare_days=7,
+            stale_after_days=14,
+            deal_url=str,
+        )
+    renewals = next(p for p in digest.pipelines if p.pipeline_id == "renewals")
+    due = next(s for s in renewals.stages if s.stage_id == "renewal-due")
+    assert (renewals.deals, due.deals_before, due.amount_before) == (0, 1, Decimal(5_000))
+    assert [c.name for g in digest.changes if g.kind == "won" for c in g.deals] == ["Beta", "Theta"]

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import create_db_engine, session_factory
-from bot.history import changed_since, close_date_pushes, record_states, states_at
+from bot.history import close_date_pushes, record_states, states_at
 from bot.models import DealHistory, DemoDeal
 from integrations.base import Deal
 from integrations.demo import DemoCRM
@@ -66,7 +66,6 @@ def test_a_change_closes_the_old_state_and_opens_a_new_one(
     assert (old.stage_id, old.valid_from, old.valid_to) == (before.stage_id, week_ago, NOW)
     assert (new.stage_id, new.valid_from, new.valid_to) == ("contractsent", NOW, None)
     with sessions() as session:
-        assert changed_since(session, week_ago) == {"1000"}
         assert states_at(session, week_ago + timedelta(days=1))["1000"].stage_id == before.stage_id
         assert states_at(session, NOW, ["1000"])["1000"].stage_id == "contractsent"
         # Without ids: only deals that changed since, as they were then.
@@ -184,3 +183,40 @@ def test_two_replicas_recording_the_same_changes_at_once_keep_one_history(migrat
     assert current == dict.fromkeys(deals, 1)  # exactly one current state per deal
     assert per_deal == dict.fromkeys(deals, 12)  # each of the 12 changes once, never twice
     assert {s.amount for s in latest.values()} == {Decimal(1011)}
+
+
+def test_an_upgraded_mirror_starts_its_history_so_an_old_deal_changed_later_is_not_new(
+    sessions: sessionmaker[Session], crm: DemoCRM
+) -> None:
+    sync_mirror(crm, sessions, now=NOW - timedelta(days=2), full=True)
+    with sessions.begin() as session:  # the mirror as migration 0006 finds it: no history yet
+        session.execute(DealHistory.__table__.delete())
+    _change(sessions, 1000, NOW - timedelta(minutes=1), stage_id="contractsent")
+    sync_mirror(crm, sessions, now=NOW)
+    assert len([r for r in _rows(sessions) if r.valid_to is None]) == 40
+    before, after = _rows(sessions, "1000")
+    assert before.stage_id != "contractsent" and before.valid_from == NOW
+    assert (after.stage_id, after.valid_to) == ("contractsent", None)
+    with sessions() as session:
+        assert states_at(session, NOW, ["1000"])["1000"].stage_id == before.stage_id
+
+
+def test_a_clock_set_back_never_overwrites_recorded_history(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        record_states(session, [_deal("7", "qualifiedtobuy", 1000)], NOW)
+        record_states(
+            session, [_deal("7", "contractsent", 1000)], NOW - timedelta(days=3)
+        )  # `--now` in the past
+        record_states(session, [_deal("7", "closedwon", 1000)], NOW - timedelta(days=3))
+    rows = _rows(sessions, "7")
+    assert [r.stage_id for r in rows] == ["qualifiedtobuy", "contractsent", "closedwon"]
+    assert rows[0].valid_to == rows[1].valid_from and rows[1].valid_to == rows[2].valid_from
+    assert rows[0].valid_from < rows[1].valid_from < rows[2].valid_from
+
+
+def test_a_clock_set_in_the_future_prunes_nothing_real(sessions: sessionmaker[Session], crm: DemoCRM) -> None:
+    sync_mirror(crm, sessions, now=NOW - timedelta(days=10), full=True)
+    _change(sessions, 1000, NOW - timedelta(days=5), stage_id="contractsent")
+    sync_mirror(crm, sessions, now=NOW - timedelta(days=5) + timedelta(minutes=1), full=True)
+    sync_mirror(crm, sessions, now=NOW + timedelta(weeks=60))  # `drumbeat run --now` far ahead
+    assert len(_rows(sessions, "1000")) == 2

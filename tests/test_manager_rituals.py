@@ -503,6 +503,9 @@ def test_one_on_one_prep_sends_the_manager_one_dm_per_direct_report(
         questions = next(t for t in texts(message["blocks"]) if t.startswith("*Questions to ask*"))
         assert [line[:3] for line in questions.splitlines()[1:]] == ["1. ", "2. ", "3. "]
     assert set(by_rep) == {"Alice Martin", "Bruno Costa"}
+    # The first prep after the first sync: the history starts now, so nothing reads as new.
+    assert all("No changes in the CRM this past week." in text for text in by_rep.values())
+    assert all("New deals" not in text for text in by_rep.values())
     assert "Globex" in by_rep["Alice Martin"] and "Initech" not in by_rep["Alice Martin"]
     assert "Initech" in by_rep["Bruno Costa"] and "Acme Corp" not in by_rep["Bruno Costa"]
     assert fake_slack.messages_in("U0ALICE") == [] and fake_slack.messages_in("U0BRUNO") == []

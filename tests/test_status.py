@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -56,7 +57,8 @@ def test_status_shows_last_outcomes_and_queue_depths(sessions: sessionmaker[Sess
     digest, stale = status.rituals
     assert digest.last_status == "failed"
     assert digest.last_summary is not None and "not a member" in digest.last_summary
-    assert digest.next_firing == datetime(2026, 12, 7, 8, 0, tzinfo=digest.next_firing.tzinfo)
+    assert digest.next_firing == datetime(2026, 12, 7, 8, 0, tzinfo=ZoneInfo("Europe/Paris"))
+    assert digest.next_firing.utcoffset() == timedelta(hours=1)
     assert (stale.enabled, stale.next_firing, stale.last_status) == (False, None, None)
     outbox = status.queues[0]
     assert (outbox.waiting, outbox.oldest_age, outbox.failed) == (2, timedelta(hours=2), 0)
