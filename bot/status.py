@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
@@ -140,8 +140,6 @@ def _queue(
     oldest = session.scalar(select(func.min(since)).where(status == waiting_status))
     age = None
     if oldest is not None:
-        # min() comes back without the column's UTC type on SQLite.
-        oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
         age = max(now - oldest, timedelta(0))
     failed = sum(n for s, n in rows.items() if s in ("failed", "rejected"))
     return QueueDepth(name, int(rows.get(waiting_status, 0)), age, int(failed))

@@ -178,9 +178,7 @@ def nudge_answers(session: Session, slack_id: str, rituals: Sequence[str], *, no
     waits = []
     for answered_at, sent_at in rows:
         if answered_at is not None and sent_at is not None:
-            # SQLite hands the subquery's min() back without the UTC type: make it aware again.
-            sent_utc = sent_at if sent_at.tzinfo else sent_at.replace(tzinfo=answered_at.tzinfo)
-            waits.append(max(answered_at - sent_utc, timedelta(0)))
+            waits.append(max(answered_at - sent_at, timedelta(0)))
     answered = sum(1 for answered_at, _ in rows if answered_at is not None)
     median = timedelta(seconds=statistics.median(w.total_seconds() for w in waits)) if waits else None
     return NudgeAnswers(len(rows), answered, median)
