@@ -88,6 +88,11 @@ class MirrorOwner(Base):
     # The CRM's teams the owner belongs to, as [{"id": ..., "name": ...}] (HubSpot: owners' `teams`).
     teams: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
 
+    @property
+    def name(self) -> str:
+        """How people read the owner: their name, else their email, else the CRM id."""
+        return f"{self.first_name} {self.last_name}".strip() or self.email or self.id
+
 
 class MirrorPipeline(Base):
     __tablename__ = "crm_pipelines"

@@ -225,7 +225,7 @@ class PeopleDirectory:
             owner = session.get(MirrorOwner, owner_id)
         if owner is None:
             return f"owner {owner_id}"
-        return f"{owner.first_name} {owner.last_name}".strip() or owner.email or owner_id
+        return owner.name
 
     def _linked_owner(self, session: Session, keys: set[str]) -> str | None:
         for link in self._links:

@@ -551,10 +551,7 @@ def _deal_details(
 
 
 def _owner_names(session: Session) -> dict[str, str]:
-    return {
-        o.id: f"{o.first_name} {o.last_name}".strip() or o.email or o.id
-        for o in session.scalars(select(MirrorOwner))
-    }
+    return {o.id: o.name for o in session.scalars(select(MirrorOwner))}
 
 
 def _with_baseline(

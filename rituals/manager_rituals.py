@@ -176,8 +176,7 @@ def adoption_for(
     record: bool,
 ) -> AdoptionReport:
     names = {
-        o.id: f"{o.first_name} {o.last_name}".strip() or o.email or o.id
-        for o in session.scalars(select(MirrorOwner).where(MirrorOwner.id.in_(list(findings))))
+        o.id: o.name for o in session.scalars(select(MirrorOwner).where(MirrorOwner.id.in_(list(findings))))
     }
     nudge_rituals = [r.id for r in config.rituals if r.kind in ("stale_deals", "hygiene")]
     return build_adoption(
@@ -287,7 +286,7 @@ def prep_for(
                 )
                 continue
             owner = owners[owner_id]
-            rep_name = f"{owner.first_name} {owner.last_name}".strip() or owner.email or owner_id
+            rep_name = owner.name
             brief = _brief(
                 sessions,
                 desk,

@@ -298,11 +298,7 @@ class DealDesk:
         touched = [
             t for t in (deal.last_activity_at, deal.created_at, deal.person_changed_at) if t is not None
         ]
-        owner_name = (
-            (f"{owner.first_name} {owner.last_name}".strip() or owner.email or owner.id)
-            if owner
-            else "nobody"
-        )
+        owner_name = owner.name if owner else "nobody"
         return DealView(
             id=deal.id,
             name=deal.name,
