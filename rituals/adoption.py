@@ -8,7 +8,7 @@ no ranking unless the rituals file asks for one.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -29,6 +29,7 @@ __all__ = [
     "WeekPoint",
     "build_adoption",
     "nudge_answers",
+    "record_review_weeks",
 ]
 
 DEFAULT_THRESHOLD = 0.8
@@ -117,16 +118,7 @@ def build_adoption(
     """`findings` are the stale_deals findings per owner (all open deals, stale ones as items);
     `record` writes this week's figures (the streaks and the trend read them)."""
     if record:
-        for owner_id, found in findings.items():
-            reviewed = found.open_count - len(found.items)
-            record_week(
-                session,
-                owner_id,
-                today,
-                all_fresh=not found.items,
-                open_deals=found.open_count,
-                reviewed_deals=reviewed,
-            )
+        record_review_weeks(session, findings, lambda _owner: today)
         session.flush()
     reps = []
     for owner_id, found in findings.items():
@@ -156,6 +148,21 @@ def build_adoption(
         reps=reps,
         trend=_trend(session, findings, today),
     )
+
+
+def record_review_weeks(
+    session: Session, findings: Mapping[str, OwnerFindings], today_for: Callable[[str], date]
+) -> None:
+    """Each owner's week so far, from the stale_deals findings (streaks and the trend read it)."""
+    for owner_id, found in findings.items():
+        record_week(
+            session,
+            owner_id,
+            today_for(owner_id),
+            all_fresh=not found.items,
+            open_deals=found.open_count,
+            reviewed_deals=found.open_count - len(found.items),
+        )
 
 
 def nudge_answers(session: Session, slack_id: str, rituals: Sequence[str], *, now: datetime) -> NudgeAnswers:

@@ -23,14 +23,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.db import dialect_insert
 from bot.deals.desk import DealDesk, DealView
 from bot.deals.reviews import drumbeat_changes, snoozes_for
-from bot.deals.streaks import current_streak, record_week
+from bot.deals.streaks import current_streak
 from bot.leases import claim_due
 from bot.models import NudgeRecord, PendingDM
 from bot.people import LookupUnavailable, PeopleDirectory
 from integrations.base import CRM, CrmError
 from integrations.sync import HISTORY_RETENTION, SyncResult, sync_mirror
 from rituals import firing
-from rituals.adoption import AdoptionReport
+from rituals.adoption import AdoptionReport, record_review_weeks
 from rituals.config import (
     AdoptionReportRitual,
     HygieneRitual,
@@ -461,7 +461,8 @@ class RitualEngine:
             )
             limit, snooze_days = ritual.max_per_message, list(ritual.snooze_days)
             if not report.dry_run:
-                self._record_weeks(findings, today_for)
+                with self._sessions.begin() as session:
+                    record_review_weeks(session, findings, today_for)
         else:
             deals = self._desk.open_deals()
             findings = hygiene_findings(
@@ -559,19 +560,6 @@ class RitualEngine:
                         status="pending",
                         attempts=0,
                     )
-                )
-
-    def _record_weeks(self, findings: dict[str, OwnerFindings], today_for: Callable[[str], date]) -> None:
-        """Each owner's week so far (streaks and the adoption trend read it)."""
-        with self._sessions.begin() as session:
-            for owner_id, found in findings.items():
-                record_week(
-                    session,
-                    owner_id,
-                    today_for(owner_id),
-                    all_fresh=not found.items,
-                    open_deals=found.open_count,
-                    reviewed_deals=found.open_count - len(found.items),
                 )
 
     def _spacing(self, session: Session, slack_id: str, now: datetime) -> datetime:
