@@ -42,6 +42,7 @@ __all__ = [
     "StageTotal",
     "build_digest",
     "changes_since",
+    "closing_bare",
     "currency_totals",
     "needs_decision",
     "scope_for",
@@ -763,6 +764,16 @@ def _decision_counts(
     return union, past, bare, stale
 
 
+def closing_bare(close_date: date | None, next_step: str | None, today: date) -> bool:
+    """Closing within CLOSING_SOON_DAYS (today included) with no next step: `DecisionRules`'s
+    closing_bare, for deals already in hand."""
+    return (
+        close_date is not None
+        and today <= close_date <= today + timedelta(days=CLOSING_SOON_DAYS)
+        and not (next_step or "").strip()
+    )
+
+
 def _reasons(past: bool, bare: bool, stale: bool) -> tuple[str, ...]:
     chosen = ((past, REASON_PAST_CLOSE), (bare, REASON_NO_NEXT_STEP), (stale, REASON_STALE))
     return tuple(reason for flag, reason in chosen if flag)
@@ -791,11 +802,7 @@ def _snoozed_decisions(
     for deal in deals:
         snooze = snoozes[deal.id]
         past = deal.close_date is not None and deal.close_date < today
-        bare = (
-            deal.close_date is not None
-            and today <= deal.close_date <= today + timedelta(days=CLOSING_SOON_DAYS)
-            and not (deal.next_step or "").strip()
-        )
+        bare = closing_bare(deal.close_date, deal.next_step, today)
         stale = False
         if snooze.until <= today:
             info = SnoozeInfo(snooze.until, snooze.snoozed_at, snooze.touched_before)

@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 
 from bot.deals.desk import DealView
 from bot.formatting import format_date, format_money
-from rituals.digest import CLOSING_SOON_DAYS, ChangeGroup, CurrencyTotal
+from rituals.digest import ChangeGroup, CurrencyTotal, closing_bare
 
 __all__ = ["FALLBACK_QUESTIONS", "PrepBrief", "PrepDeal", "prep_brief", "since_last_prep"]
 
@@ -90,13 +90,9 @@ def prep_brief(
         if not snoozed and (days is None or days >= stale_after_days):
             stale.append((deal, days))
         flags = []
-        if deal.close_date is not None and deal.close_date < today:
+        if deal.close_date is not None and deal.is_past_close(today):
             flags.append(f"past close date ({format_date(deal.close_date)})")
-        elif (
-            deal.close_date is not None
-            and (deal.close_date - today).days <= CLOSING_SOON_DAYS
-            and not (deal.next_step or "").strip()
-        ):
+        elif deal.close_date is not None and closing_bare(deal.close_date, deal.next_step, today):
             flags.append(f"closes in {(deal.close_date - today).days} days, no next step")
         if pushes.get(deal.id, 0) >= SLIPPED_OFTEN:
             flags.append(f"close date pushed {pushes[deal.id]} times")
@@ -164,15 +160,11 @@ def _questions(
         if deal.id in moved_back:
             candidates.append((deal.id, f"{deal.name} moved back ({moved_back[deal.id]}) — what happened?"))
     for deal in by_value:
-        if deal.close_date is not None and deal.close_date < today:
+        if deal.close_date is not None and deal.is_past_close(today):
             when = format_date(deal.close_date)
             candidates.append((deal.id, f"{deal.name} was due to close on {when} — new date, or is it lost?"))
     for deal in by_value:
-        if (
-            deal.close_date is not None
-            and 0 <= (deal.close_date - today).days <= CLOSING_SOON_DAYS
-            and not (deal.next_step or "").strip()
-        ):
+        if deal.close_date is not None and closing_bare(deal.close_date, deal.next_step, today):
             left = (deal.close_date - today).days
             in_days = "today" if left == 0 else f"in {left} day{'s' if left != 1 else ''}"
             candidates.append(
