@@ -392,7 +392,7 @@ def worker_state(database_url: str, hubspot: Any) -> WorkerState:
     from sqlalchemy import func, select
 
     from bot.db import create_db_engine
-    from bot.models import OutboxEntry
+    from core.models import OutboxEntry
 
     engine = create_db_engine(database_url)
     try:
@@ -437,8 +437,8 @@ def benchmark(tmp: Path, args: argparse.Namespace) -> None:
     from datetime import UTC, datetime
 
     from bot.db import create_db_engine, migrate, session_factory
+    from core.mirror.sync import sync_mirror
     from integrations.hubspot import HubSpotCRM
-    from integrations.sync import sync_mirror
     from tests.deal_scenario import seed
     from tests.fakes.hubspot import FakeHubSpot
     from tests.fakes.slack import FakeSlack

@@ -40,7 +40,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import create_db_engine, migrate, normalize_url, session_factory
-from bot.models import Base
+from core.models import Base
 from rituals.digest import DealScope, PipelineDigest, build_digest
 
 DEALS = 100_000

@@ -18,13 +18,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bot.clock import Clock, fixed_clock, parse_now, system_clock
 from bot.db import DatabaseError, SchemaOutdated, create_db_engine, describe, ensure_schema_current, migrate
 from bot.logs import configure_logging
 from bot.services import Services, build_services, build_slack_client
 from bot.settings import Settings, SettingsError, load_settings
+from core.clock import Clock, fixed_clock, parse_now, system_clock
+from core.mirror.sync import sync_mirror
 from integrations.base import CRM, CrmAuthError, CrmError
-from integrations.sync import sync_mirror
 from rituals.config import ConfigError, RitualsConfig
 from rituals.reload import RitualsFileWatcher
 
@@ -284,8 +284,8 @@ def check_config_command(
 
 def _owners_without_slack(settings: Settings, crm: CRM, path: Path) -> list[str]:
     """CRM owners nobody could DM: neither `people:` nor their email finds them in Slack."""
-    from bot.people import LookupUnavailable
     from bot.slack_app import lookup_email
+    from core.people import LookupUnavailable
     from rituals.config import load_rituals_file
 
     try:
@@ -313,7 +313,7 @@ def _crm_for_checks(settings: Settings) -> CRM | None:
     from sqlalchemy.engine import make_url
 
     from bot.db import normalize_url, session_factory
-    from integrations import create_crm
+    from bot.services import create_crm
 
     try:
         if settings.crm == "demo":
@@ -346,7 +346,7 @@ def run_command(
     ] = None,
 ) -> None:
     """Run one ritual once, now (or as if at --now), after an incremental refresh from the CRM."""
-    from bot.render import show_dms, show_posts
+    from bot.demo.render import show_dms, show_posts
     from bot.slack_app import create_runtime
 
     settings = _settings()

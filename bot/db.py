@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -86,13 +86,6 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-@contextmanager
-def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
-    """A session whose work is committed on success and rolled back on any error."""
-    with sessions.begin() as session:
-        yield session
-
-
 def describe(engine: Engine) -> str:
     """The database for messages: URL without password."""
     return engine.url.render_as_string(hide_password=True)
@@ -142,10 +135,3 @@ def ping(engine: Engine) -> None:
 def _reason(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None) or exc
     return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-
-
-def dialect_insert(session: Session) -> Callable[..., Any]:
-    """`insert` with ON CONFLICT support for the session's database (SQLite or PostgreSQL)."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert

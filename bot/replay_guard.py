@@ -18,8 +18,8 @@ from typing import Protocol
 from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db import dialect_insert
-from bot.models import SeenSlackRequest
+from core.models import SeenSlackRequest
+from core.sql import dialect_insert
 
 WINDOW = timedelta(minutes=5)
 # Prune once in this many requests: cheap, and the table stays small.

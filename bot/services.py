@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.clock import Clock, system_clock
 from bot.db import create_db_engine, session_factory
 from bot.settings import Settings
-from integrations import create_crm
+from core.clock import Clock, system_clock
 from integrations.base import CRM
 from rituals.config import RitualsConfig, load_rituals_file
 
@@ -62,3 +63,18 @@ def build_slack_client(settings: Settings) -> WebClient:
     # Honour Retry-After on 429s instead of failing the call.
     client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=5))
     return client
+
+
+def create_crm(settings: Settings, sessions: sessionmaker[Session], clock: Callable[[], datetime]) -> CRM:
+    """The adapter the settings ask for (`CRM`), built once per process."""
+    if settings.crm == "demo":
+        from integrations.demo import DemoCRM
+
+        return DemoCRM(sessions, clock=clock)
+    from integrations.hubspot import HubSpotCRM
+
+    return HubSpotCRM(
+        settings.require_hubspot_token(),
+        base_url=settings.hubspot_api_url,
+        requests_per_10s=settings.hubspot_requests_budget_per_10s,
+    )

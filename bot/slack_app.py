@@ -16,14 +16,14 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.exc import DBAPIError
 
 from bot.db import ping
-from bot.deals.desk import DealDesk
-from bot.deals.inbox import CommandInbox
-from bot.deals.outbox import Outbox, OutboxWorker
-from bot.foreground import Foreground
-from bot.people import LookupUnavailable, PeopleDirectory, PersonLink, SlackProfile
 from bot.replay_guard import replay_guard_for
 from bot.services import Services
 from bot.web import CachedProbe, HealthProbes, WebApp
+from core.deals.desk import DealDesk
+from core.people import LookupUnavailable, PeopleDirectory, PersonLink, SlackProfile
+from core.queues.commands import CommandInbox
+from core.queues.foreground import Foreground
+from core.queues.outbox import Outbox, OutboxWorker
 from handlers import register_listeners
 from handlers.channel_posts import channel_poster, digest_renderer
 from handlers.context import HandlerContext

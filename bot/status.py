@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
-from bot.models import (
+from core.models import (
     DealHistory,
     MirrorDeal,
     OutboxEntry,

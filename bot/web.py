@@ -18,9 +18,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from slack_bolt import App, BoltRequest
 from slack_sdk.signature import SignatureVerifier
 
-from bot.clock import Clock
-from bot.foreground import Foreground
 from bot.replay_guard import ReplayGuard
+from core.clock import Clock
+from core.queues.foreground import Foreground
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from bot.deals.desk import Accepted, DealView, FieldChange
-from bot.deals.values import StageOption
-from bot.formatting import format_date, format_money
+from core.deals.desk import Accepted, DealView, FieldChange
+from core.deals.values import StageOption
+from core.formatting import format_date, format_money
 
 Block = dict[str, Any]
 MAX_LISTED = 15

@@ -8,8 +8,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.deals.desk import DealDesk
-from bot.people import PeopleDirectory
+from core.deals.desk import DealDesk
+from core.people import PeopleDirectory
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ from typing import Any
 
 from sqlalchemy import delete
 
-from bot.deals.desk import Accepted, DealView, Refused
-from bot.deals.grammar import DealCommand, ListMine, ParseError, ShowHelp, parse_command
-from bot.deals.permissions import NOT_LINKED
-from bot.deals.values import format_help
-from bot.models import PendingChoice
-from bot.people import Actor, LookupUnavailable
+from core.deals.desk import Accepted, DealView, Refused
+from core.deals.grammar import DealCommand, ListMine, ParseError, ShowHelp, parse_command
+from core.deals.permissions import NOT_LINKED
+from core.deals.values import format_help
+from core.models import PendingChoice
+from core.people import Actor, LookupUnavailable
 from handlers import blocks
 from handlers.context import HandlerContext
 

@@ -10,11 +10,11 @@ from typing import Any
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from bot.deals.desk import DealView
-from bot.deals.permissions import NOT_LINKED
-from bot.deals.streaks import current_streak, record_week
-from bot.formatting import format_money
-from bot.people import LookupUnavailable
+from core.deals.desk import DealView
+from core.deals.permissions import NOT_LINKED
+from core.deals.streaks import current_streak, record_week
+from core.formatting import format_money
+from core.people import LookupUnavailable
 from handlers import blocks
 from handlers.context import HandlerContext
 

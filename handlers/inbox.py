@@ -7,10 +7,10 @@ import logging
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.deals.inbox import CommandInbox, command_key
-from bot.foreground import Foreground
-from bot.models import ReceivedCommand
-from bot.polling import PollingThreads
+from core.models import ReceivedCommand
+from core.queues.commands import CommandInbox, command_key
+from core.queues.foreground import Foreground
+from core.queues.polling import PollingThreads
 from handlers.blocks import mrkdwn
 from handlers.context import HandlerContext
 from handlers.deal_flow import Reply, answer_command

@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.webhook import WebhookClient
 
-from bot.deals.outbox import Notice
+from core.queues.outbox import Notice
 from handlers import blocks
 from handlers.context import HandlerContext
 from handlers.home import publish_home

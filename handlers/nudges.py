@@ -11,10 +11,10 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from sqlalchemy import update
 
-from bot.deals.desk import Refused
-from bot.deals.snooze import snooze_deal
-from bot.formatting import format_money
-from bot.models import NudgeRecord
+from core.deals.desk import Refused
+from core.deals.snooze import snooze_deal
+from core.formatting import format_money
+from core.models import NudgeRecord
 from handlers import blocks
 from handlers.actions import metadata_of, open_view
 from handlers.context import HandlerContext

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from bot.formatting import format_date, format_money
+from core.formatting import format_date, format_money
 from handlers.blocks import SECTION_LIMIT, Block, context, escape, mrkdwn, text
 from rituals.adoption import AdoptionReport, NudgeAnswers, RepAdoption, WeekPoint
 from rituals.digest import (

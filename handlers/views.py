@@ -6,8 +6,8 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.deals.desk import Refused
-from bot.deals.values import ValueProblem, parse_amount
+from core.deals.desk import Refused
+from core.deals.values import ValueProblem, parse_amount
 from handlers import blocks
 from handlers.actions import metadata_of
 from handlers.context import HandlerContext

@@ -9,7 +9,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.models import DemoDeal, DemoNote, DemoOwner, DemoPipeline, DemoStage
 from integrations.base import (
     CrmNotFound,
     CrmRejected,
@@ -22,6 +21,7 @@ from integrations.base import (
     Pipeline,
     Stage,
 )
+from integrations.demo_store import DemoDeal, DemoNote, DemoOwner, DemoPipeline, DemoStage
 
 PAGE_SIZE = 200
 DEMO_DEAL_PROPERTIES: frozenset[str] = frozenset(

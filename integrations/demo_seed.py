@@ -10,7 +10,7 @@ from decimal import Decimal
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from bot.models import DemoDeal, DemoNote, DemoOwner, DemoPipeline, DemoStage
+from integrations.demo_store import DemoDeal, DemoNote, DemoOwner, DemoPipeline, DemoStage
 
 CURRENCY = "EUR"
 

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine
 
-from bot.db import create_db_engine
-from bot.models import Base
+from migrations.schema import METADATA
 
 config = context.config
 engine: Engine | None = config.attributes.get("engine")
-if engine is None:
-    engine = create_db_engine(config.get_main_option("sqlalchemy.url") or "sqlite:///drumbeat.db")
+if engine is None:  # `alembic` run by hand, for autogenerate
+    engine = create_engine(config.get_main_option("sqlalchemy.url") or "sqlite:///drumbeat.db")
 
 with engine.begin() as connection:
     context.configure(
         connection=connection,
-        target_metadata=Base.metadata,
+        target_metadata=METADATA,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )

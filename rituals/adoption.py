@@ -15,8 +15,8 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.deals.streaks import current_streak, record_week, week_start
-from bot.models import NudgeRecord, PendingDM, ReviewWeek
+from core.deals.streaks import current_streak, record_week, week_start
+from core.models import NudgeRecord, PendingDM, ReviewWeek
 from rituals.kinds import OwnerFindings
 
 __all__ = [

@@ -2,7 +2,7 @@
 that need a decision this week. Plain data out; no Slack import.
 
 Built for big portals: totals are SQL aggregates over the mirror, and changes come only from the
-deals the history says moved since the comparison point (see bot.history), so a digest over
+deals the history says moved since the comparison point (see core.mirror.history), so a digest over
 100,000 deals reads a few thousand rows, not all of them. Amounts are grouped per currency and
 never added across currencies.
 """
@@ -21,12 +21,11 @@ from typing import Protocol
 from sqlalchemy import ColumnElement, Float, and_, case, cast, func, or_, select, text
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from bot.deals.reviews import drumbeat_changes
-from bot.formatting import format_date, format_money
-from bot.history import history_start
-from bot.mirror import PipelineSummary, StageKey, StageSums, open_stage_totals, pipeline_summaries
-from bot.models import AuditEntry, DealHistory, MirrorDeal, MirrorOwner, MirrorPipeline, MirrorStage, Snooze
-from rituals.kinds import SnoozeInfo, last_review
+from core.deals.staleness import SnoozeInfo, drumbeat_changes, last_review
+from core.formatting import format_date, format_money
+from core.mirror.history import history_start
+from core.mirror.summary import PipelineSummary, StageKey, StageSums, open_stage_totals, pipeline_summaries
+from core.models import AuditEntry, DealHistory, MirrorDeal, MirrorOwner, MirrorPipeline, MirrorStage, Snooze
 
 __all__ = [
     "CLOSING_SOON_DAYS",

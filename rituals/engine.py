@@ -20,15 +20,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db import dialect_insert
-from bot.deals.desk import DealDesk, DealView
-from bot.deals.reviews import drumbeat_changes, snoozes_for
-from bot.deals.streaks import current_streak
-from bot.leases import claim_due
-from bot.models import NudgeRecord, PendingDM
-from bot.people import LookupUnavailable, PeopleDirectory
+from core.deals.desk import DealDesk, DealView
+from core.deals.staleness import SnoozeInfo, drumbeat_changes, snoozes_for
+from core.deals.streaks import current_streak
+from core.mirror.sync import HISTORY_RETENTION, SyncResult, sync_mirror
+from core.models import NudgeRecord, PendingDM
+from core.people import LookupUnavailable, PeopleDirectory
+from core.queues.lease import claim_due
+from core.sql import dialect_insert
 from integrations.base import CRM, CrmError
-from integrations.sync import HISTORY_RETENTION, SyncResult, sync_mirror
 from rituals import firing
 from rituals.adoption import AdoptionReport, record_review_weeks
 from rituals.config import (
@@ -39,7 +39,7 @@ from rituals.config import (
     RitualsConfig,
     StaleDealsRitual,
 )
-from rituals.kinds import NudgeItem, OwnerFindings, SnoozeInfo, hygiene_findings, stale_findings
+from rituals.kinds import NudgeItem, OwnerFindings, hygiene_findings, stale_findings
 from rituals.manager_rituals import (
     Poster,
     PostOutcome,

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from bot.db import dialect_insert
-from bot.models import RitualFiring
+from core.models import RitualFiring
+from core.sql import dialect_insert
 from rituals.config import RitualBase, next_firings
 
 # How far back to look for firings missed during downtime (a weekly ritual's last slot fits).

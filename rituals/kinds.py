@@ -6,9 +6,9 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Protocol
 
-from bot.deals.desk import DealView
+from core.deals.desk import DealView
+from core.deals.staleness import SnoozeInfo, last_review
 from rituals.config import CloseDatePastRule, HygieneRitual, MissingFieldRule, StaleDealsRitual
 
 # The mirrored deal properties a `missing` rule can check.
@@ -27,13 +27,6 @@ FIELD_NAMES = {
 
 
 @dataclass(frozen=True, slots=True)
-class SnoozeInfo:
-    until: date
-    snoozed_at: datetime
-    touched_before: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
 class NudgeItem:
     deal: DealView
     reasons: tuple[str, ...]
@@ -45,39 +38,6 @@ class OwnerFindings:
     items: list[NudgeItem]
     open_count: int
     fresh_count: int
-
-
-class Touched(Protocol):
-    """What `last_review` reads of a deal (a DealView or a mirrored row)."""
-
-    @property
-    def last_activity_at(self) -> datetime | None: ...
-    @property
-    def created_at(self) -> datetime | None: ...
-    @property
-    def person_changed_at(self) -> datetime | None: ...
-
-
-def last_review(
-    deal: Touched, snooze: SnoozeInfo | None, changed_via_drumbeat: datetime | None
-) -> datetime | None:
-    """When a person last touched the deal: activity, creation, a change made through Drumbeat, or a
-    field a person changed in the CRM itself.
-
-    A snooze logs a note, and HubSpot counts a note as activity; that note is not a review, so an
-    activity stamped at the snooze itself is replaced by what the deal had before it.
-    """
-    activity = deal.last_activity_at
-    if (
-        snooze is not None
-        and activity is not None
-        and abs((activity - snooze.snoozed_at).total_seconds()) < 2
-    ):
-        activity = snooze.touched_before
-    touches = [
-        t for t in (activity, deal.created_at, changed_via_drumbeat, deal.person_changed_at) if t is not None
-    ]
-    return max(touches) if touches else None
 
 
 def stale_findings(

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.deals.desk import DealDesk
-from bot.deals.reviews import drumbeat_changes, snoozes_for
-from bot.formatting import format_date, format_money
-from bot.history import close_date_pushes, history_start
-from bot.mirror import pipeline_summaries
-from bot.models import MirrorOwner, RitualFiring
-from bot.people import LookupUnavailable, PeopleDirectory, SlackProfile
+from core.deals.desk import DealDesk
+from core.deals.staleness import drumbeat_changes, last_review, snoozes_for
+from core.formatting import format_date, format_money
+from core.mirror.history import close_date_pushes, history_start
+from core.mirror.summary import pipeline_summaries
+from core.models import MirrorOwner, RitualFiring
+from core.people import LookupUnavailable, PeopleDirectory, SlackProfile
 from rituals.adoption import AdoptionReport, build_adoption
 from rituals.config import (
     AdoptionReportRitual,
@@ -41,7 +41,7 @@ from rituals.digest import (
     currency_totals,
     scope_for,
 )
-from rituals.kinds import OwnerFindings, last_review
+from rituals.kinds import OwnerFindings
 from rituals.posts import ChannelPost, SlackMessage
 from rituals.prep import PrepBrief, prep_brief, since_last_prep
 

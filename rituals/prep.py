@@ -9,8 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from bot.deals.desk import DealView
-from bot.formatting import format_date, format_money
+from core.deals.desk import DealView
+from core.formatting import format_date, format_money
 from rituals.digest import ChangeGroup, CurrencyTotal, closing_bare
 
 __all__ = ["FALLBACK_QUESTIONS", "PrepBrief", "PrepDeal", "prep_brief", "since_last_prep"]

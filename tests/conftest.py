@@ -14,12 +14,12 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from bot.clock import Clock, system_clock
 from bot.db import create_db_engine, migrate, normalize_url, session_factory
 from bot.server import HttpServer
 from bot.services import Services, build_services, build_slack_client
 from bot.settings import Settings, load_settings
 from bot.slack_app import SlackRuntime, create_runtime
+from core.clock import Clock, system_clock
 from integrations.base import CRM
 from rituals.config import RitualsConfig
 from tests.fakes.hubspot import FakeHubSpot

@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.models import AuditEntry, OutboxEntry
-from integrations.sync import sync_mirror
+from core.mirror.sync import sync_mirror
+from core.models import AuditEntry, OutboxEntry
 from rituals.config import RitualsConfig, parse_rituals_text
 from tests.conftest import RunningApp, make_settings, start_app
 from tests.fakes.hubspot import FakeHubSpot

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from bot.deals import grammar
-from bot.deals.grammar import (
+from core.deals import grammar
+from core.deals.grammar import (
     KEYS,
     MAX_TEXT_LENGTH,
     Command,
@@ -263,7 +263,7 @@ def test_examples_in_messages_use_the_configured_command_name() -> None:
 # -- purity ---------------------------------------------------------------------------------------------
 
 
-ALLOWED_IMPORTS = {"__future__", "bot.deals.grammar", "zoneinfo"}
+ALLOWED_IMPORTS = {"__future__", "core.deals.grammar", "zoneinfo"}
 
 
 @pytest.mark.parametrize("module", ["grammar", "values"])

@@ -12,8 +12,8 @@ from typing import TypeVar
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
-from bot.deals.grammar import DealCommand, parse_command
-from bot.deals.values import (
+from core.deals.grammar import DealCommand, parse_command
+from core.deals.values import (
     MAX_AMOUNT,
     StageOption,
     ValueProblem,

@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.deals.desk import DealDesk
-from bot.demo_history import seed_demo_week
-from bot.mirror import attention_by_owner, pipeline_summaries
-from bot.models import DemoDeal
+from bot.demo.history import seed_demo_week
+from core.deals.desk import DealDesk
+from core.mirror.summary import attention_by_owner, pipeline_summaries
+from core.mirror.sync import OVERLAP, sync_mirror
 from integrations.base import CrmNotFound, CrmRejected, DealUpdate
 from integrations.demo import DemoCRM
 from integrations.demo_seed import PEOPLE, seed_demo_crm
-from integrations.sync import OVERLAP, sync_mirror
+from integrations.demo_store import DemoDeal
 from tests.cli import run_drumbeat
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -134,7 +134,7 @@ def test_incremental_sync_picks_up_only_changes(sessions: Any, demo: DemoCRM) ->
     assert str(deal.id) in map(str, expected)
     assert second.deals_read == len(expected) < 5
     assert second.deals_changed == 1
-    from bot.models import MirrorDeal
+    from core.models import MirrorDeal
 
     with sessions() as session:
         assert session.get(MirrorDeal, deal.id).next_step == "Send MSA"  # type: ignore[union-attr]

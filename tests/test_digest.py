@@ -16,10 +16,11 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.models import DemoDeal, DemoOwner, DemoPipeline, DemoStage, MirrorOwner, Snooze
+from core.mirror.sync import sync_mirror
+from core.models import MirrorOwner, Snooze
 from integrations.demo import DemoCRM
 from integrations.demo_seed import PIPELINES
-from integrations.sync import sync_mirror
+from integrations.demo_store import DemoDeal, DemoOwner, DemoPipeline, DemoStage
 from rituals.digest import (
     REASON_NO_NEXT_STEP,
     REASON_PAST_CLOSE,

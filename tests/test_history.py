@@ -12,12 +12,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import create_db_engine, session_factory
-from bot.history import close_date_pushes, record_states, states_at
-from bot.models import DealHistory, DemoDeal
+from core.mirror.history import close_date_pushes, record_states, states_at
+from core.mirror.sync import sync_mirror
+from core.models import DealHistory
 from integrations.base import Deal
 from integrations.demo import DemoCRM
 from integrations.demo_seed import seed_demo_crm
-from integrations.sync import sync_mirror
+from integrations.demo_store import DemoDeal
 
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 

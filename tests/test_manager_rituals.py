@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.db import create_db_engine, migrate
-from bot.models import RitualFiring
-from integrations.sync import sync_mirror
+from core.mirror.sync import sync_mirror
+from core.models import RitualFiring
 from rituals.config import parse_rituals_text
 from tests.cli import run_drumbeat
 from tests.conftest import (

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.deals.outbox import ChangeRequest, Outbox, OutboxWorker, apply_entry, enqueue
-from bot.models import OutboxEntry, ReceivedCommand
+from core.models import OutboxEntry, ReceivedCommand
+from core.queues.outbox import ChangeRequest, Outbox, OutboxWorker, apply_entry, enqueue
 from tests.conftest import stop_app
 from tests.deal_scenario import SettableClock, outbox_rows, seed, start_drumbeat, wait_until
 from tests.fakes.hubspot import FakeHubSpot
@@ -112,7 +112,7 @@ def test_a_crash_after_the_crm_write_does_not_apply_it_twice(
         dealname="Acme", pipeline="default", dealstage="qualifiedtobuy", hubspot_owner_id="101"
     )
     crm = fast_adapter(fake_hubspot)
-    from integrations.sync import sync_mirror
+    from core.mirror.sync import sync_mirror
 
     clock = SettableClock()
     sync_mirror(crm, sessions, now=clock())

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.render import blocks_to_text
+from bot.demo.render import blocks_to_text
 from handlers.reports import render_adoption, render_digest, render_prep
 from rituals.adoption import AdoptionReport, NudgeAnswers, RepAdoption, WeekPoint
 from rituals.digest import (

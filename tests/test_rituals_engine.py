@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.models import NudgeRecord, PendingDM, RitualFiring, Snooze
+from core.models import NudgeRecord, PendingDM, RitualFiring, Snooze
 from rituals.config import parse_rituals_text
 from tests.conftest import RunningApp, stop_app
 from tests.deal_scenario import SettableClock, Team, seed, start_drumbeat, wait_until
@@ -304,7 +304,7 @@ def test_a_click_on_a_deal_closed_meanwhile_is_explained(
     app.runtime.engine.run("stale-deals", scheduled_for=TUESDAY_9)
     deliver(app)
     fake_hubspot.touch_deal(team.initech, dealstage="closedwon")
-    from integrations.sync import sync_mirror
+    from core.mirror.sync import sync_mirror
 
     sync_mirror(app.services.crm, app.services.sessions, now=clock())
     url = fake_slack.response_url()

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bot.models import SeenSlackRequest
+from core.models import SeenSlackRequest
 from tests.conftest import RunningApp, make_settings, start_app, stop_app
 from tests.fakes.slack import FakeSlack
 

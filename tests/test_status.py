@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.deals.outbox import ChangeRequest, enqueue
-from bot.models import RitualFiring
 from bot.status import gather_status
+from core.models import RitualFiring
+from core.queues.outbox import ChangeRequest, enqueue
 from integrations.demo import DemoCRM
 from rituals.config import parse_rituals_text
 from tests.cli import run_drumbeat

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.models import MirrorDeal, MirrorOwner, MirrorStage
-from integrations.sync import sync_mirror
+from core.mirror.sync import sync_mirror
+from core.models import MirrorDeal, MirrorOwner, MirrorStage
 from tests.cli import run_drumbeat
 from tests.conftest import HUBSPOT_TOKEN
 from tests.fakes.hubspot import FakeHubSpot

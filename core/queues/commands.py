@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import insert, or_, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.leases import claim_due
-from bot.models import ReceivedCommand
+from core.models import ReceivedCommand
+from core.queues.lease import claim_due
 
 LEASE = timedelta(seconds=60)
 STORE_TIMEOUT = 2.0  # seconds a request waits for its command to be committed (Slack allows 3)

@@ -10,10 +10,10 @@ from rich.panel import Panel
 from rich.text import Text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.deals.desk import DealDesk
-from bot.people import PeopleDirectory, PersonLink, SlackProfile
-from bot.render import blocks_to_text, show_posts
+from bot.demo.render import blocks_to_text, show_posts
 from bot.slack_app import report_renderers
+from core.deals.desk import DealDesk
+from core.people import PeopleDirectory, PersonLink, SlackProfile
 from handlers.nudges import render_nudge
 from integrations.demo import DemoCRM
 from integrations.demo_seed import MANAGER, PEOPLE, REPS

@@ -19,10 +19,11 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, exists, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from bot.db import dialect_insert
-from bot.leases import claim_due
-from bot.models import AuditEntry, OutboxEntry
-from bot.polling import PollingThreads
+from core.mirror.sync import drop_deals, store_deal
+from core.models import AuditEntry, OutboxEntry
+from core.queues.lease import claim_due
+from core.queues.polling import PollingThreads
+from core.sql import dialect_insert
 from integrations.base import (
     CRM,
     CrmAuthError,
@@ -32,7 +33,6 @@ from integrations.base import (
     Deal,
     DealUpdate,
 )
-from integrations.sync import drop_deals, store_deal
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from typing import Protocol
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
-from bot.deals.desk import DealView
-from bot.models import MirrorDeal, MirrorPipeline, MirrorStage
+from core.deals.desk import DealView
+from core.models import MirrorDeal, MirrorPipeline, MirrorStage
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,8 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.db import dialect_insert
-from bot.models import ReviewWeek
+from core.models import ReviewWeek
+from core.sql import dialect_insert
 
 
 def week_start(day: date) -> date:

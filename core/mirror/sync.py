@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db import dialect_insert
-from bot.history import end_history, prune_history, record_states, start_from_mirror
-from bot.models import Base, DealHistory, MirrorDeal, MirrorOwner, MirrorPipeline, MirrorStage, SyncState
+from core.mirror.history import end_history, prune_history, record_states, start_from_mirror
+from core.models import Base, DealHistory, MirrorDeal, MirrorOwner, MirrorPipeline, MirrorStage, SyncState
+from core.sql import dialect_insert
 from integrations.base import CRM, Deal
 
 OVERLAP = timedelta(minutes=5)
@@ -48,7 +48,7 @@ def sync_mirror(
     progress: Progress | None = None,
     history_retention: timedelta = HISTORY_RETENTION,
 ) -> SyncResult:
-    """Refresh the mirror and, in the same transactions, the pipeline history (see bot.history)."""
+    """Refresh the mirror and, in the same transactions, the pipeline history (see core.mirror.history)."""
     with sessions() as session:
         state = session.get(SyncState, DEALS)
         lookups = session.get(SyncState, LOOKUPS)

@@ -11,17 +11,17 @@ from rich.panel import Panel
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from bot.clock import Clock
 from bot.db import create_db_engine, migrate, session_factory
-from bot.deals.desk import DealDesk, DealView
-from bot.demo_deal_command import show_deal_commands
-from bot.demo_history import seed_demo_week
-from bot.demo_rituals import show_rituals
-from bot.formatting import format_money
-from bot.mirror import attention_by_owner, pipeline_summaries
+from bot.demo.deal_command import show_deal_commands
+from bot.demo.history import seed_demo_week
+from bot.demo.rituals import show_rituals
+from core.clock import Clock
+from core.deals.desk import DealDesk, DealView
+from core.formatting import format_money
+from core.mirror.summary import attention_by_owner, pipeline_summaries
+from core.mirror.sync import sync_mirror
 from integrations.demo import DemoCRM
 from integrations.demo_seed import DEAL_COUNT, MANAGER, REPS, seed_demo_crm
-from integrations.sync import sync_mirror
 
 STALE_AFTER_DAYS = 14
 

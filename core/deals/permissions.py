@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.people import Actor
+from core.people import Actor
 
 NOT_LINKED = (
     "I couldn't match your Slack account to a CRM user (no CRM owner has your Slack email). "

@@ -6,10 +6,10 @@ from datetime import date, datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.deals.desk import Accepted, DealDesk, Refused
-from bot.models import Snooze
-from bot.people import Actor
-from rituals.kinds import SnoozeInfo, last_review
+from core.deals.desk import Accepted, DealDesk, Refused
+from core.deals.staleness import SnoozeInfo, last_review
+from core.models import Snooze
+from core.people import Actor
 
 
 def snooze_deal(

@@ -9,10 +9,10 @@ from rich.panel import Panel
 from rich.text import Text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.deals.desk import DealDesk
-from bot.deals.outbox import Notice, Outbox, OutboxWorker
-from bot.people import PeopleDirectory, PersonLink, SlackProfile
-from bot.render import blocks_to_text
+from bot.demo.render import blocks_to_text
+from core.deals.desk import DealDesk
+from core.people import PeopleDirectory, PersonLink, SlackProfile
+from core.queues.outbox import Notice, Outbox, OutboxWorker
 from handlers import blocks
 from handlers.context import HandlerContext
 from handlers.deal_flow import answer_command

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db import dialect_insert
-from bot.models import MirrorOwner, SlackPerson
+from core.models import MirrorOwner, SlackPerson
+from core.sql import dialect_insert
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,13 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.deals.streaks import week_start
-from bot.history import record_states
-from bot.models import DemoDeal, NudgeRecord, PendingDM, ReviewWeek, RitualFiring
+from core.deals.streaks import week_start
+from core.mirror.history import record_states
+from core.models import NudgeRecord, PendingDM, ReviewWeek, RitualFiring
 from integrations.base import Deal
 from integrations.demo import DemoCRM
 from integrations.demo_seed import CURRENCY, REPS, SALES_STAGES
+from integrations.demo_store import DemoDeal
 
 WEEK_AGO = timedelta(days=8)
 MONTH_AGO = timedelta(days=30)

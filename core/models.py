@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -11,63 +11,19 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
-    DateTime,
     Float,
     ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
-    Numeric,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
     text,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes everywhere, even on SQLite which stores no offset."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTCDateTime column")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class Money(TypeDecorator[Decimal]):
-    """Exact amounts in Python; NUMERIC in the database (fetched as float to avoid SQLite's warning)."""
-
-    impl = Numeric(20, 4, asdecimal=False)
-    cache_ok = True
-
-    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
-        return None if value is None else float(value) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        if value is None:
-            return None
-        return Decimal(str(round(float(value), 4))).normalize() + Decimal("0.00")
+from integrations.sqltypes import NAMING_CONVENTION, Money, UTCDateTime
 
 
 class Base(DeclarativeBase):
@@ -197,67 +153,6 @@ class SeenSlackRequest(Base):
 
     signature: Mapped[str] = mapped_column(String(100), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-
-
-# --- The built-in demo CRM: a small CRM stored in the same database ---
-
-
-class DemoOwner(Base):
-    __tablename__ = "demo_owners"
-
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    email: Mapped[str] = mapped_column(String(320), unique=True)
-    first_name: Mapped[str] = mapped_column(String(200))
-    last_name: Mapped[str] = mapped_column(String(200))
-
-
-class DemoPipeline(Base):
-    __tablename__ = "demo_pipelines"
-
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    label: Mapped[str] = mapped_column(String(200))
-    display_order: Mapped[int] = mapped_column(Integer)
-
-
-class DemoStage(Base):
-    __tablename__ = "demo_stages"
-    __table_args__ = (ForeignKeyConstraint(["pipeline_id"], ["demo_pipelines.id"], ondelete="CASCADE"),)
-
-    pipeline_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    label: Mapped[str] = mapped_column(String(200))
-    display_order: Mapped[int] = mapped_column(Integer)
-    probability: Mapped[float] = mapped_column(Float)
-    is_closed: Mapped[bool] = mapped_column(Boolean, default=False)
-    is_won: Mapped[bool] = mapped_column(Boolean, default=False)
-
-
-class DemoDeal(Base):
-    __tablename__ = "demo_deals"
-
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    name: Mapped[str] = mapped_column(String(500))
-    owner_id: Mapped[str | None] = mapped_column(String(64))
-    pipeline_id: Mapped[str] = mapped_column(String(64))
-    stage_id: Mapped[str] = mapped_column(String(64))
-    amount: Mapped[Decimal | None] = mapped_column(Money)
-    currency: Mapped[str] = mapped_column(String(8))
-    close_date: Mapped[date | None] = mapped_column(Date)
-    next_step: Mapped[str | None] = mapped_column(Text)
-    last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_modified_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    closed_lost_reason: Mapped[str | None] = mapped_column(Text)
-
-
-class DemoNote(Base):
-    __tablename__ = "demo_notes"
-
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    deal_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), index=True)
-    body: Mapped[str] = mapped_column(Text)
-    timestamp: Mapped[datetime] = mapped_column(UTCDateTime)
-    idempotency_key: Mapped[str | None] = mapped_column(String(100), unique=True)
 
 
 # --- People: Slack users Drumbeat has looked up (email for matching, time zone for dates) ---

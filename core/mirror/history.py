@@ -20,8 +20,8 @@ from decimal import Decimal
 from sqlalchemy import delete, func, literal, select, true, update
 from sqlalchemy.orm import Session
 
-from bot.db import dialect_insert
-from bot.models import DealHistory, MirrorDeal, UTCDateTime
+from core.models import DealHistory, MirrorDeal, UTCDateTime
+from core.sql import dialect_insert
 from integrations.base import Deal
 
 __all__ = [

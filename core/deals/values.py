@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from types import MappingProxyType
 
-from bot.deals.grammar import KEYS, resolve_aliases
+from core.deals.grammar import KEYS, resolve_aliases
 
 __all__ = [
     "MAX_AMOUNT",

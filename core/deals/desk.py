@@ -14,12 +14,12 @@ from decimal import Decimal
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.deals.outbox import AMOUNT, CLOSE, NEXT, STAGE, ChangeRequest, enqueue
-from bot.deals.permissions import DealFacts, refusal
-from bot.deals.values import StageOption, ValueProblem, parse_amount, parse_close_date, resolve_stage
-from bot.formatting import format_date, format_money
-from bot.models import MirrorDeal, MirrorOwner, MirrorPipeline, MirrorStage
-from bot.people import Actor
+from core.deals.permissions import DealFacts, refusal
+from core.deals.values import StageOption, ValueProblem, parse_amount, parse_close_date, resolve_stage
+from core.formatting import format_date, format_money
+from core.models import MirrorDeal, MirrorOwner, MirrorPipeline, MirrorStage
+from core.people import Actor
+from core.queues.outbox import AMOUNT, CLOSE, NEXT, STAGE, ChangeRequest, enqueue
 
 FIELD_LABELS = {STAGE: "Stage", AMOUNT: "Amount", CLOSE: "Close date", NEXT: "Next step"}
 COMMAND_FIELDS = {"stage": STAGE, "amount": AMOUNT, "close": CLOSE, "next": NEXT}

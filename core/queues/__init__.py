@@ -1,0 +1,1 @@
+"""Leased queues in the database: CRM updates (the outbox), received `/deal` commands and DMs."""
