@@ -127,7 +127,6 @@ class HubSpotCRM:
         self._sleep = sleep
         self._rng = random.Random()
         self.portal_id = portal_id
-        self.requests_made = 0
 
     # --- the CRM protocol ---
 
@@ -343,7 +342,6 @@ class HubSpotCRM:
             if search:
                 self._search_limiter.acquire()
             self._limiter.acquire()
-            self.requests_made += 1
             try:
                 return fn()
             except Urllib3Error as exc:

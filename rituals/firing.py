@@ -41,7 +41,6 @@ def firings_between(ritual: RitualBase, start: datetime, end: datetime) -> list[
 @dataclass(frozen=True, slots=True)
 class DueFiring:
     scheduled_for: datetime
-    skipped: list[datetime]
 
 
 def due_firing(ritual: RitualBase, now: datetime, last_claimed: datetime | None) -> DueFiring | None:
@@ -53,7 +52,7 @@ def due_firing(ritual: RitualBase, now: datetime, last_claimed: datetime | None)
     latest = slots[-1]
     if now - latest > timedelta(minutes=ritual.grace_minutes):
         return None
-    return DueFiring(scheduled_for=latest, skipped=slots[:-1])
+    return DueFiring(scheduled_for=latest)
 
 
 def missed_outside_grace(ritual: RitualBase, now: datetime, last_claimed: datetime | None) -> list[datetime]:
