@@ -355,7 +355,7 @@ def run_command(
     services = _ready_services(settings, clock)
     try:
         try:
-            services.rituals.ritual(ritual_id)
+            services.rituals.scheduled_ritual(ritual_id)
         except KeyError as exc:
             raise CliError(str(exc.args[0]) if exc.args else f"no ritual {ritual_id!r}") from None
         runtime = create_runtime(services, build_slack_client(settings), read_only=dry_run)

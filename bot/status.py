@@ -78,7 +78,7 @@ def gather_status(
     now: datetime,
 ) -> Status:
     with sessions() as session:
-        rituals = [_ritual(session, ritual, now) for ritual in config.rituals]
+        rituals = [_ritual(session, ritual, now) for ritual in config.scheduled]
         queues = [
             _queue(
                 session, "CRM updates (outbox)", OutboxEntry.status, OutboxEntry.created_at, now, "pending"

@@ -303,7 +303,7 @@ def _summaries(config: RitualsConfig, now: datetime) -> list[RitualSummary]:
             next_firings=next_firings(ritual, now, FIRINGS_SHOWN) if ritual.enabled else [],
             enabled=ritual.enabled,
         )
-        for ritual in config.rituals
+        for ritual in config.scheduled
     ]
 
 

@@ -183,6 +183,16 @@ def _check_channel(value: str) -> str:
     raise ValueError(f"must be a channel name starting with # or a channel id (C… or G…){hint}")
 
 
+def _check_post_to(value: str) -> str:
+    value = value.strip()
+    if value in ("owner", "manager"):
+        return value
+    try:
+        return _check_channel(value)
+    except ValueError:
+        raise ValueError("must be a channel (#wins or a channel id), owner or manager") from None
+
+
 def _check_mention(value: str) -> str:
     value = value.strip()
     if _USERGROUP_ID_RE.fullmatch(value):
@@ -458,12 +468,17 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+Language = Literal["en", "fr"]
+
+
 class Person(_Model):
     """An override of the automatic owner <-> Slack match by email."""
 
     crm_owner: CrmOwner
     slack: SlackUser
     manager: SlackUser | None = None
+    language: Language | None = None
+    """Overrides the person's Slack locale."""
 
 
 class QuietHours(_Model):
@@ -554,6 +569,7 @@ class PipelineDigestRitual(RitualBase):
     compare_days: int = Field(default=7, ge=1, le=366)
     filters: DigestFilters | None = None
     mention: MentionRef | None = None
+    language: Language | None = None
 
 
 class CloseDatePastRule(_Model):
@@ -587,6 +603,63 @@ class HygieneRitual(RitualBase):
     rules: Annotated[list[HygieneRule], Field(min_length=1)]
 
 
+class AlertConditions(_Model):
+    """What a change must be for a deal alert; every condition given must hold."""
+
+    stage_becomes: NonEmptyText | NonEmptyList | None = None
+    """Stage ids or labels the deal moved into."""
+    pipeline: NonEmptyText | NonEmptyList | None = None
+    amount_at_least: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    amount_changed_by_percent: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    close_date_pushed_by_days: int | None = Field(default=None, ge=1, le=3660)
+    owner_changed: Literal[True] | None = None
+    created: Literal[True] | None = None
+
+    @model_validator(mode="after")
+    def _watches_a_change(self) -> AlertConditions:
+        events = (
+            self.stage_becomes,
+            self.amount_changed_by_percent,
+            self.close_date_pushed_by_days,
+            self.owner_changed,
+            self.created,
+        )
+        if all(event is None for event in events):
+            raise ValueError(
+                "needs a change to watch for: stage_becomes, amount_changed_by_percent, "
+                "close_date_pushed_by_days, owner_changed or created (pipeline and amount_at_least "
+                "only narrow one down)"
+            )
+        return self
+
+    @staticmethod
+    def _listed(value: str | list[str] | None) -> list[str] | None:
+        return None if value is None else [value] if isinstance(value, str) else list(value)
+
+    @property
+    def stages(self) -> list[str] | None:
+        return self._listed(self.stage_becomes)
+
+    @property
+    def pipelines(self) -> list[str] | None:
+        return self._listed(self.pipeline)
+
+
+class DealAlertRitual(_Model):
+    """No schedule: evaluated on the changes each sync finds."""
+
+    id: Slug
+    kind: Literal["deal_alert"]
+    when: AlertConditions
+    post_to: Annotated[str, AfterValidator(_check_post_to)]
+    """A channel, or ``owner`` / ``manager`` for a DM."""
+    mention_owner: bool = False
+    filters: DigestFilters | None = None
+    max_posts_per_sync: int = Field(default=5, ge=1, le=50)
+    language: Language | None = None
+    enabled: bool = True
+
+
 class OneOnOnePrepRitual(RitualBase):
     kind: Literal["one_on_one_prep"]
 
@@ -594,21 +667,23 @@ class OneOnOnePrepRitual(RitualBase):
 class AdoptionReportRitual(RitualBase):
     kind: Literal["adoption_report"]
     channel: ChannelRef
+    language: Language | None = None
     ranking: bool = False
     threshold: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
 
 
-Ritual = Annotated[
-    StaleDealsRitual | PipelineDigestRitual | HygieneRitual | OneOnOnePrepRitual | AdoptionReportRitual,
-    Field(discriminator="kind"),
-]
+ScheduledRitual = (
+    StaleDealsRitual | PipelineDigestRitual | HygieneRitual | OneOnOnePrepRitual | AdoptionReportRitual
+)
+Ritual = Annotated[ScheduledRitual | DealAlertRitual, Field(discriminator="kind")]
 
-RITUAL_KINDS: dict[str, type[RitualBase]] = {
+RITUAL_KINDS: dict[str, type[RitualBase] | type[DealAlertRitual]] = {
     "stale_deals": StaleDealsRitual,
     "pipeline_digest": PipelineDigestRitual,
     "hygiene": HygieneRitual,
     "one_on_one_prep": OneOnOnePrepRitual,
     "adoption_report": AdoptionReportRitual,
+    "deal_alert": DealAlertRitual,
 }
 HYGIENE_CHECKS: dict[str, type[BaseModel]] = {
     "close_date_past": CloseDatePastRule,
@@ -621,6 +696,8 @@ class RitualsConfig(_Model):
     """The whole rituals file."""
 
     timezone: TimeZoneName = "UTC"
+    language: Language = "en"
+    """Messages and channel posts; a person's Slack locale (or `people:` language) wins for their own."""
     admins: list[SlackUser] = Field(default_factory=list)
     people: list[Person] = Field(default_factory=list)
     quiet_hours: QuietHours | None = None
@@ -629,9 +706,18 @@ class RitualsConfig(_Model):
 
     @model_validator(mode="after")
     def _give_rituals_the_file_zone(self) -> RitualsConfig:
-        for ritual in self.rituals:
+        for ritual in self.scheduled:
             ritual._default_timezone = self.timezone
         return self
+
+    @property
+    def scheduled(self) -> list[ScheduledRitual]:
+        """The rituals that fire on a schedule (every kind but deal alerts)."""
+        return [r for r in self.rituals if not isinstance(r, DealAlertRitual)]
+
+    @property
+    def alerts(self) -> list[DealAlertRitual]:
+        return [r for r in self.rituals if isinstance(r, DealAlertRitual)]
 
     @property
     def zone(self) -> tzinfo:
@@ -652,6 +738,16 @@ class RitualsConfig(_Model):
         raise KeyError(
             f"no ritual {ritual_id!r}{_did_you_mean(ritual_id, (r.id for r in self.rituals))}; known: {known}"
         )
+
+    def scheduled_ritual(self, ritual_id: str) -> ScheduledRitual:
+        """The ritual with this id, if it runs on a schedule; KeyError saying why not otherwise."""
+        ritual = self.ritual(ritual_id)
+        if isinstance(ritual, DealAlertRitual):
+            raise KeyError(
+                f"{ritual_id!r} is a deal alert: it has no schedule and is checked on every sync's "
+                "changes (`drumbeat sync`, or `serve` as it keeps the mirror fresh)"
+            )
+        return ritual
 
 
 def next_firings(
@@ -1017,6 +1113,8 @@ def _unknown_key_message(path: Sequence[object], data: object) -> str:
     hint = _did_you_mean(_yaml_text(key), fields)
     if hint:
         return f"unknown key{hint}"
+    if model is DealAlertRitual and key in ("schedule", "timezone", "grace_minutes"):
+        return "a deal alert has no schedule: it is checked on the changes every sync finds"
     if issubclass(model, RitualBase):
         owners = [kind for kind, cls in RITUAL_KINDS.items() if key in cls.model_fields]
         kind = next((k for k, cls in RITUAL_KINDS.items() if cls is model), "this")

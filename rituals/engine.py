@@ -224,7 +224,7 @@ class RitualEngine:
     ) -> RunReport:
         """One firing. A second run for the same scheduled time does nothing; a dry run claims nothing."""
         config = self._config()
-        ritual = config.ritual(ritual_id)
+        ritual = config.scheduled_ritual(ritual_id)
         now = self._clock()
         slot = (scheduled_for or now).astimezone(UTC).replace(second=0, microsecond=0)
         report = RunReport(ritual.id, ritual.kind, slot, dry_run=dry_run)
@@ -601,7 +601,7 @@ class RitualEngine:
 
     def run_scheduled(self, ritual_id: str) -> RunReport:
         """The firing whose time has just come: keyed by its scheduled time, however late this runs."""
-        ritual = self._config().ritual(ritual_id)
+        ritual = self._config().scheduled_ritual(ritual_id)
         now = self._clock()
         slots = firing.firings_between(ritual, now - firing.LOOKBACK, now)
         return self.run(ritual_id, scheduled_for=slots[-1] if slots else now)
@@ -612,7 +612,7 @@ class RitualEngine:
         """After downtime: run each ritual's most recent missed firing once if within its grace window."""
         reports = []
         now = self._clock()
-        for ritual in self._config().rituals:
+        for ritual in self._config().scheduled:
             if not ritual.enabled:
                 continue
             with self._sessions() as session:

@@ -61,7 +61,7 @@ class RitualScheduler:
 
     def schedule(self, config: RitualsConfig) -> None:
         """(Re)register one job per enabled ritual; removed rituals lose their job."""
-        wanted = {job_id(r.id): r for r in config.rituals if r.enabled}
+        wanted = {job_id(r.id): r for r in config.scheduled if r.enabled}
         for job in self._scheduler.get_jobs():
             if job.id.startswith("ritual:") and job.id not in wanted:
                 job.remove()

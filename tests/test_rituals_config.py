@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from rituals.config import (
     ConfigError,
     ConfigProblem,
+    DealAlertRitual,
     HygieneRitual,
     MissingFieldRule,
     PipelineDigestRitual,
@@ -66,7 +67,14 @@ def test_the_contract_example_loads() -> None:
         "deal-hygiene",
         "one-on-one",
         "adoption",
+        "big-wins",
     ]
+    assert (config.language, person.language) == ("en", "en")
+    assert [r.id for r in config.scheduled] == [r.id for r in config.rituals][:-1]
+    alert = config.ritual("big-wins")
+    assert isinstance(alert, DealAlertRitual)
+    assert (alert.when.stages, alert.when.amount_at_least, alert.post_to) == (["closedwon"], 20000, "#wins")
+    assert (alert.mention_owner, alert.max_posts_per_sync) == (True, 5)
     stale = config.ritual("stale-deals")
     assert isinstance(stale, StaleDealsRitual)
     assert (stale.stale_after_days, stale.pipelines, stale.max_per_message, stale.snooze_days) == (
@@ -192,19 +200,19 @@ def test_merge_keys_are_not_duplicates() -> None:
         pytest.param(
             "",
             "rituals.yaml:1: (file): the file is empty; it needs at least a rituals list "
-            "(keys: timezone, admins, people, quiet_hours, deal_command, rituals)",
+            "(keys: timezone, language, admins, people, quiet_hours, deal_command, rituals)",
             id="empty",
         ),
         pytest.param(
             "# nothing yet\n",
             "rituals.yaml:1: (file): the file is empty; it needs at least a rituals "
-            "list (keys: timezone, admins, people, quiet_hours, deal_command, rituals)",
+            "list (keys: timezone, language, admins, people, quiet_hours, deal_command, rituals)",
             id="comments",
         ),
         pytest.param(
             "# rituals\n- id: a\n  kind: stale_deals\n",
             "rituals.yaml:2: (file): the file must be a mapping of settings "
-            "(timezone, admins, people, quiet_hours, deal_command, rituals), not a list",
+            "(timezone, language, admins, people, quiet_hours, deal_command, rituals), not a list",
             id="top-level-list",
         ),
         pytest.param("timezone: UTC\n", "rituals.yaml:1: rituals: is required", id="no-rituals"),
@@ -271,15 +279,41 @@ def test_merge_keys_are_not_duplicates() -> None:
             id="duplicate-ritual-id",
         ),
         pytest.param(
+            one_ritual('{id: a, kind: deal_alert, when: {amount_at_least: 5000}, post_to: "#wins"}'),
+            "rituals.yaml:3: rituals[a].when: needs a change to watch for: stage_becomes, "
+            "amount_changed_by_percent, close_date_pushed_by_days, owner_changed or created (pipeline and "
+            "amount_at_least only narrow one down)",
+            id="alert-without-a-change",
+        ),
+        pytest.param(
+            one_ritual("{id: a, kind: deal_alert, when: {created: true}, post_to: everyone}"),
+            "rituals.yaml:3: rituals[a].post_to: must be a channel (#wins or a channel id), owner or manager",
+            id="alert-post-to",
+        ),
+        pytest.param(
+            one_ritual(
+                '{id: a, kind: deal_alert, when: {created: true}, post_to: owner, schedule: "0 9 * * *"}'
+            ),
+            "rituals.yaml:3: rituals[a].schedule: a deal alert has no schedule: it is checked on the changes "
+            "every sync finds",
+            id="alert-with-a-schedule",
+        ),
+        pytest.param(
+            "language: de\nrituals: []\n",
+            "rituals.yaml:1: language: must be 'en' or 'fr'",
+            id="unknown-language",
+        ),
+        pytest.param(
             one_ritual('{id: a, kind: stale_deal, schedule: "0 9 * * *"}'),
             "rituals.yaml:3: rituals[a].kind: unknown kind 'stale_deal'; expected one of stale_deals, "
-            "pipeline_digest, hygiene, one_on_one_prep, adoption_report (did you mean stale_deals?)",
+            "pipeline_digest, hygiene, one_on_one_prep, adoption_report, deal_alert "
+            "(did you mean stale_deals?)",
             id="unknown-kind",
         ),
         pytest.param(
             one_ritual('{id: a, schedule: "0 9 * * *"}'),
             "rituals.yaml:3: rituals[a].kind: is required: one of stale_deals, pipeline_digest, hygiene, "
-            "one_on_one_prep, adoption_report",
+            "one_on_one_prep, adoption_report, deal_alert",
             id="missing-kind",
         ),
         pytest.param(
@@ -419,8 +453,8 @@ def test_merge_keys_are_not_duplicates() -> None:
         ),
         pytest.param(
             "rituals: []\n1: one\n",
-            "rituals.yaml:2: 1: unknown key; expected timezone, admins, people, quiet_hours, deal_command, "
-            "rituals",
+            "rituals.yaml:2: 1: unknown key; expected timezone, language, admins, people, quiet_hours, "
+            "deal_command, rituals",
             id="number-as-key",
         ),
         pytest.param(
@@ -457,7 +491,8 @@ def test_several_problems_are_reported_at_once_in_file_order() -> None:
         "rituals.yaml:8: rituals[0].max_per_message: must be at most 20",
         "rituals.yaml:9: rituals[1].id: duplicate ritual id 'stale-deals' (first used at line 4)",
         "rituals.yaml:10: rituals[1].kind: unknown kind 'pipeline_digst'; expected one of stale_deals, "
-        "pipeline_digest, hygiene, one_on_one_prep, adoption_report (did you mean pipeline_digest?)",
+        "pipeline_digest, hygiene, one_on_one_prep, adoption_report, deal_alert "
+        "(did you mean pipeline_digest?)",
         'rituals.yaml:11: quiet_hours.end: must be a time of day as "HH:MM" (24-hour clock), e.g. "19:00"',
         "rituals.yaml:12: admins: duplicate key (already set at line 2; YAML would keep only the last)",
     ]
