@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -20,14 +21,16 @@ from bot.replay_guard import replay_guard_for
 from bot.services import Services
 from bot.web import CachedProbe, HealthProbes, WebApp
 from core.deals.desk import DealDesk
+from core.models import OutboxEntry, ReceivedCommand
 from core.people import LookupUnavailable, PeopleDirectory, PersonLink, SlackProfile
-from core.queues.commands import CommandInbox
+from core.queues.commands import CommandInbox, command_worker
 from core.queues.foreground import Foreground
-from core.queues.outbox import Outbox, OutboxWorker
+from core.queues.leased import QueueWorker
+from core.queues.outbox import Outbox, outbox_worker
 from handlers import register_listeners
 from handlers.channel_posts import channel_poster, digest_renderer
 from handlers.context import HandlerContext
-from handlers.inbox import CommandProcessor
+from handlers.inbox import slack_answering
 from handlers.notify import SlackNotifier, dm_sender
 from handlers.nudges import render_nudge
 from handlers.reports import render_adoption, render_digest, render_prep
@@ -50,8 +53,8 @@ class SlackRuntime:
     foreground: Foreground
     bolt: App
     context: HandlerContext
-    worker: OutboxWorker
-    commands: CommandProcessor
+    worker: QueueWorker[OutboxEntry]
+    commands: QueueWorker[ReceivedCommand]
     engine: RitualEngine
     send_dm: Sender
 
@@ -105,37 +108,38 @@ def create_runtime(
         clock=services.clock,
         stale_after_days=config.stale_after_days,
     )
-    outbox = Outbox(services.sessions, services.clock)
-    wake: list[OutboxWorker] = []
-    inbox = CommandInbox(services.sessions, services.clock)
-    processors: list[CommandProcessor] = []
-
-    def receive(user_id: str, text: str, response_url: str | None) -> None:
-        inbox.receive(user_id, text, response_url)
-        if processors:
-            processors[0].wake()
-
+    # Built in dependency order; the two doorbells let a listener wake a worker built after it.
+    outbox_wakeup, commands_wakeup = threading.Event(), threading.Event()
+    inbox = CommandInbox(services.sessions, services.clock, on_stored=commands_wakeup.set)
     context = HandlerContext(
         desk=desk,
         people=people,
         sessions=services.sessions,
         clock=services.clock,
-        wake_worker=lambda: wake[0].wake() if wake else None,
+        wake_worker=outbox_wakeup.set,
         crm_label=CRM_LABELS.get(services.crm.name, services.crm.name),
-        receive_command=receive,
+        receive_command=lambda user_id, text, response_url: _stored(
+            inbox.receive(user_id, text, response_url)
+        ),
         command=config.deal_command.name,
         aliases=dict(config.deal_command.aliases),
     )
     foreground = Foreground()
-    worker = OutboxWorker(
-        outbox,
+    worker = outbox_worker(
+        Outbox(services.sessions, services.clock),
         services.crm,
         SlackNotifier(client, context),
         threads=worker_threads,
         between_items=foreground.yield_to_requests,
+        wakeup=outbox_wakeup,
     )
-    wake.append(worker)
-    processors.append(CommandProcessor(inbox, context, client, foreground=foreground))
+    commands = command_worker(
+        inbox,
+        slack_answering(context, client),
+        on_accepted=outbox_wakeup.set,
+        between_items=foreground.yield_to_requests,
+        wakeup=commands_wakeup,
+    )
     app = App(
         client=client,
         signing_secret=signing_secret,
@@ -163,7 +167,7 @@ def create_runtime(
         bolt=app,
         context=context,
         worker=worker,
-        commands=processors[0],
+        commands=commands,
         engine=engine,
         send_dm=dm_sender(client),
     )
@@ -184,6 +188,10 @@ def create_web_app(services: Services, runtime: SlackRuntime) -> WebApp:
         clock=services.clock,
         foreground=runtime.foreground,
     )
+
+
+def _stored(_command_id: int) -> None:
+    """The listener only needs to know the command is committed (`receive` raises if not)."""
 
 
 class _WithoutUnusedTokenNotice(logging.Filter):

@@ -323,6 +323,8 @@ class ReceivedCommand(Base):
     text: Mapped[str] = mapped_column(Text)
     response_url: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(16), default="received")  # received, done
+    status: Mapped[str] = mapped_column(String(16), default="received")  # received, done, failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    locked_by: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(Text)  # why it was retried, or given up ("failed")

@@ -1,4 +1,7 @@
-"""Working out received `/deal` updates right after the ack, and answering through response_url."""
+"""What working out a received `/deal` update means in Slack: answer it, and reply through response_url.
+
+The queue and its worker loop live in `core.queues.commands`; this is the rendering glue it is handed.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from core.models import ReceivedCommand
-from core.queues.commands import CommandInbox, command_key
-from core.queues.foreground import Foreground
-from core.queues.polling import PollingThreads
+from core.queues.commands import Answering, command_key
 from handlers.blocks import mrkdwn
 from handlers.context import HandlerContext
 from handlers.deal_flow import Reply, answer_command
@@ -18,66 +19,21 @@ from handlers.notify import post_reply
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 5
 GAVE_UP = "Sorry, Drumbeat could not work out that command, so nothing was changed. Please try again."
 
 
-class CommandProcessor:
-    """One thread by default: checking updates must not compete with acknowledgements for the CPU."""
+def slack_answering(ctx: HandlerContext, client: WebClient) -> Answering[Reply]:
+    def work_out(command: ReceivedCommand) -> Reply:
+        return answer_command(
+            ctx, command.slack_user, command.text, command.response_url, key=command_key(command.id)
+        )
 
-    def __init__(
-        self,
-        inbox: CommandInbox,
-        ctx: HandlerContext,
-        client: WebClient,
-        *,
-        foreground: Foreground,
-        threads: int = 1,
-    ) -> None:
-        self._foreground = foreground
-        self._inbox = inbox
-        self._ctx = ctx
-        self._client = client
-        self._threads = PollingThreads(self.run_once, name="commands", threads=threads, poll_interval=0.5)
-
-    def start(self) -> None:
-        self._threads.start()
-
-    def wake(self) -> None:
-        self._threads.wake()
-
-    def stop(self) -> None:
-        self._threads.stop()
-
-    def run_once(self) -> int:
-        handled = 0
-        while not self._threads.stopping:
-            commands = self._inbox.claim()
-            if not commands:
-                return handled
-            for command in commands:
-                self._foreground.yield_to_requests()
-                self.process(command)
-                handled += 1
-        return handled
-
-    def process(self, command: ReceivedCommand) -> None:
+    def send(command: ReceivedCommand, reply: Reply) -> bool:
         try:
-            reply = answer_command(
-                self._ctx, command.slack_user, command.text, command.response_url, key=command_key(command.id)
-            )
-        except Exception:  # a bug or a broken database: retry a few times, then say so
-            log.exception("working out /deal command %s failed (attempt %d)", command.id, command.attempts)
-            if command.attempts < MAX_ATTEMPTS:
-                return  # the lease runs out and it is tried again
-            log.error("gave up on /deal command %s after %d attempts", command.id, command.attempts)
-            reply = Reply([mrkdwn(GAVE_UP)], GAVE_UP)
-        try:
-            post_reply(self._client, command.slack_user, command.response_url, reply.blocks)
+            post_reply(client, command.slack_user, command.response_url, reply.blocks)
         except (SlackApiError, SlackClientError, OSError) as exc:
-            # The change (if any) is stored; answering is retried when the lease runs out.
             log.warning("could not answer /deal command %s: %s", command.id, type(exc).__name__)
-            return
-        self._inbox.done(command.id)
-        if reply.accepted:
-            self._ctx.wake_worker()
+            return False
+        return True
+
+    return Answering(work_out, lambda _command: Reply([mrkdwn(GAVE_UP)], GAVE_UP), send)

@@ -10,14 +10,13 @@ import logging
 import os
 import socket
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.deals.desk import DealDesk, DealView
@@ -26,7 +25,7 @@ from core.deals.streaks import current_streak
 from core.mirror.sync import HISTORY_RETENTION, SyncResult, sync_mirror
 from core.models import NudgeRecord, PendingDM
 from core.people import LookupUnavailable, PeopleDirectory
-from core.queues.lease import claim_due
+from core.queues.dms import DMQueue, dm_worker
 from core.sql import dialect_insert
 from integrations.base import CRM, CrmError
 from rituals import firing
@@ -60,7 +59,7 @@ log = logging.getLogger(__name__)
 CHANNEL_KINDS = ("pipeline_digest", "adoption_report")
 POST_ATTEMPTS = 3
 DM_SPACING = timedelta(hours=1)
-DM_LEASE = timedelta(minutes=2)
+DM_RETRY = timedelta(minutes=5)  # after Slack could not take a DM this time
 MAX_BLOCKS = 50
 RETRY_DELAYS = (2.0, 8.0)  # seconds between tries of a channel post while Slack is down
 
@@ -211,6 +210,7 @@ class RitualEngine:
         self._crm_label = crm_label
         self._history_retention = history_retention
         self._sleep = sleep
+        self._dms = DMQueue(sessions, clock)
 
     # --- running a ritual ---
 
@@ -631,55 +631,31 @@ class RitualEngine:
         return reports
 
     def deliver_due(self, send: Sender, *, limit: int = 500, only_firing: int | None = None) -> int:
-        """Send the DMs whose time has come, one message per person (batching what is due together).
-
-        Each person's DMs are claimed just before sending, under a token: a slow run can't have its
-        claims expire and be sent again by another deliverer, here or on another replica.
-        """
+        """Send the DMs whose time has come, one message per person (batching what is due together);
+        returns how many people got one. Each person's DMs are claimed just before sending, with a
+        lease: a slow run that loses its claim cannot record (or repeat) what another deliverer did."""
         delivered = 0
-        now = self._clock()
-        due = [
-            PendingDM.status == "pending",
-            PendingDM.send_after <= now,
-            or_(PendingDM.locked_until.is_(None), PendingDM.locked_until < now),
-        ]
-        if only_firing is not None:
-            due.append(PendingDM.firing_id == only_firing)
-        with self._sessions() as session:
-            users = session.scalars(
-                select(PendingDM.slack_user).where(*due).group_by(PendingDM.slack_user).limit(limit)
-            ).all()
-        for user in users:
-            token = uuid.uuid4().hex
-            rows = claim_due(
-                self._sessions,
-                PendingDM,
-                due=[*due, PendingDM.slack_user == user],
-                values={
-                    "locked_until": self._clock() + DM_LEASE,
-                    "locked_by": token,
-                    "attempts": PendingDM.attempts + 1,
-                },
-                limit=20,
-            )
-            if rows and self._deliver_to(user, rows, token, send):
-                delivered += 1
+
+        def deliver(rows: list[PendingDM]) -> None:
+            nonlocal delivered
+            delivered += self._deliver_to(rows[0].slack_user, rows, send)
+
+        where = [] if only_firing is None else [PendingDM.firing_id == only_firing]
+        dm_worker(self._dms, deliver).run_once(where=where, limit=limit)
         return delivered
 
-    def _deliver_to(self, user: str, rows: list[PendingDM], token: str, send: Sender) -> bool:
+    def _deliver_to(self, user: str, rows: list[PendingDM], send: Sender) -> bool:
         alone = [r for r in rows if r.standalone]
         delivered = False
         for row in alone:
-            delivered = self._send_batch(user, [row], [], token, send) or delivered
+            delivered = self._send_batch(user, [row], [], send) or delivered
         together = [r for r in rows if not r.standalone]
         if together:
             batch, later = _fit(together)
-            delivered = self._send_batch(user, batch, later, token, send) or delivered
+            delivered = self._send_batch(user, batch, later, send) or delivered
         return delivered
 
-    def _send_batch(
-        self, user: str, batch: list[PendingDM], later: list[PendingDM], token: str, send: Sender
-    ) -> bool:
+    def _send_batch(self, user: str, batch: list[PendingDM], later: list[PendingDM], send: Sender) -> bool:
         text = "\n".join(r.text for r in batch)
         blocks: list[dict[str, Any]] = []
         for index, row in enumerate(batch):
@@ -690,52 +666,23 @@ class RitualEngine:
         try:
             channel, ts = send(user, text, blocks)
         except DeliveryError as exc:
-            self._mark(
-                batch,
-                token,
-                status="failed" if exc.permanent else "pending",
-                error=str(exc),
-                retry=not exc.permanent,
-            )
+            for row in batch:
+                if exc.permanent:
+                    self._dms.failed(row, str(exc))
+                else:
+                    self._dms.later(row, self._retry_at(row, DM_RETRY), str(exc))
             log.warning("DM to %s not delivered: %s", user, exc)
             return False
-        self._mark(batch, token, status="sent", channel=channel, ts=ts)
-        self._mark(later, token, status="pending", retry=True, delay=DM_SPACING)
+        for row in batch:
+            self._dms.sent(row, channel, ts)
+        for row in later:
+            self._dms.later(row, self._retry_at(row, DM_SPACING))
         return True
 
-    def _mark(
-        self,
-        rows: Sequence[PendingDM],
-        token: str,
-        *,
-        status: str,
-        channel: str | None = None,
-        ts: str | None = None,
-        error: str | None = None,
-        retry: bool = False,
-        delay: timedelta = timedelta(minutes=5),
-    ) -> None:
-        """Record what happened, only for rows this delivery still holds (`token`)."""
-        if not rows:
-            return
-        now = self._clock()
+    def _retry_at(self, row: PendingDM, delay: timedelta) -> datetime:
+        """A later time must still respect the person's quiet hours."""
         config = self._config()
-        values: dict[str, Any] = {"status": status, "locked_until": None}
-        if status == "sent":
-            values |= {"sent_at": now, "channel": channel, "ts": ts}
-        if error is not None:
-            values["last_error"] = error[:500]
-        with self._sessions.begin() as session:
-            for row in rows:
-                if retry:  # a later time must still respect the person's quiet hours
-                    values["send_after"] = send_after(now + delay, _zone(row.tz, config), config.quiet_hours)
-                session.execute(
-                    update(PendingDM)
-                    .where(
-                        PendingDM.id == row.id, PendingDM.locked_by == token, PendingDM.status == "pending"
-                    )
-                    .values(**values)
-                )
+        return send_after(self._clock() + delay, _zone(row.tz, config), config.quiet_hours)
 
 
 def _fit(rows: list[PendingDM]) -> tuple[list[PendingDM], list[PendingDM]]:

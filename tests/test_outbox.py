@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from core.models import OutboxEntry, ReceivedCommand
-from core.queues.outbox import ChangeRequest, Outbox, OutboxWorker, apply_entry, enqueue
+from core.queues.outbox import ChangeRequest, Outbox, apply_entry, enqueue, outbox_worker
 from tests.conftest import stop_app
 from tests.deal_scenario import SettableClock, outbox_rows, seed, start_drumbeat, wait_until
 from tests.fakes.hubspot import FakeHubSpot
@@ -136,7 +136,7 @@ def test_a_crash_after_the_crm_write_does_not_apply_it_twice(
     assert outbox.claim("second-worker") == []  # the lease still holds
     clock.advance(minutes=11)  # the lease runs out
     told: list[str] = []
-    worker = OutboxWorker(outbox, crm, lambda notice: told.append(notice.kind), threads=1)
+    worker = outbox_worker(outbox, crm, lambda notice: told.append(notice.kind), threads=1)
     assert worker.run_once() == 1
     assert told == ["done"]
     assert fake_hubspot.deals[deal_id]["properties"]["dealstage"] == "contractsent"
@@ -207,10 +207,10 @@ def test_a_command_worked_out_twice_after_a_crash_queues_its_change_once(
         url = fake_slack.response_url()
         ack = app.slack.slash_command("acme corp amount=14k", user_id="U0ALICE", response_url=url)
         assert "Working on it" in ack.text
-        inbox = app.runtime.commands._inbox
-        (command,) = inbox.claim()
-        app.runtime.commands.process(command)  # answered and queued...
-        app.runtime.commands.process(command)  # ...and again, as after a crash before it was marked done
+        commands = app.runtime.commands
+        (command,) = commands.queue.claim(commands.holder)
+        commands.process([command])  # answered and queued...
+        commands.process([command])  # ...and again, as after a crash before it was marked done
         assert len(outbox_rows(app)) == 1
         assert sum("Saving to HubSpot" in _flat(r) for r in fake_slack.responses(url)) == 2
         app.runtime.start_workers()

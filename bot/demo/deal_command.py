@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.demo.render import blocks_to_text
 from core.deals.desk import DealDesk
 from core.people import PeopleDirectory, PersonLink, SlackProfile
-from core.queues.outbox import Notice, Outbox, OutboxWorker
+from core.queues.outbox import Notice, Outbox, outbox_worker
 from handlers import blocks
 from handlers.context import HandlerContext
 from handlers.deal_flow import answer_command
@@ -38,7 +38,7 @@ def show_deal_commands(
     )
     desk = DealDesk(sessions, deal_url=crm.deal_url, clock=lambda: now)
     notices: list[Notice] = []
-    worker = OutboxWorker(Outbox(sessions, lambda: now), crm, notices.append, threads=1)
+    worker = outbox_worker(Outbox(sessions, lambda: now), crm, notices.append, threads=1)
     ctx = HandlerContext(
         desk=desk,
         people=people,

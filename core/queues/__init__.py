@@ -1,1 +1,28 @@
-"""Leased queues in the database: CRM updates (the outbox), received `/deal` commands and DMs."""
+"""Leased queues in the database: one implementation (`leased`) and its three uses, CRM updates
+(`outbox`), received `/deal` commands (`commands`) and ritual DMs (`dms`); plus `Foreground`, which
+lets background work step aside while Slack requests are answered."""
+
+from core.queues.commands import Answering, CommandInbox, command_key, command_worker
+from core.queues.dms import DMQueue, dm_worker
+from core.queues.foreground import Foreground
+from core.queues.leased import LeasedQueue, QueueSpec, QueueWorker
+from core.queues.outbox import ChangeRequest, Notice, Notifier, Outbox, enqueue, outbox_worker
+
+__all__ = [
+    "Answering",
+    "ChangeRequest",
+    "CommandInbox",
+    "DMQueue",
+    "Foreground",
+    "LeasedQueue",
+    "Notice",
+    "Notifier",
+    "Outbox",
+    "QueueSpec",
+    "QueueWorker",
+    "command_key",
+    "command_worker",
+    "dm_worker",
+    "enqueue",
+    "outbox_worker",
+]

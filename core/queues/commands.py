@@ -1,24 +1,29 @@
 """Received `/deal` updates: stored as typed before Slack's ack (one insert), worked out right after.
 
 Checking an update (finding the deal, permissions, values) costs milliseconds of CPU that would
-otherwise sit between Slack's request and its acknowledgement. Entries are claimed with a lease,
-and each one's outbox entry is keyed by the command, so a crash mid-way neither loses nor doubles it.
+otherwise sit between Slack's request and its acknowledgement. Commands are a leased queue
+(`core.queues.leased`), and each one's outbox entry is keyed by the command, so a crash mid-way
+neither loses nor doubles it. What working one out means is handed in (`Answering`, from handlers).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import insert, or_, update
+from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.models import ReceivedCommand
-from core.queues.lease import claim_due
+from core.queues.leased import LeasedQueue, QueueSpec, QueueWorker
 
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
 LEASE = timedelta(seconds=60)
 STORE_TIMEOUT = 2.0  # seconds a request waits for its command to be committed (Slack allows 3)
 WRITER_IDLE = 1.0  # seconds the writer thread lingers for more arrivals before it ends
@@ -37,13 +42,34 @@ class _Arrival:
     error: BaseException | None = None
 
 
-class CommandInbox:
+SPEC = QueueSpec(
+    ReceivedCommand,
+    lease=LEASE,
+    waiting="received",
+    done="done",
+    dead="failed",
+    # Retried when the lease would have run out, as before there was a backoff: the person waits.
+    first_backoff=LEASE,
+    max_backoff=LEASE,
+    max_attempts=MAX_ATTEMPTS,
+)
+
+
+class CommandInbox(LeasedQueue[ReceivedCommand]):
     """Commands arriving together are stored in one transaction (a group commit): with SQLite's
     single writer, twenty acknowledgements then wait for one commit instead of queueing for twenty."""
 
-    def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        clock: Callable[[], datetime],
+        *,
+        on_stored: Callable[[], None] = lambda: None,
+    ) -> None:
+        super().__init__(SPEC, sessions, clock)
         self._sessions = sessions
         self._clock = clock
+        self._on_stored = on_stored  # wakes the command worker in this process
         self._arrivals: list[_Arrival] = []
         self._wakeup = threading.Condition()
         self._writing = False
@@ -76,6 +102,7 @@ class CommandInbox:
         if arrival.error is not None:
             raise arrival.error
         assert arrival.command_id is not None
+        self._on_stored()
         return arrival.command_id
 
     def _write_arrivals(self) -> None:
@@ -103,24 +130,74 @@ class CommandInbox:
                 for arrival in batch:
                     arrival.stored.set()
 
-    def claim(self, limit: int = 10) -> list[ReceivedCommand]:
-        now = self._clock()
-        due = (
-            ReceivedCommand.status == "received",
-            or_(ReceivedCommand.locked_until.is_(None), ReceivedCommand.locked_until < now),
-        )
-        return claim_due(
-            self._sessions,
-            ReceivedCommand,
-            due=due,
-            values={"locked_until": now + LEASE, "attempts": ReceivedCommand.attempts + 1},
-            limit=limit,
-        )
 
-    def done(self, command_id: int) -> None:
-        with self._sessions.begin() as session:
-            session.execute(
-                update(ReceivedCommand)
-                .where(ReceivedCommand.id == command_id)
-                .values(status="done", locked_until=None)
-            )
+class Answer(Protocol):
+    @property
+    def accepted(self) -> bool:
+        """An update was queued in the outbox."""
+        ...
+
+
+A = TypeVar("A", bound=Answer)
+
+
+@dataclass(frozen=True)
+class Answering(Generic[A]):
+    """What working out a command means, from the layer that knows how (`handlers.inbox`)."""
+
+    work_out: Callable[[ReceivedCommand], A]  # may raise: a bug or a broken database
+    give_up: Callable[[ReceivedCommand], A]  # the apology once it failed `MAX_ATTEMPTS` times
+    send: Callable[[ReceivedCommand, A], bool]  # False when the answer could not be delivered
+
+
+def command_worker(
+    inbox: CommandInbox,
+    answering: Answering[A],
+    *,
+    on_accepted: Callable[[], None],
+    between_items: Callable[[], None] = lambda: None,
+    wakeup: threading.Event | None = None,
+    threads: int = 1,
+) -> QueueWorker[ReceivedCommand]:
+    """One thread by default: checking updates must not compete with acknowledgements for the CPU."""
+
+    def process(commands: list[ReceivedCommand]) -> None:
+        for command in commands:
+            _work(inbox, answering, command, on_accepted)
+
+    return QueueWorker(
+        inbox,
+        process,
+        name="commands",
+        threads=threads,
+        poll_interval=0.5,
+        batch=10,
+        between_items=between_items,
+        wakeup=wakeup,
+    )
+
+
+def _work(
+    inbox: CommandInbox, answering: Answering[A], command: ReceivedCommand, on_accepted: Callable[[], None]
+) -> None:
+    gave_up = None
+    try:
+        answer = answering.work_out(command)
+    except Exception as exc:  # a bug or a broken database: retry a few times, then say so
+        log.exception("working out /deal command %s failed (attempt %d)", command.id, command.attempts)
+        if command.attempts < MAX_ATTEMPTS:
+            inbox.retry(command, f"unexpected error ({type(exc).__name__})")
+            return
+        log.error("gave up on /deal command %s after %d attempts", command.id, command.attempts)
+        gave_up = f"gave up after {command.attempts} attempts ({type(exc).__name__})"
+        answer = answering.give_up(command)
+    if not answering.send(command, answer):
+        # The change (if any) is stored under the command's key; answering is simply tried again.
+        inbox.retry(command, "the answer could not be delivered")
+        return
+    if gave_up is not None:
+        inbox.dead_letter(command, gave_up)
+        return
+    inbox.finish(command)
+    if answer.accepted:
+        on_accepted()

@@ -31,10 +31,6 @@ class Foreground:
             with self._lock:
                 self._in_flight -= 1
 
-    @property
-    def busy(self) -> bool:
-        return self._in_flight > 0
-
     def yield_to_requests(self, max_wait: float = MAX_WAIT) -> None:
         deadline = time.monotonic() + max_wait
         while self._in_flight > 0 and time.monotonic() < deadline:

@@ -1,7 +1,7 @@
 """The outbox: accepted changes are stored before Slack gets its ack, then applied to the CRM by workers.
 
-Every `serve` process runs a worker. Entries are claimed with a lease (`FOR UPDATE SKIP LOCKED` on
-PostgreSQL; SQLite serialises writers), so replicas never apply one at the same time. A worker that
+Every `serve` process runs a worker: the leased queue's loop (`core.queues.leased`), so replicas never
+apply one entry at the same time, and one deal's entries are applied in order. A worker that
 dies mid-way leaves a lease that runs out, and the entry is applied again: a PATCH with the same
 values changes nothing, and a note carries the entry's idempotency key, so nothing is applied twice.
 """
@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, exists, insert, or_, select, update
+from sqlalchemy import ColumnElement, exists, insert, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from core.mirror.sync import drop_deals, store_deal
 from core.models import AuditEntry, OutboxEntry
-from core.queues.lease import claim_due
-from core.queues.polling import PollingThreads
+from core.queues.leased import LeasedQueue, QueueSpec, QueueWorker
 from core.sql import dialect_insert
 from integrations.base import (
     CRM,
@@ -162,146 +162,93 @@ def apply_entry(crm: CRM, entry: OutboxEntry) -> Deal:
     return crm.get_deal(entry.deal_id) if entry.note or deal is None else deal
 
 
-class Outbox:
-    def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], datetime]) -> None:
-        self._sessions = sessions
-        self._clock = clock
+def _in_order(now: datetime) -> Sequence[ColumnElement[bool]]:
+    # One deal's changes reach the CRM in the order they were made: the last one wins.
+    older = aliased(OutboxEntry)
+    return (
+        ~exists().where(
+            older.deal_id == OutboxEntry.deal_id, older.status == "pending", older.id < OutboxEntry.id
+        ),
+    )
 
-    def claim(self, worker_id: str, limit: int = 1) -> list[OutboxEntry]:
-        now = self._clock()
-        older = aliased(OutboxEntry)
-        due = (
-            OutboxEntry.status == "pending",
-            OutboxEntry.next_attempt_at <= now,
-            or_(OutboxEntry.locked_until.is_(None), OutboxEntry.locked_until < now),
-            # One deal's changes reach the CRM in the order they were made: the last one wins.
-            ~exists().where(
-                older.deal_id == OutboxEntry.deal_id, older.status == "pending", older.id < OutboxEntry.id
-            ),
-        )
-        return claim_due(
-            self._sessions,
-            OutboxEntry,
-            due=due,
-            values={
-                "locked_until": now + LEASE,
-                "locked_by": worker_id,
-                "attempts": OutboxEntry.attempts + 1,
-            },
-            limit=limit,
-        )
+
+SPEC = QueueSpec(
+    OutboxEntry,
+    lease=LEASE,
+    waiting="pending",
+    done="done",
+    dead="rejected",
+    due_at="next_attempt_at",
+    first_backoff=FIRST_BACKOFF,
+    max_backoff=MAX_BACKOFF,
+    max_attempts=MAX_UNEXPECTED_FAILURES,
+    due=_in_order,
+)
+
+
+class Outbox(LeasedQueue[OutboxEntry]):
+    """The outbox's outcomes, on top of the leased queue's claim."""
+
+    def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], datetime]) -> None:
+        super().__init__(SPEC, sessions, clock)
+        self._clock = clock
 
     def complete(self, entry: OutboxEntry, deal: Deal) -> bool:
         """Record success; False when this worker no longer holds the entry (then it says nothing)."""
         now = self._clock()
-        with self._sessions.begin() as session:
-            updated = session.execute(
-                update(OutboxEntry)
-                .where(*_still_mine(entry))
-                .values(
-                    status="done",
-                    completed_at=now,
-                    locked_until=None,
-                    result=_deal_summary(deal),
-                    last_error=None,
-                )
-            )
-            if not _rowcount(updated):
-                return False
-            store_deal(session, deal, now)
-        return True
+        return self.finish(
+            entry,
+            {"completed_at": now, "result": _deal_summary(deal), "last_error": None},
+            also=lambda session: store_deal(session, deal, now),
+        )
 
     def reject(self, entry: OutboxEntry, reason: str, *, gone: bool = False) -> bool:
         """Record a permanent refusal; `gone` also drops the deal from the mirror (deleted in the CRM)."""
-        with self._sessions.begin() as session:
-            updated = session.execute(
-                update(OutboxEntry)
-                .where(*_still_mine(entry))
-                .values(status="rejected", completed_at=self._clock(), locked_until=None, last_error=reason)
-            )
-            if gone:
-                drop_deals(session, [entry.deal_id], self._clock())
-            return bool(_rowcount(updated))
+        now = self._clock()
+        return self.dead_letter(
+            entry,
+            reason,
+            {"completed_at": now},
+            also=(lambda session: drop_deals(session, [entry.deal_id], now)) if gone else None,
+        )
 
     def retry_later(self, entry: OutboxEntry, reason: str) -> bool:
         """Schedule another attempt; True the first time, so the person hears it is queued once."""
-        delay = min(FIRST_BACKOFF * 2 ** max(entry.attempts - 1, 0), MAX_BACKOFF)
-        with self._sessions.begin() as session:
-            first_time = not session.scalar(select(OutboxEntry.told_queued).where(OutboxEntry.id == entry.id))
-            updated = session.execute(
-                update(OutboxEntry)
-                .where(*_still_mine(entry))
-                .values(
-                    next_attempt_at=self._clock() + delay,
-                    locked_until=None,
-                    last_error=reason,
-                    told_queued=True,
-                )
-            )
-        return first_time and bool(_rowcount(updated))
+        return self.retry(entry, reason, values={"told_queued": True}) and not entry.told_queued
 
 
-def _still_mine(entry: OutboxEntry) -> tuple[ColumnElement[bool], ...]:
-    """Fences a late worker: only the holder of the current claim may record the outcome."""
-    return (
-        OutboxEntry.id == entry.id,
-        OutboxEntry.status == "pending",
-        OutboxEntry.locked_by == entry.locked_by,
+def outbox_worker(
+    outbox: Outbox,
+    crm: CRM,
+    notify: Notifier,
+    *,
+    threads: int = 4,
+    poll_interval: float = 0.5,
+    between_items: Callable[[], None] = lambda: None,
+    wakeup: threading.Event | None = None,
+) -> QueueWorker[OutboxEntry]:
+    """Threads that apply due entries to the CRM and tell people how it went (every `serve` runs one)."""
+    apply = ApplyToCrm(outbox, crm, notify)
+    return QueueWorker(
+        outbox,
+        lambda entries: apply(entries[0]),
+        name="outbox",
+        threads=threads,
+        poll_interval=poll_interval,
+        between_items=between_items,
+        wakeup=wakeup,
     )
 
 
-def _rowcount(result: Any) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
+class ApplyToCrm:
+    """Working one outbox entry: write it to the CRM, record the outcome, tell the person."""
 
-
-class OutboxWorker:
-    """Threads that apply due entries to the CRM and tell people how it went."""
-
-    def __init__(
-        self,
-        outbox: Outbox,
-        crm: CRM,
-        notify: Notifier,
-        *,
-        threads: int = 4,
-        poll_interval: float = 0.5,
-        name: str = "worker",
-        between_items: Callable[[], None] = lambda: None,
-    ) -> None:
-        self._between_items = between_items  # e.g. step aside while Slack requests are answered
+    def __init__(self, outbox: Outbox, crm: CRM, notify: Notifier) -> None:
         self._outbox = outbox
         self._crm = crm
         self._notify = notify
-        self._name = f"{name}-{secrets.token_hex(3)}"
-        self._threads = PollingThreads(
-            self.run_once, name="outbox", threads=threads, poll_interval=poll_interval
-        )
 
-    def start(self) -> OutboxWorker:
-        self._threads.start()
-        return self
-
-    def wake(self) -> None:
-        """Called after an enqueue in this process, so the entry does not wait for the next poll."""
-        self._threads.wake()
-
-    def stop(self) -> None:
-        self._threads.stop()
-
-    def run_once(self) -> int:
-        """Apply whatever is due now; returns how many entries were handled."""
-        handled = 0
-        while not self._threads.stopping:
-            entries = self._outbox.claim(self._name)
-            if not entries:
-                return handled
-            for entry in entries:
-                self._between_items()
-                self.process(entry)
-                handled += 1
-        return handled
-
-    def process(self, entry: OutboxEntry) -> None:
+    def __call__(self, entry: OutboxEntry) -> None:
         try:
             deal = apply_entry(self._crm, entry)
         except (CrmRejected, CrmNotFound) as exc:

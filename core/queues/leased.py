@@ -1,0 +1,285 @@
+"""One leased queue: rows of a table claimed with a lease, retried with backoff, dead-lettered with
+a reason, and worked by one worker loop.
+
+The outbox, the command inbox and DM delivery are its uses (`outbox`, `commands`, `dms`): each says
+which table and statuses, what "due" means, and how to work a row; this module does the rest.
+
+A claim sets the lease (`locked_until`), the holder (`locked_by`) and counts the attempt. The holder
+and the attempt number together name one claim, so a late worker whose lease ran out (and whose
+row was claimed again) cannot record an outcome: only the current claim may.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+__all__ = ["LeasedQueue", "QueueSpec", "QueueWorker", "attempts_of"]
+
+
+# A mapped class with the columns every queue table has: id, status, attempts, locked_until,
+# locked_by and last_error (read through `_claim`, as SQLAlchemy's mapped types fit no Protocol).
+Row = TypeVar("Row")
+
+
+def attempts_of(row: object) -> int:
+    """How many times the row has been claimed, this claim included."""
+    attempts: int = getattr(row, "attempts")  # noqa: B009 - any queue row has it
+    return attempts
+
+
+def _claim(row: object) -> tuple[int, str | None, int]:
+    """The row's id and the claim it was read under (holder, attempt number)."""
+    return getattr(row, "id"), getattr(row, "locked_by"), attempts_of(row)  # noqa: B009
+
+
+def _nothing_more(now: datetime) -> Sequence[ColumnElement[bool]]:
+    return ()
+
+
+@dataclass(frozen=True)
+class QueueSpec(Generic[Row]):
+    """What one use of the queue is: its table, its statuses and what makes a row due."""
+
+    model: type[Row]
+    lease: timedelta  # longer than working one claim can take, so a live worker keeps its rows
+    waiting: str = "pending"
+    done: str = "done"
+    dead: str = "failed"
+    due_at: str | None = None  # a column holding the earliest time of the next attempt, if any
+    group_by: str | None = None  # a claim takes rows sharing this column's value (one person's DMs)
+    first_backoff: timedelta = timedelta(seconds=5)
+    max_backoff: timedelta = timedelta(minutes=10)
+    max_attempts: int = 5  # failures the worker loop tolerates before a row is dead-lettered
+    due: Callable[[datetime], Sequence[ColumnElement[bool]]] = field(default=_nothing_more)
+
+
+class LeasedQueue(Generic[Row]):
+    """Claims and fenced outcomes. `FOR UPDATE SKIP LOCKED` keeps PostgreSQL replicas off each other's
+    rows; the UPDATE re-checks the due conditions, since SQLite ignores FOR UPDATE and two claimers
+    may select the same rows there (SQLite serialises the UPDATEs, so only one of them wins)."""
+
+    def __init__(self, spec: QueueSpec[Row], sessions: sessionmaker[Session], clock: Callable[[], datetime]):
+        self.spec = spec
+        self._sessions = sessions
+        self._clock = clock
+
+    def column(self, name: str) -> Any:
+        return getattr(self.spec.model, name)
+
+    def due(self, now: datetime) -> list[ColumnElement[bool]]:
+        locked_until = self.column("locked_until")
+        conditions = [
+            self.column("status") == self.spec.waiting,
+            locked_until.is_(None) | (locked_until < now),
+        ]
+        if self.spec.due_at is not None:
+            conditions.append(self.column(self.spec.due_at) <= now)
+        return [*conditions, *self.spec.due(now)]
+
+    def claim(self, holder: str, *, limit: int = 1, where: Sequence[ColumnElement[bool]] = ()) -> list[Row]:
+        """Lease up to `limit` due rows to `holder`, oldest first (all of one group's, if grouped)."""
+        now = self._clock()
+        ident = self.column("id")
+        due = [*self.due(now), *where]
+        with self._sessions.begin() as session:
+            if self.spec.group_by is not None:
+                group = self.column(self.spec.group_by)
+                first = session.execute(select(group).where(*due).order_by(ident).limit(1)).first()
+                if first is None:
+                    return []
+                due.append(group == first[0])
+            candidates = session.scalars(
+                select(ident).where(*due).order_by(ident).limit(limit).with_for_update(skip_locked=True)
+            ).all()
+            if not candidates:
+                return []
+            claimed = session.scalars(
+                update(self.spec.model)
+                .where(ident.in_(candidates), *due)
+                .values(
+                    locked_until=now + self.spec.lease,
+                    locked_by=holder,
+                    attempts=self.column("attempts") + 1,
+                )
+                .returning(ident)
+            ).all()
+            if not claimed:
+                return []
+            return list(session.scalars(select(self.spec.model).where(ident.in_(claimed)).order_by(ident)))
+
+    def backoff(self, attempts: int) -> timedelta:
+        """Doubling from the first delay, capped: 5s, 10s, 20s, ... up to the maximum."""
+        delay: timedelta = self.spec.first_backoff * 2 ** max(attempts - 1, 0)
+        return min(delay, self.spec.max_backoff)
+
+    def finish(
+        self, row: Row, values: dict[str, Any] | None = None, *, also: Callable[[Session], None] | None = None
+    ) -> bool:
+        """Mark the row done; `also` runs in the same transaction. False when the claim was lost."""
+        return self._record(row, {"status": self.spec.done, **(values or {})}, also)
+
+    def retry(
+        self,
+        row: Row,
+        reason: str | None,
+        *,
+        at: datetime | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> bool:
+        """Try again at `at`, or after the backoff for the attempts so far. False when the claim was lost."""
+        when = at or self._clock() + self.backoff(attempts_of(row))
+        changes: dict[str, Any] = dict(values or {})
+        if reason is not None:
+            changes["last_error"] = reason[:2000]
+        if self.spec.due_at is not None:
+            changes[self.spec.due_at] = when
+            return self._record(row, changes, None)
+        # No due column: the lease itself holds the row back until then.
+        return self._record(row, changes, None, locked_until=when)
+
+    def dead_letter(
+        self,
+        row: Row,
+        reason: str,
+        values: dict[str, Any] | None = None,
+        *,
+        also: Callable[[Session], None] | None = None,
+    ) -> bool:
+        """Give up on the row for good, saying why. False when the claim was lost."""
+        return self._record(
+            row, {"status": self.spec.dead, "last_error": reason[:2000], **(values or {})}, also
+        )
+
+    def _record(
+        self,
+        row: Row,
+        values: dict[str, Any],
+        also: Callable[[Session], None] | None,
+        *,
+        locked_until: datetime | None = None,
+    ) -> bool:
+        ident, holder, attempt = _claim(row)
+        with self._sessions.begin() as session:
+            result: Any = session.execute(
+                update(self.spec.model)
+                .where(
+                    self.column("id") == ident,
+                    self.column("status") == self.spec.waiting,
+                    self.column("locked_by") == holder,
+                    self.column("attempts") == attempt,
+                )
+                .values(locked_until=locked_until, **values)
+            )
+            if not result.rowcount:
+                return False
+            if also is not None:
+                also(session)
+        return True
+
+
+class QueueWorker(Generic[Row]):
+    """The worker loop: `threads` daemon threads claim due rows and hand them to `process`, polling
+    every `poll_interval` seconds or at once when `wakeup` is set (after an enqueue in this process).
+
+    `process` records each row's outcome itself; if it raises, the rows are retried with backoff and
+    dead-lettered after `max_attempts`. `between_items` runs before each piece of work (e.g. step
+    aside while Slack requests are being answered).
+    """
+
+    def __init__(
+        self,
+        queue: LeasedQueue[Row],
+        process: Callable[[list[Row]], None],
+        *,
+        name: str,
+        threads: int = 1,
+        poll_interval: float = 0.5,
+        batch: int = 1,
+        between_items: Callable[[], None] = lambda: None,
+        wakeup: threading.Event | None = None,
+    ) -> None:
+        self.queue = queue
+        self.holder = f"{name}-{secrets.token_hex(3)}"
+        self._process = process
+        self._name = name
+        self._wanted = threads
+        self._poll = poll_interval
+        self._batch = batch
+        self._between_items = between_items
+        self._wake = wakeup or threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def start(self) -> QueueWorker[Row]:
+        for n in range(self._wanted):
+            thread = threading.Thread(target=self._loop, name=f"{self._name}-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def run_once(self, *, where: Sequence[ColumnElement[bool]] = (), limit: int | None = None) -> int:
+        """Work whatever is due now (at most `limit` claims); returns how many pieces of work were done.
+
+        A grouped queue works each group once per run: what is left of it waits for the next run.
+        """
+        handled = 0
+        seen: list[Any] = []
+        group = None if self.queue.spec.group_by is None else self.queue.column(self.queue.spec.group_by)
+        while not self.stopping and (limit is None or handled < limit):
+            fresh = [] if group is None or not seen else [group.notin_(seen)]
+            rows = self.queue.claim(self.holder, limit=self._batch, where=[*where, *fresh])
+            if not rows:
+                return handled
+            if group is not None:
+                seen.append(getattr(rows[0], self.queue.spec.group_by or ""))
+            units = [rows] if group is not None else [[row] for row in rows]
+            for unit in units:
+                self._between_items()
+                self.process(unit)
+                handled += 1
+        return handled
+
+    def process(self, rows: list[Row]) -> None:
+        try:
+            self._process(rows)
+        except Exception as exc:  # a bug or an answer nobody expected: back off, then give up
+            log.exception("%s: working %s failed", self._name, [_claim(row)[0] for row in rows])
+            reason = f"unexpected error ({type(exc).__name__})"
+            for row in rows:
+                if attempts_of(row) >= self.queue.spec.max_attempts:
+                    self.queue.dead_letter(row, reason)
+                else:
+                    self.queue.retry(row, reason)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # keep polling: the work stays leased and is retried
+                log.exception("%s failed; retrying", self._name)
+            self._wake.wait(self._poll)
+            self._wake.clear()
