@@ -19,14 +19,15 @@ from bot.db import ping
 from bot.replay_guard import replay_guard_for
 from bot.services import Services
 from bot.web import CachedProbe, HealthProbes, WebApp
+from core.deals.commands import DealCommands
 from core.deals.desk import DealDesk
+from core.deals.nudge_answers import NudgeAnswers
 from core.people import LookupUnavailable, PeopleDirectory, PersonLink, SlackProfile
 from core.queues.commands import CommandInbox
 from core.queues.foreground import Foreground
 from core.queues.outbox import Outbox, OutboxWorker
 from handlers import register_listeners
 from handlers.channel_posts import channel_poster, digest_renderer
-from handlers.context import HandlerContext
 from handlers.inbox import CommandProcessor
 from handlers.notify import SlackNotifier, dm_sender
 from handlers.nudges import render_nudge
@@ -49,7 +50,7 @@ class SlackRuntime:
 
     foreground: Foreground
     bolt: App
-    context: HandlerContext
+    context: DealCommands  # the deal use cases the listeners call
     worker: OutboxWorker
     commands: CommandProcessor
     engine: RitualEngine
@@ -115,16 +116,16 @@ def create_runtime(
         if processors:
             processors[0].wake()
 
-    context = HandlerContext(
-        desk=desk,
-        people=people,
-        sessions=services.sessions,
+    context = DealCommands(
+        services.sessions,
+        desk,
+        people,
         clock=services.clock,
-        wake_worker=lambda: wake[0].wake() if wake else None,
         crm_label=CRM_LABELS.get(services.crm.name, services.crm.name),
-        receive_command=receive,
         command=config.deal_command.name,
         aliases=dict(config.deal_command.aliases),
+        store_command=receive,
+        wake_worker=lambda: wake[0].wake() if wake else None,
     )
     foreground = Foreground()
     worker = OutboxWorker(
@@ -144,7 +145,7 @@ def create_runtime(
         logger=_bolt_logger(),
         listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener"),
     )
-    register_listeners(app, context)
+    register_listeners(app, context, NudgeAnswers(services.sessions, context))
     engine = RitualEngine(
         sessions=services.sessions,
         crm=services.crm,

@@ -7,14 +7,14 @@ import logging
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from core.deals.commands import DealCommands
 from core.models import ReceivedCommand
 from core.queues.commands import CommandInbox, command_key
 from core.queues.foreground import Foreground
 from core.queues.polling import PollingThreads
 from handlers.blocks import mrkdwn
-from handlers.context import HandlerContext
-from handlers.deal_flow import Reply, answer_command
 from handlers.notify import post_reply
+from handlers.replies import Reply, reply_to
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ class CommandProcessor:
     def __init__(
         self,
         inbox: CommandInbox,
-        ctx: HandlerContext,
+        deals: DealCommands,
         client: WebClient,
         *,
         foreground: Foreground,
@@ -36,7 +36,7 @@ class CommandProcessor:
     ) -> None:
         self._foreground = foreground
         self._inbox = inbox
-        self._ctx = ctx
+        self._deals = deals
         self._client = client
         self._threads = PollingThreads(self.run_once, name="commands", threads=threads, poll_interval=0.5)
 
@@ -63,9 +63,10 @@ class CommandProcessor:
 
     def process(self, command: ReceivedCommand) -> None:
         try:
-            reply = answer_command(
-                self._ctx, command.slack_user, command.text, command.response_url, key=command_key(command.id)
+            outcome = self._deals.answer(
+                command.slack_user, command.text, command.response_url, key=command_key(command.id)
             )
+            reply = reply_to(outcome, self._deals)
         except Exception:  # a bug or a broken database: retry a few times, then say so
             log.exception("working out /deal command %s failed (attempt %d)", command.id, command.attempts)
             if command.attempts < MAX_ATTEMPTS:
@@ -80,4 +81,4 @@ class CommandProcessor:
             return
         self._inbox.done(command.id)
         if reply.accepted:
-            self._ctx.wake_worker()
+            self._deals.wake_worker()
