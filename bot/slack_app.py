@@ -1,4 +1,4 @@
-"""Build the Bolt app, its listeners' context, the outbox worker and the WSGI app (a factory)."""
+"""Build the Bolt app, the deal use cases its listeners call, the queue workers and the WSGI app."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ from bot.db import ping
 from bot.replay_guard import replay_guard_for
 from bot.services import Services
 from bot.web import CachedProbe, HealthProbes, WebApp
+from core.deals.commands import DealCommands
 from core.deals.desk import DealDesk
+from core.deals.nudge_answers import NudgeAnswers
 from core.models import OutboxEntry, ReceivedCommand
 from core.people import LookupUnavailable, PeopleDirectory, PersonLink, SlackProfile
 from core.queues.commands import CommandInbox, command_worker
@@ -29,7 +31,6 @@ from core.queues.leased import QueueWorker
 from core.queues.outbox import Outbox, outbox_worker
 from handlers import register_listeners
 from handlers.channel_posts import channel_poster, digest_renderer
-from handlers.context import HandlerContext
 from handlers.inbox import slack_answering
 from handlers.notify import SlackNotifier, dm_sender
 from handlers.nudges import render_nudge
@@ -52,7 +53,7 @@ class SlackRuntime:
 
     foreground: Foreground
     bolt: App
-    context: HandlerContext
+    deals: DealCommands  # the deal use cases the listeners call
     worker: QueueWorker[OutboxEntry]
     commands: QueueWorker[ReceivedCommand]
     engine: RitualEngine
@@ -75,8 +76,8 @@ class SlackRuntime:
         if config.deal_command != services.rituals.deal_command:
             log.warning("deal_command changed in the rituals file: restart serve for it to take effect")
         services.rituals = config
-        self.context.desk.stale_after_days = config.stale_after_days
-        self.context.people.update(
+        self.deals.desk.stale_after_days = config.stale_after_days
+        self.deals.people.update(
             admins=config.admins,
             links=[PersonLink(p.crm_owner, p.slack, p.manager) for p in config.people],
             default_tz=config.timezone,
@@ -111,31 +112,29 @@ def create_runtime(
     # Built in dependency order; the two doorbells let a listener wake a worker built after it.
     outbox_wakeup, commands_wakeup = threading.Event(), threading.Event()
     inbox = CommandInbox(services.sessions, services.clock, on_stored=commands_wakeup.set)
-    context = HandlerContext(
-        desk=desk,
-        people=people,
-        sessions=services.sessions,
+    deals = DealCommands(
+        services.sessions,
+        desk,
+        people,
         clock=services.clock,
-        wake_worker=outbox_wakeup.set,
         crm_label=CRM_LABELS.get(services.crm.name, services.crm.name),
-        receive_command=lambda user_id, text, response_url: _stored(
-            inbox.receive(user_id, text, response_url)
-        ),
         command=config.deal_command.name,
         aliases=dict(config.deal_command.aliases),
+        store_command=lambda user_id, text, response_url: _stored(inbox.receive(user_id, text, response_url)),
+        wake_worker=outbox_wakeup.set,
     )
     foreground = Foreground()
     worker = outbox_worker(
         Outbox(services.sessions, services.clock),
         services.crm,
-        SlackNotifier(client, context),
+        SlackNotifier(client, deals),
         threads=worker_threads,
         between_items=foreground.yield_to_requests,
         wakeup=outbox_wakeup,
     )
     commands = command_worker(
         inbox,
-        slack_answering(context, client),
+        slack_answering(deals, client),
         on_accepted=outbox_wakeup.set,
         between_items=foreground.yield_to_requests,
         wakeup=commands_wakeup,
@@ -148,7 +147,7 @@ def create_runtime(
         logger=_bolt_logger(),
         listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener"),
     )
-    register_listeners(app, context)
+    register_listeners(app, deals, NudgeAnswers(services.sessions, deals))
     engine = RitualEngine(
         sessions=services.sessions,
         crm=services.crm,
@@ -159,13 +158,13 @@ def create_runtime(
         clock=services.clock,
         reports=report_renderers(client),
         post=channel_poster(client),
-        crm_label=context.crm_label,
+        crm_label=deals.crm_label,
         history_retention=timedelta(weeks=services.settings.history_retention_weeks),
     )
     return SlackRuntime(
         foreground=foreground,
         bolt=app,
-        context=context,
+        deals=deals,
         worker=worker,
         commands=commands,
         engine=engine,

@@ -1,17 +1,19 @@
-"""Slack listeners. Each module has one `register(app, ctx)`; listeners stay thin and call plain functions."""
+"""Slack listeners. Each module has one `register(app, …)` taking the core services it needs;
+listeners ack, call one core function and render its outcome."""
 
 from __future__ import annotations
 
 from slack_bolt import App
 
+from core.deals.commands import DealCommands
+from core.deals.nudge_answers import NudgeAnswers
 from handlers import actions, commands, errors, home, nudges, views
-from handlers.context import HandlerContext
 
 
-def register_listeners(app: App, ctx: HandlerContext) -> None:
+def register_listeners(app: App, deals: DealCommands, answers: NudgeAnswers) -> None:
     errors.register(app)
-    commands.register(app, ctx)
-    actions.register(app, ctx)
-    views.register(app, ctx)
-    home.register(app, ctx)
-    nudges.register(app, ctx)
+    commands.register(app, deals)
+    actions.register(app, deals)
+    views.register(app, deals)
+    home.register(app, deals)
+    nudges.register(app, deals, answers)

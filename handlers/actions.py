@@ -11,39 +11,28 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from core.deals.commands import Accepted, DealCommands, DealForm, Outcome, Refused
 from handlers import blocks
-from handlers.context import HandlerContext
-from handlers.deal_flow import Reply, answer_button, answer_pick
+from handlers.replies import choice_of, reply_to
 
 log = logging.getLogger(__name__)
 
+MODALS = ("update", "note")
 
-def register(app: App, ctx: HandlerContext) -> None:
-    def reply_in_place(respond: Respond, reply: Reply) -> None:
+
+def register(app: App, deals: DealCommands) -> None:
+    def reply_in_place(respond: Respond, outcome: Outcome) -> None:
+        reply = reply_to(outcome, deals)
         respond(blocks=reply.blocks, text=reply.text, replace_original=True, response_type="ephemeral")
-        if reply.accepted:
-            ctx.wake_worker()
-
-    def open_modal(
-        client: WebClient, body: dict[str, Any], verb: str, deal_id: str, respond: Respond
-    ) -> None:
-        deal = ctx.desk.get(deal_id)
-        if deal is None:
-            respond(text="That deal is gone from the CRM.", replace_original=False, response_type="ephemeral")
-            return
-        metadata = {"deal_id": deal.id, "response_url": body.get("response_url") or ""}
-        if verb == "update":
-            view = blocks.update_modal(deal, ctx.desk.stage_options(deal.pipeline_id), metadata)
-        else:
-            view = blocks.note_modal(deal, metadata)
-        open_view(client, body, view, respond)
+        if isinstance(outcome, Accepted):
+            deals.wake_worker()
 
     def handle(verb: str, deal_id: str, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        if verb in ("update", "note"):
-            open_modal(client, body, verb, deal_id, respond)
+        if verb in MODALS:
+            form = deals.form(deal_id, with_stages=verb == "update")
+            open_form(client, body, verb, form, respond, response_url=body.get("response_url") or "")
             return
-        reply = answer_button(ctx, body["user"]["id"], verb, deal_id, body.get("response_url"))
-        reply_in_place(respond, reply)
+        reply_in_place(respond, deals.button(body["user"]["id"], verb, deal_id, body.get("response_url")))
 
     def button(verb: str) -> Callable[..., None]:
         def listener(
@@ -73,9 +62,30 @@ def register(app: App, ctx: HandlerContext) -> None:
     @app.action(blocks.PICK)
     def pick(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         ack()
-        deal_id = action["selected_option"]["value"]
-        reply = answer_pick(ctx, body["user"]["id"], action["block_id"], deal_id, body.get("response_url"))
-        reply_in_place(respond, reply)
+        choice_id, deal_id = choice_of(action["block_id"]), action["selected_option"]["value"]
+        reply_in_place(respond, deals.pick(body["user"]["id"], choice_id, deal_id, body.get("response_url")))
+
+
+def open_form(
+    client: WebClient,
+    body: dict[str, Any],
+    verb: str,
+    form: DealForm | Refused,
+    respond: Respond,
+    *,
+    response_url: str,
+) -> None:
+    """The update (`verb` "update") or note modal for a deal, or why it cannot open; `response_url`
+    is where the confirmation goes once the modal is submitted (empty: a DM)."""
+    if isinstance(form, Refused):
+        respond(text=form.message, replace_original=False, response_type="ephemeral")
+        return
+    metadata = {"deal_id": form.deal.id, "response_url": response_url}
+    if verb == "update":
+        view = blocks.update_modal(form.deal, form.stages, metadata)
+    else:
+        view = blocks.note_modal(form.deal, metadata)
+    open_view(client, body, view, respond)
 
 
 def metadata_of(view: dict[str, Any]) -> dict[str, str]:

@@ -10,52 +10,45 @@ from typing import Any
 from slack_bolt import App
 from slack_sdk import WebClient
 
+from core.deals.commands import DealCommands, Refused
 from core.deals.desk import DealView
-from core.deals.permissions import NOT_LINKED
-from core.deals.streaks import current_streak, record_week
 from core.formatting import format_money
 from core.people import LookupUnavailable
 from handlers import blocks
-from handlers.context import HandlerContext
 
 log = logging.getLogger(__name__)
 
 
-def register(app: App, ctx: HandlerContext) -> None:
+def register(app: App, commands: DealCommands) -> None:
     @app.event("app_home_opened")
     def home_opened(event: dict[str, Any], client: WebClient) -> None:
         if event.get("tab", "home") == "home":
-            publish_home(client, ctx, event["user"])
+            publish_home(client, commands, event["user"])
 
 
-def publish_home(client: WebClient, ctx: HandlerContext, user_id: str) -> None:
+def publish_home(client: WebClient, commands: DealCommands, user_id: str) -> None:
     try:
-        view = home_view(ctx, user_id)
+        view = home_view(commands, user_id)
     except LookupUnavailable as exc:  # the tab keeps what it showed; it refreshes on the next open
         log.warning("App Home not refreshed for %s: %s", user_id, exc)
         return
     client.views_publish(user_id=user_id, view=view)
 
 
-def home_view(ctx: HandlerContext, user_id: str) -> dict[str, Any]:
-    actor = ctx.people.actor(user_id)
-    if not actor.is_linked or actor.owner_id is None:
+def home_view(commands: DealCommands, user_id: str) -> dict[str, Any]:
+    overview = commands.overview(user_id)
+    if isinstance(overview, Refused):
         return blocks.home(
             linked=False,
-            not_linked_message=NOT_LINKED,
+            not_linked_message=overview.message,
             stages=[],
             attention=[],
             streak=0,
             open_count=0,
             fresh_count=0,
         )
-    now = ctx.clock()
-    today = actor.local_now(now).date()
-    deals = ctx.desk.my_open_deals(actor)
-    fresh = [d for d in deals if not d.is_stale(now, ctx.desk.stale_after_days)]
-    with ctx.sessions.begin() as session:
-        record_week(session, actor.owner_id, today, all_fresh=bool(deals) and len(fresh) == len(deals))
-        streak = current_streak(session, actor.owner_id, today)
+    now, today, stale_after_days = overview.now, overview.today, overview.stale_after_days
+    deals, fresh, streak = overview.deals, overview.fresh, overview.streak
     by_stage: OrderedDict[str, list[DealView]] = OrderedDict()
     for deal in sorted(deals, key=lambda d: (d.pipeline_label, d.stage_label)):
         by_stage.setdefault(f"{deal.pipeline_label} · {deal.stage_label}", []).append(deal)
@@ -65,7 +58,7 @@ def home_view(ctx: HandlerContext, user_id: str) -> dict[str, Any]:
         reasons = []
         if deal.is_past_close(today):
             reasons.append("close date has passed")
-        if deal.is_stale(now, ctx.desk.stale_after_days):
+        if deal.is_stale(now, stale_after_days):
             days = deal.days_untouched(now)
             reasons.append(f"untouched for {days} days" if days is not None else "never touched")
         if deal.amount is None:

@@ -10,23 +10,24 @@ import logging
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from core.deals.commands import DealCommands
 from core.models import ReceivedCommand
 from core.queues.commands import Answering, command_key
 from handlers.blocks import mrkdwn
-from handlers.context import HandlerContext
-from handlers.deal_flow import Reply, answer_command
 from handlers.notify import post_reply
+from handlers.replies import Reply, reply_to
 
 log = logging.getLogger(__name__)
 
 GAVE_UP = "Sorry, Drumbeat could not work out that command, so nothing was changed. Please try again."
 
 
-def slack_answering(ctx: HandlerContext, client: WebClient) -> Answering[Reply]:
+def slack_answering(deals: DealCommands, client: WebClient) -> Answering[Reply]:
     def work_out(command: ReceivedCommand) -> Reply:
-        return answer_command(
-            ctx, command.slack_user, command.text, command.response_url, key=command_key(command.id)
+        outcome = deals.answer(
+            command.slack_user, command.text, command.response_url, key=command_key(command.id)
         )
+        return reply_to(outcome, deals)
 
     def send(command: ReceivedCommand, reply: Reply) -> bool:
         try:

@@ -10,9 +10,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.webhook import WebhookClient
 
+from core.deals.commands import DealCommands
 from core.queues.outbox import Notice
 from handlers import blocks
-from handlers.context import HandlerContext
 from handlers.home import publish_home
 from rituals.engine import DeliveryError
 
@@ -37,12 +37,12 @@ def post_reply(
 class SlackNotifier:
     """The outbox worker's voice: confirmations, 'queued' notices and rejections."""
 
-    def __init__(self, client: WebClient, ctx: HandlerContext) -> None:
+    def __init__(self, client: WebClient, deals: DealCommands) -> None:
         self._client = client
-        self._ctx = ctx
+        self._deals = deals
 
     def __call__(self, notice: Notice) -> None:
-        label = self._ctx.crm_label
+        label = self._deals.crm_label
         if notice.kind == "done" and notice.source == "nudge":
             return  # the nudge message already shows what was done, in place
         if notice.kind == "queued":
@@ -50,15 +50,15 @@ class SlackNotifier:
         elif notice.kind == "rejected":
             content = blocks.rejected(notice.deal_name, notice.reason or "it refused the change", label)
         else:
-            deal = self._ctx.desk.get(notice.deal_id)
+            deal = self._deals.desk.get(notice.deal_id)
             if deal is None:
                 return
-            changes = self._ctx.desk.describe(deal, dict(notice.changes), dict(notice.before))
+            changes = self._deals.desk.describe(deal, dict(notice.changes), dict(notice.before))
             content = blocks.done(deal, changes, notice.note, label)
         post_reply(self._client, notice.requested_by, notice.response_url, content)
         if notice.kind == "done":
             try:
-                publish_home(self._client, self._ctx, notice.requested_by)
+                publish_home(self._client, self._deals, notice.requested_by)
             except SlackApiError as exc:
                 log.warning("could not refresh App Home: %s", exc.response.get("error"))
 

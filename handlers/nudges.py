@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
-from sqlalchemy import update
 
-from core.deals.desk import Refused
-from core.deals.snooze import snooze_deal
+from core.deals.commands import Accepted, DealCommands, Outcome
+from core.deals.nudge_answers import NudgeAnswers, Snoozed
 from core.formatting import format_money
-from core.models import NudgeRecord
 from handlers import blocks
-from handlers.actions import metadata_of, open_view
-from handlers.context import HandlerContext
-from handlers.deal_flow import answer_button
+from handlers.actions import metadata_of, open_form, open_view
+from handlers.replies import ack_form, deal_list, reply_to
 from rituals.engine import NudgeMessage
 
 ON_TRACK, UPDATE, SNOOZE, MARK_LOST, MORE = (
@@ -110,53 +107,31 @@ def answered(message_blocks: list[dict[str, Any]], deal_id: str, outcome: str) -
     return updated
 
 
-def register(app: App, ctx: HandlerContext) -> None:
-    def update_message(client: WebClient, body: dict[str, Any], deal_id: str, outcome: str) -> None:
-        message = body.get("message") or {}
-        container = body.get("container") or {}
-        channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
-        if not channel or not message.get("ts"):
-            return
-        client.chat_update(
-            channel=channel,
-            ts=message["ts"],
-            text=message.get("text") or "Drumbeat",
-            blocks=answered(message.get("blocks") or [], deal_id, outcome),
-        )
-
-    def record_answer(user_id: str, deal_id: str, answer: str) -> None:
-        with ctx.sessions.begin() as session:
-            session.execute(
-                update(NudgeRecord)
-                .where(
-                    NudgeRecord.slack_user == user_id,
-                    NudgeRecord.deal_id == deal_id,
-                    NudgeRecord.answered_at.is_(None),
-                )
-                .values(answered_at=ctx.clock(), answer=answer)
-            )
-
-    def button_outcome(
-        verb: str, body: dict[str, Any], deal_id: str, client: WebClient, respond: Respond
+def register(app: App, deals: DealCommands, answers: NudgeAnswers) -> None:
+    def answer(
+        verb: str,
+        deal_id: str,
+        outcome: Outcome | Snoozed,
+        body: dict[str, Any],
+        client: WebClient,
+        respond: Respond,
     ) -> None:
-        user_id = body["user"]["id"]
-        reply = answer_button(ctx, user_id, verb, deal_id, None, source="nudge")
-        if not reply.accepted:
-            respond(text=reply.text, blocks=reply.blocks, replace_original=False, response_type="ephemeral")
+        """A stored answer replaces the deal's buttons in the nudge; anything else is said aside."""
+        if isinstance(outcome, (Accepted, Snoozed)):
+            deals.wake_worker()
+            update_message(client, body, deal_id, outcome_line(verb, outcome, deals.crm_label))
             return
-        ctx.wake_worker()
-        record_answer(user_id, deal_id, verb)
-        done = {"on_track": "✅ Still on track: noted in the CRM.", "mark_lost": "Marked lost in the CRM."}[
-            verb
-        ]
-        update_message(client, body, deal_id, f"{done} ({ctx.crm_label})")
+        reply = reply_to(outcome, deals)
+        content = None if verb == "snooze" else reply.blocks  # a refused snooze reads as plain text
+        respond(text=reply.text, blocks=content, replace_original=False, response_type="ephemeral")
 
     def outcome_listener(verb: str) -> Callable[..., None]:
         def listener(
             ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond
         ) -> None:
             ack()
-            button_outcome(verb, body, action["value"], client, respond)
+            outcome = answers.button(body["user"]["id"], verb, action["value"])
+            answer(verb, action["value"], outcome, body, client, respond)
 
         return listener
 
@@ -168,15 +143,8 @@ def register(app: App, ctx: HandlerContext) -> None:
         ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond
     ) -> None:
         ack()
-        deal = ctx.desk.get(action["value"])
-        if deal is None:
-            respond(text="That deal is gone from the CRM.", replace_original=False, response_type="ephemeral")
-            return
-        view = blocks.update_modal(
-            deal, ctx.desk.stage_options(deal.pipeline_id), {"deal_id": deal.id, "response_url": ""}
-        )
-        open_view(client, body, view, respond)
-        record_answer(body["user"]["id"], deal.id, "update")
+        form = answers.open_update(body["user"]["id"], action["value"])
+        open_form(client, body, "update", form, respond, response_url="")
 
     @app.action(SNOOZE)
     def snooze(
@@ -184,69 +152,66 @@ def register(app: App, ctx: HandlerContext) -> None:
     ) -> None:
         ack()
         choice, _, deal_id = action["selected_option"]["value"].partition(":")
-        user_id = body["user"]["id"]
         if choice == "date":
-            message = body.get("message") or {}
-            metadata = {
-                "deal_id": deal_id,
-                "channel": (body.get("container") or {}).get("channel_id", ""),
-                "ts": message.get("ts", ""),
-            }
-            open_view(client, body, snooze_modal(metadata), respond)
+            open_view(client, body, snooze_modal(snooze_metadata(body, deal_id)), respond)
             return
-        actor = ctx.people.actor(user_id)
-        now = ctx.clock()
-        until = actor.local_now(now).date() + timedelta(days=int(choice))
-        result = snooze_deal(ctx.sessions, ctx.desk, actor, deal_id, until=until, reason=None, now=now)
-        if isinstance(result, Refused):
-            respond(text=result.message, replace_original=False, response_type="ephemeral")
-            return
-        ctx.wake_worker()
-        record_answer(user_id, deal_id, "snooze")
-        update_message(client, body, deal_id, f"😴 Snoozed until {until:%a %d %b}.")
+        outcome = answers.snooze_for(body["user"]["id"], deal_id, int(choice))
+        answer("snooze", deal_id, outcome, body, client, respond)
 
     @app.view(SNOOZE_MODAL)
-    def snooze_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
-        metadata = metadata_of(view)
+    def snooze_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         values = view["state"]["values"]
         chosen = (values.get("until", {}).get("value") or {}).get("selected_date")
-        reason = (values.get("reason", {}).get("value") or {}).get("value")
         if not chosen:
             ack(response_action="errors", errors={"until": "Pick a date."})
             return
-        user_id = body["user"]["id"]
-        actor = ctx.people.actor(user_id)
-        result = snooze_deal(
-            ctx.sessions,
-            ctx.desk,
-            actor,
-            metadata.get("deal_id", ""),
-            until=date.fromisoformat(chosen),
-            reason=reason,
-            now=ctx.clock(),
-        )
-        if isinstance(result, Refused):
-            ack(response_action="errors", errors={"until": result.message[:150]})
-            return
-        ack()
-        ctx.wake_worker()
-        record_answer(user_id, metadata.get("deal_id", ""), "snooze")
+        reason = (values.get("reason", {}).get("value") or {}).get("value")
+        deal_id = metadata_of(view).get("deal_id", "")
+        outcome = answers.snooze_until(body["user"]["id"], deal_id, date.fromisoformat(chosen), reason=reason)
+        ack_form(ack, outcome, field="until")
+        if isinstance(outcome, Snoozed):
+            deals.wake_worker()
 
     @app.action(MORE)
     def more(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        actor = ctx.people.actor(body["user"]["id"])
-        now = ctx.clock()
-        deals = [d for d in ctx.desk.my_open_deals(actor) if d.is_stale(now, ctx.desk.stale_after_days)]
-        today = actor.local_now(now).date()
-        respond(
-            blocks=blocks.deal_list(
-                "All your deals that need a look", deals, now, today, ctx.desk.stale_after_days, ctx.command
-            ),
-            text="All your deals that need a look",
-            replace_original=False,
-            response_type="ephemeral",
-        )
+        title = "All your deals that need a look"
+        content = deal_list(title, answers.stale_deals(body["user"]["id"]), deals)
+        respond(blocks=content, text=title, replace_original=False, response_type="ephemeral")
+
+
+DONE = {"on_track": "✅ Still on track: noted in the CRM.", "mark_lost": "Marked lost in the CRM."}
+
+
+def outcome_line(verb: str, outcome: Accepted | Snoozed, crm_label: str) -> str:
+    """What replaces a deal's buttons in the nudge once the answer is stored."""
+    if isinstance(outcome, Snoozed):
+        return f"😴 Snoozed until {outcome.until:%a %d %b}."
+    return f"{DONE[verb]} ({crm_label})"
+
+
+def update_message(client: WebClient, body: dict[str, Any], deal_id: str, outcome: str) -> None:
+    """Replace the answered deal's buttons in the nudge the person clicked."""
+    message = body.get("message") or {}
+    container = body.get("container") or {}
+    channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
+    if not channel or not message.get("ts"):
+        return
+    client.chat_update(
+        channel=channel,
+        ts=message["ts"],
+        text=message.get("text") or "Drumbeat",
+        blocks=answered(message.get("blocks") or [], deal_id, outcome),
+    )
+
+
+def snooze_metadata(body: dict[str, Any], deal_id: str) -> dict[str, str]:
+    """Where the snooze modal's nudge is, for its private metadata."""
+    return {
+        "deal_id": deal_id,
+        "channel": (body.get("container") or {}).get("channel_id", ""),
+        "ts": (body.get("message") or {}).get("ts", ""),
+    }
 
 
 def snooze_modal(metadata: dict[str, str]) -> dict[str, Any]:

@@ -5,83 +5,51 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bolt import Ack, App
+from slack_sdk import WebClient
 
-from core.deals.desk import Refused
-from core.deals.values import ValueProblem, parse_amount
+from core.deals.commands import Accepted, DealCommands
 from handlers import blocks
 from handlers.actions import metadata_of
-from handlers.context import HandlerContext
-from handlers.deal_flow import accept_from_modal
 from handlers.notify import post_reply
+from handlers.replies import ack_form
 
 
-def register(app: App, ctx: HandlerContext) -> None:
+def register(app: App, deals: DealCommands) -> None:
+    def confirm(client: WebClient, user_id: str, response_url: str | None, outcome: Accepted) -> None:
+        deals.wake_worker()
+        post_reply(client, user_id, response_url, blocks.accepted(outcome, deals.crm_label))
+
     @app.view(blocks.UPDATE_MODAL)
-    def update_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: Any) -> None:
-        metadata = metadata_of(view)
-        deal = ctx.desk.get(metadata.get("deal_id", ""))
-        if deal is None:
-            ack(response_action="errors", errors={"stage": "This deal is gone from the CRM."})
-            return
-        values = view["state"]["values"]
-        stage = _selected(values, "stage")
-        amount = _text(values, "amount")
-        close = (values.get("close", {}).get("value") or {}).get("selected_date")
-        next_step = _text(values, "next")
-        errors: dict[str, str] = {}
-        changes: list[tuple[str, str]] = []
-        if stage:
-            changes.append(("stage", stage))
-        if amount:
-            try:
-                parse_amount(amount)
-                changes.append(("amount", amount))
-            except ValueProblem as problem:
-                errors["amount"] = problem.message[:150]
-        if close:
-            changes.append(("close", close))
-        if next_step is not None and next_step != (deal.next_step or ""):
-            changes.append(("next", next_step))
-        if errors:
-            ack(response_action="errors", errors=errors)
-            return
-        result = accept_from_modal(
-            ctx, body["user"]["id"], deal, changes, None, metadata.get("response_url") or None
+    def update_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        user_id, metadata = body["user"]["id"], metadata_of(view)
+        fields = _update_fields(view["state"]["values"])
+        response_url = metadata.get("response_url") or None
+        outcome = deals.submit_update(
+            user_id, metadata.get("deal_id", ""), **fields, response_url=response_url
         )
-        if isinstance(result, Refused):
-            if result.message.startswith("Nothing to change"):
-                ack()  # nothing edited: closing the modal is the answer
-                return
-            ack(response_action="errors", errors={"stage": result.message[:150]})
-            return
-        ack()
-        ctx.wake_worker()
-        post_reply(
-            client, body["user"]["id"], metadata.get("response_url"), blocks.accepted(result, ctx.crm_label)
-        )
+        ack_form(ack, outcome, field="stage")
+        if isinstance(outcome, Accepted):
+            confirm(client, user_id, metadata.get("response_url"), outcome)
 
     @app.view(blocks.NOTE_MODAL)
-    def note_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: Any) -> None:
-        metadata = metadata_of(view)
-        deal = ctx.desk.get(metadata.get("deal_id", ""))
+    def note_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        user_id, metadata = body["user"]["id"], metadata_of(view)
         note = _text(view["state"]["values"], "note") or ""
-        if deal is None:
-            ack(response_action="errors", errors={"note": "This deal is gone from the CRM."})
-            return
-        if not note.strip():
-            ack(response_action="errors", errors={"note": "Write something first."})
-            return
-        result = accept_from_modal(
-            ctx, body["user"]["id"], deal, [], note, metadata.get("response_url") or None
-        )
-        if isinstance(result, Refused):
-            ack(response_action="errors", errors={"note": result.message[:150]})
-            return
-        ack()
-        ctx.wake_worker()
-        post_reply(
-            client, body["user"]["id"], metadata.get("response_url"), blocks.accepted(result, ctx.crm_label)
-        )
+        response_url = metadata.get("response_url") or None
+        outcome = deals.submit_note(user_id, metadata.get("deal_id", ""), note, response_url=response_url)
+        ack_form(ack, outcome, field="note")
+        if isinstance(outcome, Accepted):
+            confirm(client, user_id, metadata.get("response_url"), outcome)
+
+
+def _update_fields(values: dict[str, Any]) -> dict[str, str | None]:
+    """What the update modal's fields hold, as `DealCommands.submit_update` takes them."""
+    return {
+        "stage": _selected(values, "stage"),
+        "amount": _text(values, "amount"),
+        "close": (values.get("close", {}).get("value") or {}).get("selected_date"),
+        "next_step": _text(values, "next"),
+    }
 
 
 def _selected(values: dict[str, Any], block_id: str) -> str | None:

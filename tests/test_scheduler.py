@@ -76,10 +76,10 @@ def test_serve_keeps_the_mirror_fresh_between_rituals(app: RunningApp, fake_hubs
         scheduler.shutdown()
     new_deal = fake_hubspot.add_deal(dealname="Brand new", pipeline="default", dealstage="qualifiedtobuy")
     scheduler.refresh_mirror()  # what the 5-minute job runs
-    assert app.runtime.context.desk.get(new_deal) is not None
+    assert app.runtime.deals.desk.get(new_deal) is not None
     fake_hubspot.archive_deal(new_deal)
     scheduler.refresh_mirror(full=True)  # the nightly job: deletions leave the mirror
-    assert app.runtime.context.desk.get(new_deal) is None
+    assert app.runtime.deals.desk.get(new_deal) is None
 
 
 def test_the_manager_rituals_are_scheduled_in_their_own_zones(app: RunningApp) -> None:

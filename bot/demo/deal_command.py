@@ -10,12 +10,12 @@ from rich.text import Text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.demo.render import blocks_to_text
+from core.deals.commands import DealCommands
 from core.deals.desk import DealDesk
 from core.people import PeopleDirectory, PersonLink, SlackProfile
 from core.queues.outbox import Notice, Outbox, outbox_worker
 from handlers import blocks
-from handlers.context import HandlerContext
-from handlers.deal_flow import answer_command
+from handlers.replies import reply_to
 from integrations.demo import DemoCRM
 from integrations.demo_seed import MANAGER, PEOPLE, REPS
 
@@ -39,14 +39,7 @@ def show_deal_commands(
     desk = DealDesk(sessions, deal_url=crm.deal_url, clock=lambda: now)
     notices: list[Notice] = []
     worker = outbox_worker(Outbox(sessions, lambda: now), crm, notices.append, threads=1)
-    ctx = HandlerContext(
-        desk=desk,
-        people=people,
-        sessions=sessions,
-        clock=lambda: now,
-        wake_worker=lambda: None,
-        crm_label=CRM_LABEL,
-    )
+    deals = DealCommands(sessions, desk, people, clock=lambda: now, crm_label=CRM_LABEL)
     alice = REPS[0]
     mine = desk.my_open_deals(people.actor(alice.slack_id))
     target = mine[-1]
@@ -59,7 +52,7 @@ def show_deal_commands(
         (alice, f'"{someone_elses.name}" amount=5k'),
         (alice, f'"{target.name}" amount=lots'),
     ):
-        reply = answer_command(ctx, user.slack_id, text, response_url=None)
+        reply = reply_to(deals.receive(user.slack_id, text, response_url=None), deals)
         console.print(
             Panel(
                 Text(blocks_to_text(reply.blocks)),

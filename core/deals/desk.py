@@ -92,6 +92,29 @@ class Refused:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class Unchanged(Refused):
+    """Nothing to store: every field already holds the value asked for (and there is no note)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """A change whose values are understood, not yet permitted nor stored."""
+
+    deal: DealView
+    changes: dict[str, str]
+    note: str | None
+    stages: Callable[[], list[StageOption]]
+
+
+def permit(actor: Actor, proposal: Proposal) -> Refused | None:
+    """None when `actor` may make this change; otherwise why not (see `core.deals.permissions`)."""
+    deal = proposal.deal
+    facts = DealFacts(deal.owner_id, deal.owner_name, deal.is_closed, deal.stage_label)
+    reason = refusal(actor, facts, changes_fields=bool(proposal.changes))
+    return None if reason is None else Refused(reason)
+
+
 class DealDesk:
     def __init__(
         self,
@@ -176,28 +199,56 @@ class DealDesk:
         response_url: str | None = None,
         idempotency_key: str | None = None,
     ) -> Accepted | Refused:
-        """Check a change and, when it stands, store it in the outbox (caller acks Slack afterwards)."""
+        """Every change takes three steps: check its values, permit it, store it in the outbox
+        (the caller acks Slack afterwards). The first step that says no is the answer."""
+        proposal = self.check(actor, deal_or_id, raw_changes, note)
+        if isinstance(proposal, Refused):
+            return proposal
+        refused = permit(actor, proposal)
+        if refused is not None:
+            return refused
+        return self.enqueue(
+            actor, proposal, source=source, response_url=response_url, idempotency_key=idempotency_key
+        )
+
+    def check(
+        self,
+        actor: Actor,
+        deal_or_id: DealView | str,
+        raw_changes: Iterable[tuple[str, str]],
+        note: str | None,
+    ) -> Proposal | Refused:
+        """The change with its values understood (stage ids, amounts, dates in the actor's today)."""
         deal = self.get(deal_or_id) if isinstance(deal_or_id, str) else deal_or_id
         if deal is None:
             return Refused("I can't find that deal any more: it may have been deleted in the CRM.")
-        now = self._clock()
         stages = _Lazy(lambda: self.stage_options(deal.pipeline_id))
-        changes, problems = self._resolve(deal, list(raw_changes), stages, today=actor.local_now(now).date())
+        today = actor.local_now(self._clock()).date()
+        changes, problems = self._resolve(deal, list(raw_changes), stages, today=today)
         if note is not None and not note.strip():
             problems.append('The note is empty: write something after `note`, e.g. note "Met the CFO".')
         if note is not None and len(note) > MAX_NOTE:
             problems.append(f"The note is too long ({len(note):,} characters; {MAX_NOTE:,} at most).")
         if problems:
             return Refused("\n".join(problems))
-        facts = DealFacts(deal.owner_id, deal.owner_name, deal.is_closed, deal.stage_label)
-        reason = refusal(actor, facts, changes_fields=bool(changes))
-        if reason is not None:
-            return Refused(reason)
-        unchanged = {f: v for f, v in changes.items() if _current_raw(deal, f) == v}
-        changes = {f: v for f, v in changes.items() if f not in unchanged}
+        return Proposal(deal, changes, note, stages)
+
+    def enqueue(
+        self,
+        actor: Actor,
+        proposal: Proposal,
+        *,
+        source: str,
+        response_url: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Accepted | Unchanged:
+        """Store a permitted change in the outbox, leaving out the fields that already hold its value."""
+        deal, note = proposal.deal, proposal.note
+        unchanged = {f: v for f, v in proposal.changes.items() if _current_raw(deal, f) == v}
+        changes = {f: v for f, v in proposal.changes.items() if f not in unchanged}
         if not changes and not note:
             same = ", ".join(f"{FIELD_LABELS.get(f, f)} is already {deal.display(f)}" for f in unchanged)
-            return Refused(f"Nothing to change on *{deal.name}*: {same}.")
+            return Unchanged(f"Nothing to change on *{deal.name}*: {same}.")
         before = {f: _current_raw(deal, f) for f in changes}
         with self._sessions.begin() as session:
             entry_id = enqueue(
@@ -213,9 +264,10 @@ class DealDesk:
                     response_url=response_url,
                     idempotency_key=idempotency_key,
                 ),
-                now=now,
+                now=self._clock(),
             )
-        described = self.describe(deal, changes, before, stages=stages() if STAGE in changes else [])
+        stages = proposal.stages() if STAGE in changes else []
+        described = self.describe(deal, changes, before, stages=stages)
         return Accepted(entry_id, deal, described, note.strip() if note else None)
 
     def describe(
