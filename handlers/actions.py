@@ -11,6 +11,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from core.deals import refusals
 from handlers import blocks
 from handlers.context import HandlerContext
 from handlers.deal_flow import Reply, answer_button, answer_pick
@@ -29,7 +30,7 @@ def register(app: App, ctx: HandlerContext) -> None:
     ) -> None:
         deal = ctx.desk.get(deal_id)
         if deal is None:
-            respond(text="That deal is gone from the CRM.", replace_original=False, response_type="ephemeral")
+            respond(text=refusals.DEAL_GONE, replace_original=False, response_type="ephemeral")
             return
         metadata = {"deal_id": deal.id, "response_url": body.get("response_url") or ""}
         if verb == "update":

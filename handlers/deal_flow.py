@@ -13,10 +13,10 @@ from typing import Any
 
 from sqlalchemy import delete
 
+from core.deals import refusals
 from core.deals.desk import Accepted, DealView, Refused
-from core.deals.grammar import DealCommand, ListMine, ParseError, ShowHelp, parse_command
+from core.deals.grammar import DealCommand, ListMine, ParseError, ShowHelp, format_help, parse_command
 from core.deals.permissions import NOT_LINKED
-from core.deals.values import format_help
 from core.models import PendingChoice
 from core.people import Actor, LookupUnavailable
 from handlers import blocks
@@ -97,7 +97,7 @@ def answer_pick(
     choice_id = block_id.removeprefix("pick:")
     deal = ctx.desk.get(deal_id)
     if deal is None:
-        return _problem("That deal is gone from the CRM.")
+        return _problem(refusals.DEAL_GONE)
     if choice_id == "search":
         actor = ctx.people.actor(user_id)
         now = ctx.clock()
@@ -129,7 +129,7 @@ def answer_button(
     """Still on track, Mark lost or Show card, from a card, a list or a nudge."""
     deal = ctx.desk.get(deal_id)
     if deal is None:
-        return _problem("That deal is gone from the CRM: it may have been deleted.")
+        return _problem(refusals.DEAL_GONE)
     if verb == "card":
         actor = ctx.people.actor(user_id)
         now = ctx.clock()
@@ -141,7 +141,7 @@ def answer_button(
     if verb == "mark_lost":
         if deal.is_closed:
             return _problem(
-                f"*{blocks.escape(deal.name)}* is already closed ({blocks.escape(deal.stage_label)})."
+                refusals.already_closed(blocks.escape(deal.name), blocks.escape(deal.stage_label))
             )
         lost = ctx.desk.closed_lost_stage(deal.pipeline_id)
         if lost is None:

@@ -10,9 +10,10 @@ from typing import Any
 from slack_bolt import App
 from slack_sdk import WebClient
 
+from core.deals.attention import needs_attention
 from core.deals.desk import DealView
 from core.deals.permissions import NOT_LINKED
-from core.deals.streaks import current_streak, record_week
+from core.deals.streaks import current_streak, record_review_week
 from core.formatting import format_money
 from core.people import LookupUnavailable
 from handlers import blocks
@@ -52,28 +53,26 @@ def home_view(ctx: HandlerContext, user_id: str) -> dict[str, Any]:
     now = ctx.clock()
     today = actor.local_now(now).date()
     deals = ctx.desk.my_open_deals(actor)
-    fresh = [d for d in deals if not d.is_stale(now, ctx.desk.stale_after_days)]
+    looks = {
+        d.id: needs_attention(d, now=now, today=today, stale_after_days=ctx.desk.stale_after_days)
+        for d in deals
+    }
+    fresh = [d for d in deals if not looks[d.id].stale]
     with ctx.sessions.begin() as session:
-        record_week(session, actor.owner_id, today, all_fresh=bool(deals) and len(fresh) == len(deals))
+        record_review_week(
+            session,
+            actor.owner_id,
+            today,
+            open_deals=len(deals),
+            reviewed_deals=len(fresh),
+            keep_figures=False,
+        )
         streak = current_streak(session, actor.owner_id, today)
     by_stage: OrderedDict[str, list[DealView]] = OrderedDict()
     for deal in sorted(deals, key=lambda d: (d.pipeline_label, d.stage_label)):
         by_stage.setdefault(f"{deal.pipeline_label} · {deal.stage_label}", []).append(deal)
     stages = [(label, len(group), _total(group)) for label, group in by_stage.items()]
-    attention = []
-    for deal in deals:
-        reasons = []
-        if deal.is_past_close(today):
-            reasons.append("close date has passed")
-        if deal.is_stale(now, ctx.desk.stale_after_days):
-            days = deal.days_untouched(now)
-            reasons.append(f"untouched for {days} days" if days is not None else "never touched")
-        if deal.amount is None:
-            reasons.append("no amount")
-        if not deal.next_step:
-            reasons.append("no next step")
-        if reasons:
-            attention.append((deal, " · ".join(reasons)))
+    attention = [(d, " · ".join(looks[d.id].reasons())) for d in deals if looks[d.id].needed]
     return blocks.home(
         linked=True,
         not_linked_message="",

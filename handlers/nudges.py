@@ -11,6 +11,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from sqlalchemy import update
 
+from core.deals import refusals
 from core.deals.desk import Refused
 from core.deals.snooze import snooze_deal
 from core.formatting import format_money
@@ -170,7 +171,7 @@ def register(app: App, ctx: HandlerContext) -> None:
         ack()
         deal = ctx.desk.get(action["value"])
         if deal is None:
-            respond(text="That deal is gone from the CRM.", replace_original=False, response_type="ephemeral")
+            respond(text=refusals.DEAL_GONE, replace_original=False, response_type="ephemeral")
             return
         view = blocks.update_modal(
             deal, ctx.desk.stage_options(deal.pipeline_id), {"deal_id": deal.id, "response_url": ""}
@@ -237,8 +238,12 @@ def register(app: App, ctx: HandlerContext) -> None:
         ack()
         actor = ctx.people.actor(body["user"]["id"])
         now = ctx.clock()
-        deals = [d for d in ctx.desk.my_open_deals(actor) if d.is_stale(now, ctx.desk.stale_after_days)]
         today = actor.local_now(now).date()
+        deals = [
+            d
+            for d in ctx.desk.my_open_deals(actor)
+            if d.is_stale(now, ctx.desk.stale_after_days, today=today)
+        ]
         respond(
             blocks=blocks.deal_list(
                 "All your deals that need a look", deals, now, today, ctx.desk.stale_after_days, ctx.command

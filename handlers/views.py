@@ -6,8 +6,9 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
+from core.deals import refusals
 from core.deals.desk import Refused
-from core.deals.values import ValueProblem, parse_amount
+from core.deals.fields import KEYS, modal_changes
 from handlers import blocks
 from handlers.actions import metadata_of
 from handlers.context import HandlerContext
@@ -21,27 +22,11 @@ def register(app: App, ctx: HandlerContext) -> None:
         metadata = metadata_of(view)
         deal = ctx.desk.get(metadata.get("deal_id", ""))
         if deal is None:
-            ack(response_action="errors", errors={"stage": "This deal is gone from the CRM."})
+            ack(response_action="errors", errors={"stage": refusals.DEAL_GONE})
             return
         values = view["state"]["values"]
-        stage = _selected(values, "stage")
-        amount = _text(values, "amount")
-        close = (values.get("close", {}).get("value") or {}).get("selected_date")
-        next_step = _text(values, "next")
-        errors: dict[str, str] = {}
-        changes: list[tuple[str, str]] = []
-        if stage:
-            changes.append(("stage", stage))
-        if amount:
-            try:
-                parse_amount(amount)
-                changes.append(("amount", amount))
-            except ValueProblem as problem:
-                errors["amount"] = problem.message[:150]
-        if close:
-            changes.append(("close", close))
-        if next_step is not None and next_step != (deal.next_step or ""):
-            changes.append(("next", next_step))
+        submitted = {key: _selected(values, key) or _text(values, key) or _date(values, key) for key in KEYS}
+        changes, errors = modal_changes(deal, submitted)
         if errors:
             ack(response_action="errors", errors=errors)
             return
@@ -66,7 +51,7 @@ def register(app: App, ctx: HandlerContext) -> None:
         deal = ctx.desk.get(metadata.get("deal_id", ""))
         note = _text(view["state"]["values"], "note") or ""
         if deal is None:
-            ack(response_action="errors", errors={"note": "This deal is gone from the CRM."})
+            ack(response_action="errors", errors={"note": refusals.DEAL_GONE})
             return
         if not note.strip():
             ack(response_action="errors", errors={"note": "Write something first."})
@@ -87,6 +72,11 @@ def register(app: App, ctx: HandlerContext) -> None:
 def _selected(values: dict[str, Any], block_id: str) -> str | None:
     option = (values.get(block_id, {}).get("value") or {}).get("selected_option")
     return option.get("value") if isinstance(option, dict) else None
+
+
+def _date(values: dict[str, Any], block_id: str) -> str | None:
+    picked = (values.get(block_id, {}).get("value") or {}).get("selected_date")
+    return picked if isinstance(picked, str) else None
 
 
 def _text(values: dict[str, Any], block_id: str) -> str | None:

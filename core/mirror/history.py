@@ -20,9 +20,10 @@ from decimal import Decimal
 from sqlalchemy import delete, func, literal, select, true, update
 from sqlalchemy.orm import Session
 
-from core.models import DealHistory, MirrorDeal, UTCDateTime
+from core.models import DealHistory, MirrorDeal
 from core.sql import dialect_insert
 from integrations.base import Deal
+from integrations.sqltypes import UTCDateTime
 
 __all__ = [
     "DealState",
