@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
+from core.deals.attention import needs_attention, untouched
 from core.deals.desk import Accepted, DealView, FieldChange
+from core.deals.fields import AMOUNT, CLOSE, FIELD_BY_NAME, NEXT, STAGE
 from core.deals.values import StageOption
 from core.formatting import format_date, format_money
 
@@ -90,9 +92,9 @@ def deal_status(deal: DealView, now: datetime, today: date, stale_after_days: in
             if deal.is_past_close(today)
             else f"closes {when}"
         )
-    days = deal.days_untouched(now)
-    if deal.is_stale(now, stale_after_days):
-        parts.append("untouched for a while" if days is None else f"untouched for {days} days")
+    looks = needs_attention(deal, now=now, today=today, stale_after_days=stale_after_days)
+    if looks.stale:
+        parts.append(untouched(looks.days_untouched))
     return " · ".join(parts)
 
 
@@ -261,30 +263,21 @@ def update_modal(deal: DealView, stages: Sequence[StageOption], metadata: dict[s
             mrkdwn(
                 f"{deal_link(deal)}\n{escape(deal.pipeline_label)} pipeline · owner {escape(deal.owner_name)}"
             ),
-            {"type": "input", "block_id": "stage", "label": _plain("Stage"), "element": stage_select},
-            {
-                "type": "input",
-                "block_id": "amount",
-                "optional": True,
-                "label": _plain("Amount"),
-                "element": amount_input,
-            },
-            {
-                "type": "input",
-                "block_id": "close",
-                "optional": True,
-                "label": _plain("Close date"),
-                "element": close_input,
-            },
-            {
-                "type": "input",
-                "block_id": "next",
-                "optional": True,
-                "label": _plain("Next step"),
-                "element": next_input,
-            },
+            _field_input(STAGE, stage_select, optional=False),
+            _field_input(AMOUNT, amount_input),
+            _field_input(CLOSE, close_input),
+            _field_input(NEXT, next_input),
         ],
     }
+
+
+def _field_input(field: str, element: Block, *, optional: bool = True) -> Block:
+    """An editable field's input: its block id and label come from the field table."""
+    known = FIELD_BY_NAME[field]
+    made: Block = {"type": "input", "block_id": known.key, "label": _plain(known.label), "element": element}
+    if optional:
+        made["optional"] = True
+    return made
 
 
 def note_modal(deal: DealView, metadata: dict[str, str]) -> Block:

@@ -11,6 +11,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from core.deals.commands import DealCommands, Refused
+from core.deals.attention import needs_attention
 from core.deals.desk import DealView
 from core.formatting import format_money
 from core.people import LookupUnavailable
@@ -53,20 +54,8 @@ def home_view(commands: DealCommands, user_id: str) -> dict[str, Any]:
     for deal in sorted(deals, key=lambda d: (d.pipeline_label, d.stage_label)):
         by_stage.setdefault(f"{deal.pipeline_label} · {deal.stage_label}", []).append(deal)
     stages = [(label, len(group), _total(group)) for label, group in by_stage.items()]
-    attention = []
-    for deal in deals:
-        reasons = []
-        if deal.is_past_close(today):
-            reasons.append("close date has passed")
-        if deal.is_stale(now, stale_after_days):
-            days = deal.days_untouched(now)
-            reasons.append(f"untouched for {days} days" if days is not None else "never touched")
-        if deal.amount is None:
-            reasons.append("no amount")
-        if not deal.next_step:
-            reasons.append("no next step")
-        if reasons:
-            attention.append((deal, " · ".join(reasons)))
+    looks = [(d, needs_attention(d, now=now, today=today, stale_after_days=stale_after_days)) for d in deals]
+    attention = [(deal, " · ".join(look.reasons())) for deal, look in looks if look.needed]
     return blocks.home(
         linked=True,
         not_linked_message="",

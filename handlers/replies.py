@@ -24,6 +24,7 @@ from core.deals.commands import (
     Usage,
 )
 from core.deals.nudge_answers import Snoozed
+from core.deals import refusals
 from handlers import blocks
 
 WORKING = "⏳ Working on it…"
@@ -68,7 +69,7 @@ def reply_to(outcome: Outcome, deals: DealCommands) -> Reply:
             return Reply(picker, f"Several deals match {query}")
         case AlreadyClosed(deal=deal):
             return problem(
-                f"*{blocks.escape(deal.name)}* is already closed ({blocks.escape(deal.stage_label)})."
+                refusals.already_closed(blocks.escape(deal.name), blocks.escape(deal.stage_label))
             )
         case NoLostStage(deal=deal):
             return problem(f"The {blocks.escape(deal.pipeline_label)} pipeline has no closed-lost stage.")

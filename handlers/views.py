@@ -8,6 +8,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from core.deals.commands import Accepted, DealCommands
+from core.deals.fields import KEYS
 from handlers import blocks
 from handlers.actions import metadata_of
 from handlers.notify import post_reply
@@ -22,11 +23,10 @@ def register(app: App, deals: DealCommands) -> None:
     @app.view(blocks.UPDATE_MODAL)
     def update_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         user_id, metadata = body["user"]["id"], metadata_of(view)
-        fields = _update_fields(view["state"]["values"])
+        values = view["state"]["values"]
+        submitted = {key: _selected(values, key) or _text(values, key) or _date(values, key) for key in KEYS}
         response_url = metadata.get("response_url") or None
-        outcome = deals.submit_update(
-            user_id, metadata.get("deal_id", ""), **fields, response_url=response_url
-        )
+        outcome = deals.submit_update(user_id, metadata.get("deal_id", ""), submitted, response_url=response_url)
         ack_form(ack, outcome, field="stage")
         if isinstance(outcome, Accepted):
             confirm(client, user_id, metadata.get("response_url"), outcome)
@@ -42,19 +42,14 @@ def register(app: App, deals: DealCommands) -> None:
             confirm(client, user_id, metadata.get("response_url"), outcome)
 
 
-def _update_fields(values: dict[str, Any]) -> dict[str, str | None]:
-    """What the update modal's fields hold, as `DealCommands.submit_update` takes them."""
-    return {
-        "stage": _selected(values, "stage"),
-        "amount": _text(values, "amount"),
-        "close": (values.get("close", {}).get("value") or {}).get("selected_date"),
-        "next_step": _text(values, "next"),
-    }
-
-
 def _selected(values: dict[str, Any], block_id: str) -> str | None:
     option = (values.get(block_id, {}).get("value") or {}).get("selected_option")
     return option.get("value") if isinstance(option, dict) else None
+
+
+def _date(values: dict[str, Any], block_id: str) -> str | None:
+    picked = (values.get(block_id, {}).get("value") or {}).get("selected_date")
+    return picked if isinstance(picked, str) else None
 
 
 def _text(values: dict[str, Any], block_id: str) -> str | None:

@@ -69,6 +69,17 @@ class Deal:
     closed_lost_reason: str | None = None
 
 
+EDITABLE_PROPERTIES: dict[str, str] = {
+    "stage_id": "dealstage",
+    "amount": "amount",
+    "close_date": "closedate",
+    "next_step": "hs_next_step",
+}
+"""The deal fields a person edits from Slack, as `Deal` and `DealUpdate` name them, and the CRM
+property each is stored in (HubSpot's names, which the demo CRM keeps too). `core.deals.fields`
+builds the editable-field table on this; adapters map properties with it."""
+
+
 @dataclass(frozen=True, slots=True)
 class DealUpdate:
     """Fields to change on a deal; None means "leave as it is"."""

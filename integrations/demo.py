@@ -10,6 +10,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from integrations.base import (
+    EDITABLE_PROPERTIES,
     CrmNotFound,
     CrmRejected,
     CrmUnavailable,
@@ -27,11 +28,8 @@ PAGE_SIZE = 200
 DEMO_DEAL_PROPERTIES: frozenset[str] = frozenset(
     {
         "dealname",
-        "dealstage",
+        *EDITABLE_PROPERTIES.values(),
         "pipeline",
-        "amount",
-        "closedate",
-        "hs_next_step",
         "hubspot_owner_id",
         "deal_currency_code",
         "closed_lost_reason",

@@ -36,6 +36,7 @@ from urllib3.util.retry import Retry
 from integrations._ratelimit import SlidingWindowLimiter
 from integrations._retry import RetryPolicy, parse_retry_after
 from integrations.base import (
+    EDITABLE_PROPERTIES,
     CrmAuthError,
     CrmNotFound,
     CrmRejected,
@@ -58,11 +59,8 @@ DEAL_PROPERTIES = [
     "dealname",
     "hubspot_owner_id",
     "pipeline",
-    "dealstage",
-    "amount",
+    *EDITABLE_PROPERTIES.values(),
     "deal_currency_code",
-    "closedate",
-    "hs_next_step",
     "notes_last_updated",
     "hs_lastmodifieddate",
     "createdate",
@@ -74,10 +72,7 @@ SEARCH_PAGE_SIZE = 200  # HubSpot's maximum for search
 BATCH_SIZE = 100  # HubSpot's maximum for batch reads
 # The fields a rep edits by hand; a change to them from HubSpot's own UI or apps is a person's.
 PERSON_EDITED_PROPERTIES = [
-    "dealstage",
-    "amount",
-    "closedate",
-    "hs_next_step",
+    *EDITABLE_PROPERTIES.values(),
     "dealname",
     "hubspot_owner_id",
 ]
@@ -483,16 +478,17 @@ def _owner(raw: Any) -> Owner:
 def _deal(deal_id: str, props: dict[str, str | None] | None) -> Deal:
     p = props or {}
     modified = _parse_datetime(p.get("hs_lastmodifieddate")) or datetime.now(UTC)
+    editable = {field: p.get(prop) for field, prop in EDITABLE_PROPERTIES.items()}
     return Deal(
         id=str(deal_id),
         name=p.get("dealname") or "(unnamed deal)",
         owner_id=p.get("hubspot_owner_id") or None,
         pipeline_id=p.get("pipeline") or "default",
-        stage_id=p.get("dealstage") or "",
-        amount=_parse_amount(p.get("amount")),
+        stage_id=editable["stage_id"] or "",
+        amount=_parse_amount(editable["amount"]),
         currency=p.get("deal_currency_code") or None,
-        close_date=_parse_date(p.get("closedate")),
-        next_step=p.get("hs_next_step") or None,
+        close_date=_parse_date(editable["close_date"]),
+        next_step=editable["next_step"] or None,
         last_activity_at=_parse_datetime(p.get("notes_last_updated")),
         last_modified_at=modified,
         created_at=_parse_datetime(p.get("createdate")),
@@ -504,18 +500,22 @@ def _deal(deal_id: str, props: dict[str, str | None] | None) -> Deal:
 
 def _update_properties(update: DealUpdate) -> dict[str, str]:
     properties = dict(update.extra)
-    if update.stage_id is not None:
-        properties["dealstage"] = update.stage_id
-    if update.amount is not None:
-        properties["amount"] = format(update.amount, "f")
-    if update.close_date is not None:
-        # closedate is a datetime property: midnight UTC of the chosen day.
-        properties["closedate"] = _iso(datetime.combine(update.close_date, dtime(0), tzinfo=UTC))
-    if update.next_step is not None:
-        properties["hs_next_step"] = update.next_step
+    for field, prop in EDITABLE_PROPERTIES.items():
+        value = getattr(update, field)
+        if value is not None:
+            properties[prop] = _property_value(value)
     if update.closed_lost_reason is not None:
         properties["closed_lost_reason"] = update.closed_lost_reason
     return properties
+
+
+def _property_value(value: object) -> str:
+    """A field's value as HubSpot writes it."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, date):  # closedate is a datetime property: midnight UTC of the chosen day
+        return _iso(datetime.combine(value, dtime(0), tzinfo=UTC))
+    return str(value)
 
 
 def _parse_amount(value: str | None) -> Decimal | None:

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.deals.streaks import current_streak, record_week, week_start
+from core.deals.streaks import current_streak, record_review_week, week_start
 from core.models import NudgeRecord, PendingDM, ReviewWeek
 from rituals.kinds import OwnerFindings
 
@@ -128,7 +128,7 @@ def build_adoption(
                 owner_id=owner_id,
                 name=names.get(owner_id, owner_id),
                 open_deals=found.open_count,
-                reviewed=found.open_count - len(found.items),
+                reviewed=found.fresh_count,
                 answers=None
                 if slack_id is None
                 else nudge_answers(session, slack_id, nudge_rituals, now=now),
@@ -155,13 +155,12 @@ def record_review_weeks(
 ) -> None:
     """Each owner's week so far, from the stale_deals findings (streaks and the trend read it)."""
     for owner_id, found in findings.items():
-        record_week(
+        record_review_week(
             session,
             owner_id,
             today_for(owner_id),
-            all_fresh=not found.items,
             open_deals=found.open_count,
-            reviewed_deals=found.open_count - len(found.items),
+            reviewed_deals=found.fresh_count,
         )
 
 
@@ -207,7 +206,7 @@ def _trend(session: Session, findings: Mapping[str, OwnerFindings], today: date)
     ).all()
     figures = {start: (int(open_deals or 0), int(reviewed or 0)) for start, open_deals, reviewed in rows}
     open_now = sum(f.open_count for f in findings.values())
-    figures[this_week] = (open_now, sum(f.open_count - len(f.items) for f in findings.values()))
+    figures[this_week] = (open_now, sum(f.fresh_count for f in findings.values()))
     points = []
     for start in weeks:
         open_deals, reviewed = figures.get(start, (0, 0))

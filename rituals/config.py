@@ -54,6 +54,8 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+from core.deals.attention import MISSING_CHECKS
+from core.deals.fields import KEYS
 from rituals._yaml_lines import Loc, YamlSyntaxError, load_yaml_with_lines
 
 __all__ = [
@@ -128,7 +130,7 @@ _ALIAS_RE = re.compile(r"[a-z][a-z0-9_]*")
 _COMMAND_RE = re.compile(r"/[a-z0-9][a-z0-9_-]{0,30}")
 _HHMM_RE = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
 
-CANONICAL_DEAL_KEYS: tuple[str, ...] = ("stage", "amount", "close", "next")
+CANONICAL_DEAL_KEYS: tuple[str, ...] = KEYS
 """The ``key=value`` keys ``/deal`` understands without configuration."""
 _RESERVED_DEAL_WORDS = frozenset({*CANONICAL_DEAL_KEYS, "note", "help"})
 
@@ -577,7 +579,7 @@ class CloseDatePastRule(_Model):
 
 
 # The deal properties Drumbeat mirrors, so a `missing` rule can check them.
-MISSING_FIELDS = ("amount", "closedate", "hs_next_step", "hubspot_owner_id")
+MISSING_FIELDS = tuple(MISSING_CHECKS)
 
 
 class MissingFieldRule(_Model):

@@ -21,11 +21,11 @@ from typing import Protocol
 from sqlalchemy import ColumnElement, Float, and_, case, cast, func, or_, select, text
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from core.deals.staleness import SnoozeInfo, drumbeat_changes, last_review
+from core.deals.staleness import is_stale, reviews_for, stale_cutoff, unreviewed_since
 from core.formatting import format_date, format_money
 from core.mirror.history import history_start
 from core.mirror.summary import PipelineSummary, StageKey, StageSums, open_stage_totals, pipeline_summaries
-from core.models import AuditEntry, DealHistory, MirrorDeal, MirrorOwner, MirrorPipeline, MirrorStage, Snooze
+from core.models import DealHistory, MirrorDeal, MirrorOwner, MirrorPipeline, MirrorStage, Snooze
 
 __all__ = [
     "CLOSING_SOON_DAYS",
@@ -621,21 +621,7 @@ class DecisionRules:
 
     @classmethod
     def at(cls, *, now: datetime, today: date, stale_after_days: int) -> DecisionRules:
-        cutoff = now - timedelta(days=stale_after_days)
-        untouched = and_(
-            *(
-                or_(column.is_(None), column < cutoff)
-                for column in (
-                    MirrorDeal.last_activity_at,
-                    MirrorDeal.created_at,
-                    MirrorDeal.person_changed_at,
-                )
-            )
-        )
-        # Uncorrelated subqueries: worked out once, not per deal.
-        changed_via_drumbeat = select(AuditEntry.deal_id).where(
-            AuditEntry.field != "note", AuditEntry.at >= cutoff
-        )
+        cutoff = stale_cutoff(now, stale_after_days)
         return cls(
             past=and_(MirrorDeal.close_date.is_not(None), MirrorDeal.close_date < today),
             closing_bare=and_(
@@ -643,7 +629,7 @@ class DecisionRules:
                 MirrorDeal.close_date <= today + timedelta(days=CLOSING_SOON_DAYS),
                 or_(MirrorDeal.next_step.is_(None), func.trim(MirrorDeal.next_step) == ""),
             ),
-            stale=and_(untouched, MirrorDeal.id.not_in(changed_via_drumbeat)),
+            stale=unreviewed_since(cutoff),
             not_snoozed=MirrorDeal.id.not_in(select(Snooze.deal_id)),
             cutoff=cutoff,
         )
@@ -712,7 +698,13 @@ def needs_decision(
         for deal_id, name, owner_id, amount, currency, close_date, f_past, f_bare, f_stale in rows
     ]
     extra = _snoozed_decisions(
-        session, scope, today=today, cutoff=rules.cutoff, owners=owners, deal_url=deal_url
+        session,
+        scope,
+        now=now,
+        today=today,
+        stale_after_days=stale_after_days,
+        owners=owners,
+        deal_url=deal_url,
     )
     for deal in extra:
         n_past += REASON_PAST_CLOSE in deal.reasons
@@ -782,8 +774,9 @@ def _snoozed_decisions(
     session: Session,
     scope: DealScope,
     *,
+    now: datetime,
     today: date,
-    cutoff: datetime,
+    stale_after_days: int,
     owners: dict[str, str],
     deal_url: Callable[[str], str],
 ) -> list[DecisionDeal]:
@@ -793,20 +786,15 @@ def _snoozed_decisions(
             MirrorDeal.id.in_(select(Snooze.deal_id)), MirrorDeal.is_closed.is_(False), *scope.where()
         )
     ).all()
-    snoozes = {
-        s.deal_id: s for s in session.scalars(select(Snooze).where(Snooze.deal_id.in_([d.id for d in deals])))
-    }
-    drumbeat = drumbeat_changes(session, [deal.id for deal in deals])
+    reviews = reviews_for(session, deals)
     found = []
     for deal in deals:
-        snooze = snoozes[deal.id]
+        review = reviews[deal.id]
         past = deal.close_date is not None and deal.close_date < today
         bare = closing_bare(deal.close_date, deal.next_step, today)
-        stale = False
-        if snooze.until <= today:
-            info = SnoozeInfo(snooze.until, snooze.snoozed_at, snooze.touched_before)
-            touched = last_review(deal, info, drumbeat.get(deal.id))
-            stale = touched is None or touched < cutoff
+        stale = is_stale(
+            review.last_review, review.snoozed_until, now=now, today=today, stale_after_days=stale_after_days
+        )
         if past or bare or stale:
             found.append(
                 DecisionDeal(

@@ -20,7 +20,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.deals.desk import DealDesk, DealView
-from core.deals.staleness import SnoozeInfo, drumbeat_changes, snoozes_for
 from core.deals.streaks import current_streak
 from core.mirror.sync import HISTORY_RETENTION, SyncResult, sync_mirror
 from core.models import NudgeRecord, PendingDM
@@ -308,7 +307,6 @@ class RitualEngine:
         )
         pipelines = self._desk.pipeline_ids(stale.pipelines) if stale.pipelines else None
         deals = self._desk.open_deals(pipelines)
-        ids = [d.id for d in deals]
         slack_ids: dict[str, str] = {}
         zone = ZoneInfo(ritual.timezone_name)
         for owner_id in sorted({d.owner_id for d in deals if d.owner_id}):
@@ -324,8 +322,6 @@ class RitualEngine:
             deals,
             now=now,
             today_for=lambda _owner: now.astimezone(zone).date(),
-            snoozes=self._snoozes(ids),
-            changed_via_drumbeat=self._drumbeat_changes(ids),
         )
         with self._sessions.begin() as session:
             return adoption_for(
@@ -450,14 +446,11 @@ class RitualEngine:
         if isinstance(ritual, StaleDealsRitual):
             pipelines = self._desk.pipeline_ids(ritual.pipelines) if ritual.pipelines else None
             deals = self._desk.open_deals(pipelines)
-            ids = [d.id for d in deals]
             findings = stale_findings(
                 ritual,
                 deals,
                 now=now,
                 today_for=today_for,
-                snoozes=self._snoozes(ids),
-                changed_via_drumbeat=self._drumbeat_changes(ids),
             )
             limit, snooze_days = ritual.max_per_message, list(ritual.snooze_days)
             if not report.dry_run:
@@ -470,7 +463,6 @@ class RitualEngine:
                 deals,
                 today_for=today_for,
                 stage_matches=self._stage_matcher(),
-                snoozes=self._snoozes([d.id for d in deals]),
             )
             limit, snooze_days = 10, [3, 7, 14]
         for owner_id, found in sorted(findings.items()):
@@ -577,14 +569,6 @@ class RitualEngine:
         if last_sent is not None and now - last_sent < DM_SPACING:
             return last_sent + DM_SPACING
         return now
-
-    def _snoozes(self, deal_ids: Sequence[str]) -> dict[str, SnoozeInfo]:
-        with self._sessions() as session:
-            return snoozes_for(session, deal_ids)
-
-    def _drumbeat_changes(self, deal_ids: Sequence[str]) -> dict[str, datetime]:
-        with self._sessions() as session:
-            return drumbeat_changes(session, deal_ids)
 
     def _stage_matcher(self) -> Callable[[DealView, Sequence[str]], bool]:
         def matches(deal: DealView, stages: Sequence[str]) -> bool:

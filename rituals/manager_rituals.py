@@ -19,7 +19,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.deals.desk import DealDesk
-from core.deals.staleness import drumbeat_changes, last_review, snoozes_for
 from core.formatting import format_date, format_money
 from core.mirror.history import close_date_pushes, history_start
 from core.mirror.summary import pipeline_summaries
@@ -328,8 +327,6 @@ def _brief(
     ids = [d.id for d in deals]
     scope = DealScope(owner_ids=frozenset({owner_id}))
     with sessions() as session:
-        snoozes = snoozes_for(session, ids)
-        drumbeat = drumbeat_changes(session, ids)
         pushes = close_date_pushes(session, ids, history_since)
         changes = (
             changes_since(session, scope, since=since, today=today, deal_url=desk.deal_url)
@@ -337,15 +334,12 @@ def _brief(
             else []
         )
         pipeline = currency_totals(pipeline_summaries(session, where=scope.where()))
-    last_touch = {d.id: last_review(d, snoozes.get(d.id), drumbeat.get(d.id)) for d in deals}
     return prep_brief(
         ritual_id=ritual_id,
         manager_name=manager_name,
         rep_owner_id=owner_id,
         rep_name=rep_name,
         deals=deals,
-        last_touch=last_touch,
-        snoozed_until={k: v.until for k, v in snoozes.items()},
         pushes=pushes,
         changes=changes,
         pipeline=pipeline,

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from core.deals.attention import untouched
 from core.deals.desk import DealView
 from core.formatting import format_date, format_money
 from rituals.digest import ChangeGroup, CurrencyTotal, closing_bare
@@ -64,8 +65,6 @@ def prep_brief(
     rep_owner_id: str,
     rep_name: str,
     deals: Sequence[DealView],
-    last_touch: Mapping[str, datetime | None],
-    snoozed_until: Mapping[str, date],
     pushes: Mapping[str, int],
     changes: list[ChangeGroup],
     pipeline: list[CurrencyTotal],
@@ -75,8 +74,8 @@ def prep_brief(
     first_prep: bool,
     stale_after_days: int,
 ) -> PrepBrief:
-    """`deals` are the rep's open deals; `last_touch` when a person last reviewed each (see
-    rituals.kinds.last_review); `pushes` how often each close date was moved later (history)."""
+    """`deals` are the rep's open deals, stale or not by the one rule (`DealView.is_stale`); `pushes`
+    how often each close date was moved later (history)."""
     moved_back = {d.deal_id: d.detail for g in changes if g.kind == "back" for d in g.deals}
     dropped = {
         d.deal_id: d.detail for g in changes if g.kind == "amount" and g.deals for d in g.deals if d.delta < 0
@@ -84,11 +83,8 @@ def prep_brief(
     stale: list[tuple[DealView, int | None]] = []
     at_risk: list[tuple[DealView, list[str]]] = []
     for deal in deals:
-        touched = last_touch.get(deal.id)
-        days = None if touched is None else max((now - touched).days, 0)
-        snoozed = snoozed_until.get(deal.id, date.min) > today
-        if not snoozed and (days is None or days >= stale_after_days):
-            stale.append((deal, days))
+        if deal.is_stale(now, stale_after_days, today=today):
+            stale.append((deal, deal.days_untouched(now)))
         flags = []
         if deal.close_date is not None and deal.is_past_close(today):
             flags.append(f"past close date ({format_date(deal.close_date)})")
@@ -104,10 +100,7 @@ def prep_brief(
             at_risk.append((deal, flags))
     stale.sort(key=lambda item: (-(item[1] if item[1] is not None else 10_000), -(item[0].amount or 0)))
     at_risk.sort(key=lambda item: (-len(item[1]), -(item[0].amount or 0), item[0].name.lower()))
-    stale_view = [
-        _prep_deal(d, ("never touched" if days is None else f"untouched for {days} days",))
-        for d, days in stale
-    ]
+    stale_view = [_prep_deal(d, (untouched(days),)) for d, days in stale]
     risk_view = [_prep_deal(d, tuple(flags)) for d, flags in at_risk]
     return PrepBrief(
         ritual_id=ritual_id,

@@ -12,12 +12,11 @@ from typing import TypeVar
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
-from core.deals.grammar import DealCommand, parse_command
+from core.deals.grammar import DealCommand, format_help, parse_command
 from core.deals.values import (
     MAX_AMOUNT,
     StageOption,
     ValueProblem,
-    format_help,
     parse_amount,
     parse_close_date,
     resolve_stage,

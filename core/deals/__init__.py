@@ -1,1 +1,21 @@
-"""The `/deal` slash command: its grammar and value parsers, pure (no Slack, CRM or database)."""
+"""Deals: the `/deal` grammar and values, the editable-field table, permissions and refusals, the
+one staleness and "needs attention" rules, review-week streaks, snoozes, and the desk that reads
+the mirror and stores accepted changes in the outbox.
+
+The grammar, values and field table are pure (no Slack, CRM call or database); the desk, snoozes,
+staleness and streaks read and write the database. Import from the submodules: the package itself
+imports none of them, since the outbox reads the field table and the desk writes to the outbox.
+"""
+
+__all__ = [
+    "attention",
+    "desk",
+    "fields",
+    "grammar",
+    "permissions",
+    "refusals",
+    "snooze",
+    "staleness",
+    "streaks",
+    "values",
+]

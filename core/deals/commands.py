@@ -15,12 +15,15 @@ from types import MappingProxyType
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.deals import refusals
 from core.deals.desk import Accepted, DealDesk, DealView, Refused, Unchanged
+from core.deals.fields import modal_changes
 from core.deals.grammar import Command, DealCommand, ListMine, ParseError, ShowHelp, parse_command
 from core.deals.pending import PendingChoices
 from core.deals.permissions import NOT_LINKED
-from core.deals.streaks import current_streak, record_week
-from core.deals.values import StageOption, ValueProblem, format_help, parse_amount
+from core.deals.streaks import current_streak, record_review_week
+from core.deals.grammar import format_help
+from core.deals.values import StageOption
 from core.people import Actor, LookupUnavailable, PeopleDirectory
 
 __all__ = [
@@ -226,7 +229,7 @@ class DealCommands:
         """A deal chosen from a picker: its card (`choice_id` None, a search), or the waiting update."""
         deal = self.desk.get(deal_id)
         if deal is None:
-            return Refused("That deal is gone from the CRM.")
+            return Refused(refusals.DEAL_GONE)
         if choice_id is None:
             return self._card(self.people.actor(user_id), deal)
         expired = Refused(f"That choice has expired. Run your `{self.command}` command again.")
@@ -245,7 +248,7 @@ class DealCommands:
         """Show card, Still on track or Mark lost, from a card, a list or a nudge."""
         deal = self.desk.get(deal_id)
         if deal is None:
-            return Refused("That deal is gone from the CRM: it may have been deleted.")
+            return Refused(refusals.DEAL_GONE)
         if verb == "card":
             return self._card(self.people.actor(user_id), deal)
         if verb == "on_track":
@@ -268,38 +271,20 @@ class DealCommands:
         """What the update modal (`with_stages`) or the note modal shows."""
         deal = self.desk.get(deal_id)
         if deal is None:
-            return Refused("That deal is gone from the CRM.")
+            return Refused(refusals.DEAL_GONE)
         return DealForm(deal, self.desk.stage_options(deal.pipeline_id) if with_stages else [])
 
     def submit_update(
-        self,
-        user_id: str,
-        deal_id: str,
-        *,
-        stage: str | None,
-        amount: str | None,
-        close: str | None,
-        next_step: str | None,
-        response_url: str | None,
+        self, user_id: str, deal_id: str, submitted: Mapping[str, str | None], *, response_url: str | None
     ) -> Accepted | Refused | FormProblems:
-        """The update modal, submitted: only the fields given (and a next step that differs) change."""
+        """The update modal, submitted (inputs by field key): only the fields edited change, and a
+        value that cannot be right is shown on its own input."""
         deal = self.desk.get(deal_id)
         if deal is None:
-            return FormProblems({"stage": "This deal is gone from the CRM."})
-        changes: list[tuple[str, str]] = []
-        if stage:
-            changes.append(("stage", stage))
-        if amount:
-            # Checked here too so that a bad amount is shown on the amount field itself.
-            try:
-                parse_amount(amount)
-            except ValueProblem as problem:
-                return FormProblems({"amount": problem.message})
-            changes.append(("amount", amount))
-        if close:
-            changes.append(("close", close))
-        if next_step is not None and next_step != (deal.next_step or ""):
-            changes.append(("next", next_step))
+            return FormProblems({"stage": refusals.DEAL_GONE})
+        changes, problems = modal_changes(deal, submitted)
+        if problems:
+            return FormProblems(problems)
         actor = self.people.actor(user_id)
         return self.desk.accept(actor, deal, changes, None, source="modal", response_url=response_url)
 
@@ -309,7 +294,7 @@ class DealCommands:
         """The note modal, submitted."""
         deal = self.desk.get(deal_id)
         if deal is None:
-            return FormProblems({"note": "This deal is gone from the CRM."})
+            return FormProblems({"note": refusals.DEAL_GONE})
         if not note.strip():
             return FormProblems({"note": "Write something first."})
         actor = self.people.actor(user_id)
@@ -327,9 +312,13 @@ class DealCommands:
         today = actor.local_now(now).date()
         stale_after_days = self.desk.stale_after_days
         deals = self.desk.my_open_deals(actor)
-        fresh = [d for d in deals if not d.is_stale(now, stale_after_days)]
+        fresh = [d for d in deals if not d.is_stale(now, stale_after_days, today=today)]
         with self._sessions.begin() as session:
-            record_week(session, actor.owner_id, today, all_fresh=bool(deals) and len(fresh) == len(deals))
+            # App Home shows every pipeline; the adoption trend's figures follow the stale_deals
+            # ritual's, so they are left to it.
+            record_review_week(
+                session, actor.owner_id, today, open_deals=len(deals), reviewed_deals=len(fresh), keep_figures=False
+            )
             streak = current_streak(session, actor.owner_id, today)
         return Overview(deals, fresh, streak, now, today, stale_after_days)
 

@@ -14,16 +14,15 @@ from decimal import Decimal
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.deals import refusals
+from core.deals.fields import FIELD_BY_KEY, FIELD_BY_NAME, STAGE, ParseContext
 from core.deals.permissions import DealFacts, refusal
-from core.deals.values import StageOption, ValueProblem, parse_amount, parse_close_date, resolve_stage
-from core.formatting import format_date, format_money
+from core.deals.staleness import Review, is_stale, reviews_for
+from core.deals.values import StageOption, ValueProblem
 from core.models import MirrorDeal, MirrorOwner, MirrorPipeline, MirrorStage
 from core.people import Actor
-from core.queues.outbox import AMOUNT, CLOSE, NEXT, STAGE, ChangeRequest, enqueue
+from core.queues.outbox import ChangeRequest, enqueue
 
-FIELD_LABELS = {STAGE: "Stage", AMOUNT: "Amount", CLOSE: "Close date", NEXT: "Next step"}
-COMMAND_FIELDS = {"stage": STAGE, "amount": AMOUNT, "close": CLOSE, "next": NEXT}
-MAX_NEXT_STEP = 500
 MAX_NOTE = 5_000
 
 
@@ -43,32 +42,38 @@ class DealView:
     currency: str | None
     close_date: date | None
     next_step: str | None
-    last_touched: datetime | None
+    last_review: datetime | None
+    """When a person last reviewed the deal (`core.deals.staleness.last_review`)."""
     url: str
     last_activity_at: datetime | None = None
     created_at: datetime | None = None
     person_changed_at: datetime | None = None
+    snoozed_until: date | None = None
 
     def days_untouched(self, now: datetime) -> int | None:
-        return None if self.last_touched is None else max((now - self.last_touched).days, 0)
+        """Whole days since the last review; None when never reviewed."""
+        return None if self.last_review is None else max((now - self.last_review).days, 0)
 
     def is_past_close(self, today: date) -> bool:
         return not self.is_closed and self.close_date is not None and self.close_date < today
 
-    def is_stale(self, now: datetime, stale_after_days: int) -> bool:
-        days = self.days_untouched(now)
-        return not self.is_closed and (days is None or days >= stale_after_days)
+    def is_stale(self, now: datetime, stale_after_days: int, *, today: date) -> bool:
+        """The one staleness rule (`core.deals.staleness.is_stale`); `today` is the owner's date,
+        which a snooze is compared with. A closed deal is never stale."""
+        return not self.is_closed and is_stale(
+            self.last_review, self.snoozed_until, now=now, today=today, stale_after_days=stale_after_days
+        )
+
+    def stored(self, field: str) -> str | None:
+        """An editable field's value as the outbox stores it (None when empty or not editable)."""
+        known = FIELD_BY_NAME.get(field)
+        return None if known is None else known.store(getattr(self, field))
 
     def display(self, field: str) -> str:
-        if field == STAGE:
-            return self.stage_label
-        if field == AMOUNT:
-            return format_money(self.amount, self.currency)
-        if field == CLOSE:
-            return format_date(self.close_date)
-        if field == NEXT:
-            return self.next_step or "—"
-        return "—"
+        known = FIELD_BY_NAME.get(field)
+        if known is None:
+            return "—"
+        return known.show(getattr(self, field), self.currency, {self.stage_id: self.stage_label})
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +226,7 @@ class DealDesk:
         """The change with its values understood (stage ids, amounts, dates in the actor's today)."""
         deal = self.get(deal_or_id) if isinstance(deal_or_id, str) else deal_or_id
         if deal is None:
-            return Refused("I can't find that deal any more: it may have been deleted in the CRM.")
+            return Refused(refusals.DEAL_GONE)
         stages = _Lazy(lambda: self.stage_options(deal.pipeline_id))
         today = actor.local_now(self._clock()).date()
         changes, problems = self._resolve(deal, list(raw_changes), stages, today=today)
@@ -244,12 +249,11 @@ class DealDesk:
     ) -> Accepted | Unchanged:
         """Store a permitted change in the outbox, leaving out the fields that already hold its value."""
         deal, note = proposal.deal, proposal.note
-        unchanged = {f: v for f, v in proposal.changes.items() if _current_raw(deal, f) == v}
+        unchanged = {f: v for f, v in proposal.changes.items() if deal.stored(f) == v}
         changes = {f: v for f, v in proposal.changes.items() if f not in unchanged}
         if not changes and not note:
-            same = ", ".join(f"{FIELD_LABELS.get(f, f)} is already {deal.display(f)}" for f in unchanged)
-            return Unchanged(f"Nothing to change on *{deal.name}*: {same}.")
-        before = {f: _current_raw(deal, f) for f in changes}
+            return Unchanged(refusals.nothing_to_change(deal.name, [(_label(f), deal.display(f)) for f in unchanged]))
+        before = {f: deal.stored(f) for f in changes}
         with self._sessions.begin() as session:
             entry_id = enqueue(
                 session,
@@ -285,7 +289,7 @@ class DealDesk:
         return tuple(
             FieldChange(
                 f,
-                FIELD_LABELS.get(f, f),
+                _label(f),
                 "—" if before.get(f) is None else _display(f, str(before[f]), deal, stage_labels),
                 _display(f, v, deal, stage_labels),
             )
@@ -302,28 +306,21 @@ class DealDesk:
     ) -> tuple[dict[str, str], list[str]]:
         changes: dict[str, str] = {}
         problems: list[str] = []
+        context = ParseContext(today=today, stages=stages)
         for key, raw in raw_changes:
-            field = COMMAND_FIELDS.get(key, key)
+            field = FIELD_BY_KEY.get(key) or FIELD_BY_NAME.get(key)
+            if field is None:  # an alias's CRM property, written as it is
+                changes[key] = raw
+                continue
             try:
-                if field == STAGE:
-                    changes[field] = resolve_stage(raw, stages()).id
-                elif field == AMOUNT:
-                    changes[field] = format(parse_amount(raw).normalize(), "f")
-                elif field == CLOSE:
-                    changes[field] = parse_close_date(raw, today=today).isoformat()
-                elif field == NEXT:
-                    if len(raw) > MAX_NEXT_STEP:
-                        problems.append(
-                            f"The next step is too long ({len(raw)} characters; {MAX_NEXT_STEP} at most)."
-                        )
-                    changes[field] = raw.strip()
-                else:
-                    changes[field] = raw
+                changes[field.name] = field.parse(raw, context)
             except ValueProblem as problem:
                 problems.append(problem.message)
         return changes, problems
 
     def _views(self, condition: object) -> list[DealView]:
+        """Deals with their stage, pipeline and owner, and their last review worked out once here,
+        so every reader of staleness sees the same rule."""
         with self._sessions() as session:
             rows = session.execute(
                 select(MirrorDeal, MirrorStage, MirrorPipeline, MirrorOwner)
@@ -338,7 +335,11 @@ class DealDesk:
                 .outerjoin(MirrorOwner, MirrorOwner.id == MirrorDeal.owner_id)
                 .where(condition)  # type: ignore[arg-type]
             ).all()
-        return [self._view(deal, stage, pipeline, owner) for deal, stage, pipeline, owner in rows]
+            reviews = reviews_for(session, [deal for deal, *_ in rows])
+        return [
+            self._view(deal, stage, pipeline, owner, reviews[deal.id])
+            for deal, stage, pipeline, owner in rows
+        ]
 
     def _view(
         self,
@@ -346,10 +347,8 @@ class DealDesk:
         stage: MirrorStage | None,
         pipeline: MirrorPipeline | None,
         owner: MirrorOwner | None,
+        review: Review,
     ) -> DealView:
-        touched = [
-            t for t in (deal.last_activity_at, deal.created_at, deal.person_changed_at) if t is not None
-        ]
         owner_name = owner.name if owner else "nobody"
         return DealView(
             id=deal.id,
@@ -366,11 +365,12 @@ class DealDesk:
             currency=deal.currency,
             close_date=deal.close_date,
             next_step=deal.next_step,
-            last_touched=max(touched) if touched else None,
+            last_review=review.last_review,
             url=self.deal_url(deal.id),
             last_activity_at=deal.last_activity_at,
             created_at=deal.created_at,
             person_changed_at=deal.person_changed_at,
+            snoozed_until=review.snoozed_until,
         )
 
 
@@ -384,26 +384,16 @@ def urgency(deal: DealView, now: datetime, today: date) -> tuple[int, float, dat
     )
 
 
-def _current_raw(deal: DealView, field: str) -> str | None:
-    if field == STAGE:
-        return deal.stage_id
-    if field == AMOUNT:
-        return None if deal.amount is None else format(deal.amount.normalize(), "f")
-    if field == CLOSE:
-        return deal.close_date.isoformat() if deal.close_date else None
-    if field == NEXT:
-        return deal.next_step
-    return None
+def _label(field: str) -> str:
+    known = FIELD_BY_NAME.get(field)
+    return known.label if known is not None else field
 
 
 def _display(field: str, raw: str, deal: DealView, stage_labels: dict[str, str]) -> str:
-    if field == STAGE:
-        return stage_labels.get(raw, raw)
-    if field == AMOUNT:
-        return format_money(Decimal(raw), deal.currency)
-    if field == CLOSE:
-        return format_date(date.fromisoformat(raw))
-    return raw
+    known = FIELD_BY_NAME.get(field)
+    if known is None:  # a CRM property from an alias: shown as typed
+        return raw
+    return known.show(known.load(raw), deal.currency, stage_labels)
 
 
 class _Lazy:

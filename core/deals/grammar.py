@@ -28,6 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from core.deals.fields import FIELD_BY_KEY, KEYS
+
 __all__ = [
     "KEYS",
     "MAX_TEXT_LENGTH",
@@ -37,12 +39,11 @@ __all__ = [
     "ListMine",
     "ParseError",
     "ShowHelp",
+    "format_help",
     "parse_command",
     "resolve_aliases",
 ]
 
-KEYS: tuple[str, ...] = ("stage", "amount", "close", "next")
-"""The built-in change keys, in the order help lists them."""
 
 NOTE_KEY = "note"
 MAX_TEXT_LENGTH = 3000
@@ -365,13 +366,8 @@ class _Parser:
         return _EXAMPLE.format(cmd=self._command)
 
     def _value_example(self, key: str) -> str:
-        examples = {
-            "stage": "stage=won",
-            "amount": "amount=12k",
-            "close": "close=2026-12-15",
-            "next": 'next="Send MSA"',
-            NOTE_KEY: 'note="Met the CFO"',
-        }
+        examples = {key: f"{key}={field.example}" for key, field in FIELD_BY_KEY.items()}
+        examples[NOTE_KEY] = 'note="Met the CFO"'
         canonical = self._keys.get(key.casefold(), "")
         return f"`{examples.get(canonical, key + '=...')}`"
 
@@ -384,3 +380,24 @@ class _Parser:
         hint = f" Did you mean `{guess[0]}`?" if guess else ""
         listed = ", ".join(f"`{k}`" for k in valid)
         return f"I don't know the key `{_shorten(typed)}`.{hint} Keys: {listed}."
+
+
+def format_help(command_name: str = "/deal", aliases: Mapping[str, str] = _NO_ALIASES) -> str:
+    """The usage text for `command_name help`, in Slack mrkdwn, with the config's aliases."""
+    cmd = command_name
+    lines = [
+        f"*`{cmd}` — find and update your deals*",
+        f"• `{cmd}` — your open deals, most urgent first",
+        f"• `{cmd} acme` — find a deal by name",
+        f'• `{cmd} acme stage=contract amount=12k close=2026-12-15 next="Send MSA"` — update in one line',
+        f'• `{cmd} acme note "Met the CFO, budget approved"` — log a note',
+        f'• `{cmd} "acme corp" stage=won` — quote names and values that have spaces',
+        "*Keys*",
+        *(f"• `{key}` — {FIELD_BY_KEY[key].help}" for key in KEYS),
+    ]
+    extra = resolve_aliases(aliases)
+    if extra:
+        shown = ", ".join(f"`{name}` → `{target}`" for name, target in sorted(extra.items()))
+        lines.append(f"• also: {shown}")
+    lines.append(f"`{cmd} help` shows this again.")
+    return "\n".join(lines)

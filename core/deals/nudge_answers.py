@@ -69,8 +69,10 @@ class NudgeAnswers:
         deals = self._deals
         actor = deals.people.actor(user_id)
         now = deals.clock()
-        stale = [d for d in deals.desk.my_open_deals(actor) if d.is_stale(now, deals.desk.stale_after_days)]
-        return DealList(stale, now, actor.local_now(now).date(), deals.desk.stale_after_days)
+        today = actor.local_now(now).date()
+        stale_after_days = deals.desk.stale_after_days
+        stale = [d for d in deals.desk.my_open_deals(actor) if d.is_stale(now, stale_after_days, today=today)]
+        return DealList(stale, now, today, stale_after_days)
 
     def _record(self, user_id: str, deal_id: str, answer: str) -> None:
         with self._sessions.begin() as session:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.deals.refusals import NOT_LINKED, closed_stays, not_yours
 from core.people import Actor
 
-NOT_LINKED = (
-    "I couldn't match your Slack account to a CRM user (no CRM owner has your Slack email). "
-    "Ask a Drumbeat admin to add you under `people:` in the rituals file."
-)
+__all__ = ["NOT_LINKED", "DealFacts", "refusal"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,13 +29,7 @@ def refusal(actor: Actor, deal: DealFacts, *, changes_fields: bool) -> str | Non
     if not actor.is_linked and not is_manager:
         return NOT_LINKED
     if not (is_owner or is_manager):
-        return (
-            f"You can only update your own deals, and this one is {deal.owner_name}'s. "
-            f"Ask {deal.owner_name}, their manager or a Drumbeat admin."
-        )
+        return not_yours(deal.owner_name)
     if deal.is_closed and changes_fields and not is_manager:
-        return (
-            f"This deal is closed ({deal.stage_label}), so it stays as it is. "
-            "Only your manager or a Drumbeat admin can reopen or change it."
-        )
+        return closed_stays(deal.stage_label)
     return None

@@ -6,8 +6,8 @@ from datetime import date, datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.deals import refusals
 from core.deals.desk import Accepted, DealDesk, Refused
-from core.deals.staleness import SnoozeInfo, last_review
 from core.models import Snooze
 from core.people import Actor
 
@@ -24,11 +24,11 @@ def snooze_deal(
 ) -> Accepted | Refused:
     deal = desk.get(deal_id)
     if deal is None:
-        return Refused("That deal is gone from the CRM: it may have been deleted.")
+        return Refused(refusals.DEAL_GONE)
     if deal.is_closed:
-        return Refused(f"*{deal.name}* is already closed ({deal.stage_label}): nothing to snooze.")
+        return Refused(refusals.already_closed(deal.name, deal.stage_label, then="nothing to snooze"))
     if until <= actor.local_now(now).date():
-        return Refused("Pick a date after today.")
+        return Refused(refusals.DATE_NOT_AFTER_TODAY)
     why = f" ({reason.strip()})" if reason and reason.strip() else ""
     note = f"Snoozed in Slack until {until:%d %b %Y}{why}."
     result = desk.accept(actor, deal_id, [], note, source="nudge")
@@ -36,11 +36,8 @@ def snooze_deal(
         return result
     with sessions.begin() as session:
         previous = session.get(Snooze, deal_id)
-        # The last activity may be an earlier snooze's own note, which is not a review either.
-        earlier = (
-            SnoozeInfo(previous.until, previous.snoozed_at, previous.touched_before) if previous else None
-        )
-        touched_before = last_review(deal, earlier, None)
+        # The view's last review already sees through an earlier snooze's own note.
+        touched_before = deal.last_review
         row = previous or Snooze(deal_id=deal_id)
         row.until = until
         row.reason = reason.strip() if reason else None

@@ -1,4 +1,7 @@
-"""Streaks of up-to-date weeks: a week counts when, at some point in it, no open deal was stale."""
+"""Streaks of up-to-date weeks: a week counts when, at some point in it, no open deal was stale.
+
+`record_review_week` is the only writer of `review_weeks`.
+"""
 
 from __future__ import annotations
 
@@ -15,22 +18,25 @@ def week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def record_week(
+def record_review_week(
     session: Session,
     owner_id: str,
     today: date,
     *,
-    all_fresh: bool,
-    open_deals: int | None = None,
-    reviewed_deals: int | None = None,
+    open_deals: int,
+    reviewed_deals: int,
+    keep_figures: bool = True,
 ) -> None:
-    """Remember this week's state; a week once up to date stays so. The figures (open deals, and
-    those reviewed within the window) are the week's latest, for the adoption trend."""
-    figures = {} if open_deals is None else {"open_deals": open_deals, "reviewed_deals": reviewed_deals}
+    """The one writer of review weeks. The week is up to date when the owner has open deals and
+    none is stale; a week once up to date stays so. `keep_figures` also stores the counts (the
+    week's latest) for the adoption trend, which follows the stale_deals ritual's pipelines, so
+    App Home, which shows them all, leaves them be."""
+    up_to_date = open_deals > 0 and reviewed_deals == open_deals
+    figures = {"open_deals": open_deals, "reviewed_deals": reviewed_deals} if keep_figures else {}
     statement = dialect_insert(session)(ReviewWeek).values(
-        owner_id=owner_id, week_start=week_start(today), up_to_date=all_fresh, **figures
+        owner_id=owner_id, week_start=week_start(today), up_to_date=up_to_date, **figures
     )
-    updates = {**figures, **({"up_to_date": True} if all_fresh else {})}
+    updates = {**figures, **({"up_to_date": True} if up_to_date else {})}
     if updates:  # two App Home refreshes at once must not collide
         statement = statement.on_conflict_do_update(index_elements=["owner_id", "week_start"], set_=updates)
     else:

@@ -1,4 +1,4 @@
-"""Values typed in `/deal` (and in the update modal): amounts, close dates, stages, and the help text.
+"""Values typed in `/deal` (and in the update modal): amounts, close dates and stages.
 
 Every public parser returns the value or raises `ValueProblem` (a `ValueError`) whose `.message` says,
 in Slack mrkdwn, what was wrong and what to type instead; nothing else is ever raised.
@@ -9,19 +9,15 @@ from __future__ import annotations
 import calendar
 import difflib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from types import MappingProxyType
-
-from core.deals.grammar import KEYS, resolve_aliases
 
 __all__ = [
     "MAX_AMOUNT",
     "StageOption",
     "ValueProblem",
-    "format_help",
     "parse_amount",
     "parse_close_date",
     "resolve_stage",
@@ -30,7 +26,6 @@ __all__ = [
 MAX_AMOUNT = Decimal(10) ** 12
 """The largest amount accepted; anything bigger is a typo."""
 
-_NO_ALIASES: Mapping[str, str] = MappingProxyType({})
 _MAX_RAW = 64
 _CURRENCY_SYMBOLS = frozenset("€$£¥₹₩₽₺₪₫฿₦")
 _CURRENCY_CODES = frozenset(
@@ -101,12 +96,6 @@ _WEEKDAYS = {
         )
     )
     for name in names
-}
-_KEY_HELP = {
-    "stage": "a stage name or id; a unique prefix is enough, and `won` / `lost` work too",
-    "amount": "`12000`, `12k`, `1.2m`, `12,500`, `€12 500`",
-    "close": "`2026-12-15`, `+10d`, `+2w`, `+1m`, `eom`, `eoq`, `eoy`, `friday`",
-    "next": "the next step",
 }
 _DATE_EXAMPLES = "`close=2026-12-15`, `close=+2w`, `close=eom`, `close=eoq` or `close=friday`"
 
@@ -369,27 +358,3 @@ def _stage_guess(wanted: str, options: list[StageOption]) -> str:
 
 def _shorten(text: str, limit: int = 30) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-# -- help ------------------------------------------------------------------------------------------
-
-
-def format_help(command_name: str = "/deal", aliases: Mapping[str, str] = _NO_ALIASES) -> str:
-    """The usage text for `command_name help`, in Slack mrkdwn, with the config's aliases."""
-    cmd = command_name
-    lines = [
-        f"*`{cmd}` — find and update your deals*",
-        f"• `{cmd}` — your open deals, most urgent first",
-        f"• `{cmd} acme` — find a deal by name",
-        f'• `{cmd} acme stage=contract amount=12k close=2026-12-15 next="Send MSA"` — update in one line',
-        f'• `{cmd} acme note "Met the CFO, budget approved"` — log a note',
-        f'• `{cmd} "acme corp" stage=won` — quote names and values that have spaces',
-        "*Keys*",
-        *(f"• `{key}` — {_KEY_HELP[key]}" for key in KEYS),
-    ]
-    extra = resolve_aliases(aliases)
-    if extra:
-        shown = ", ".join(f"`{name}` → `{target}`" for name, target in sorted(extra.items()))
-        lines.append(f"• also: {shown}")
-    lines.append(f"`{cmd} help` shows this again.")
-    return "\n".join(lines)

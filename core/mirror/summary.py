@@ -12,6 +12,7 @@ from typing import Protocol
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
+from core.deals.attention import needs_attention
 from core.deals.desk import DealView
 from core.models import MirrorDeal, MirrorPipeline, MirrorStage
 
@@ -143,7 +144,8 @@ def pipeline_summaries(
 def attention_by_owner(
     deals: Sequence[DealView], now: datetime, stale_after_days: int
 ) -> list[OwnerAttention]:
-    """Per owner with open deals: which are stale, past their close date, or lack an amount."""
+    """Per owner with open deals: which are stale, past their close date, or lack an amount (the
+    one "needs attention" rule, with today taken as `now`'s date)."""
     result: dict[str, OwnerAttention] = {}
     today = now.date()
     for deal in sorted(deals, key=lambda d: d.name):
@@ -151,10 +153,11 @@ def attention_by_owner(
             continue
         entry = result.setdefault(deal.owner_id or "", OwnerAttention(deal.owner_id or "", deal.owner_name))
         entry.open_deals += 1
-        if deal.is_stale(now, stale_after_days):
+        looks = needs_attention(deal, now=now, today=today, stale_after_days=stale_after_days)
+        if looks.stale:
             entry.stale.append(deal.name)
-        if deal.is_past_close(today):
+        if looks.past_close:
             entry.past_close.append(deal.name)
-        if deal.amount is None:
+        if "amount" in looks.missing:
             entry.missing_amount.append(deal.name)
     return sorted(result.values(), key=lambda a: a.name)

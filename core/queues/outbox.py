@@ -13,13 +13,13 @@ import secrets
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, exists, insert, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from core.deals.fields import FIELD_BY_NAME, FIELDS
 from core.mirror.sync import drop_deals, store_deal
 from core.models import AuditEntry, OutboxEntry
 from core.queues.leased import LeasedQueue, QueueSpec, QueueWorker
@@ -42,14 +42,9 @@ MAX_UNEXPECTED_FAILURES = 5
 MAX_BACKOFF = timedelta(minutes=10)
 FIRST_BACKOFF = timedelta(seconds=5)
 
-# Field names in `changes`; anything else is a CRM property written as it is.
-STAGE, AMOUNT, CLOSE, NEXT, LOST_REASON = (
-    "stage_id",
-    "amount",
-    "close_date",
-    "next_step",
-    "closed_lost_reason",
-)
+# Field names in `changes` are the editable fields' (core.deals.fields) and this one; anything else
+# is a CRM property written as it is.
+LOST_REASON = "closed_lost_reason"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,14 +136,10 @@ def enqueue(session: Session, request: ChangeRequest, *, now: datetime) -> int:
 
 
 def deal_update(changes: Mapping[str, str]) -> DealUpdate:
-    known = {STAGE, AMOUNT, CLOSE, NEXT, LOST_REASON}
     return DealUpdate(
-        stage_id=changes.get(STAGE),
-        amount=Decimal(changes[AMOUNT]) if AMOUNT in changes else None,
-        close_date=date.fromisoformat(changes[CLOSE]) if CLOSE in changes else None,
-        next_step=changes.get(NEXT),
+        **{f.name: f.load(changes[f.name]) for f in FIELDS if f.name in changes},
         closed_lost_reason=changes.get(LOST_REASON),
-        extra={k: v for k, v in changes.items() if k not in known},
+        extra={k: v for k, v in changes.items() if k not in FIELD_BY_NAME and k != LOST_REASON},
     )
 
 
@@ -297,9 +288,4 @@ class ApplyToCrm:
 
 
 def _deal_summary(deal: Deal) -> dict[str, Any]:
-    return {
-        STAGE: deal.stage_id,
-        AMOUNT: None if deal.amount is None else str(deal.amount),
-        CLOSE: deal.close_date.isoformat() if deal.close_date else None,
-        NEXT: deal.next_step,
-    }
+    return {f.name: f.store(getattr(deal, f.name)) for f in FIELDS}
