@@ -10,8 +10,8 @@ from typing import Any
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from core.deals.commands import DealCommands, Refused
 from core.deals.attention import needs_attention
+from core.deals.commands import DealCommands, Refused
 from core.deals.desk import DealView
 from core.formatting import format_money
 from core.people import LookupUnavailable

@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt import Ack
 
+from core.deals import refusals
 from core.deals.commands import (
     Accepted,
     AlreadyClosed,
@@ -24,7 +25,6 @@ from core.deals.commands import (
     Usage,
 )
 from core.deals.nudge_answers import Snoozed
-from core.deals import refusals
 from handlers import blocks
 
 WORKING = "⏳ Working on it…"
@@ -68,9 +68,7 @@ def reply_to(outcome: Outcome, deals: DealCommands) -> Reply:
             picker = blocks.picker(query, matches, choice_id=choice_id, writes_pending=choice_id is not None)
             return Reply(picker, f"Several deals match {query}")
         case AlreadyClosed(deal=deal):
-            return problem(
-                refusals.already_closed(blocks.escape(deal.name), blocks.escape(deal.stage_label))
-            )
+            return problem(refusals.already_closed(blocks.escape(deal.name), blocks.escape(deal.stage_label)))
         case NoLostStage(deal=deal):
             return problem(f"The {blocks.escape(deal.pipeline_label)} pipeline has no closed-lost stage.")
 

@@ -26,7 +26,9 @@ def register(app: App, deals: DealCommands) -> None:
         values = view["state"]["values"]
         submitted = {key: _selected(values, key) or _text(values, key) or _date(values, key) for key in KEYS}
         response_url = metadata.get("response_url") or None
-        outcome = deals.submit_update(user_id, metadata.get("deal_id", ""), submitted, response_url=response_url)
+        outcome = deals.submit_update(
+            user_id, metadata.get("deal_id", ""), submitted, response_url=response_url
+        )
         ack_form(ack, outcome, field="stage")
         if isinstance(outcome, Accepted):
             confirm(client, user_id, metadata.get("response_url"), outcome)

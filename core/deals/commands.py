@@ -18,11 +18,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.deals import refusals
 from core.deals.desk import Accepted, DealDesk, DealView, Refused, Unchanged
 from core.deals.fields import modal_changes
-from core.deals.grammar import Command, DealCommand, ListMine, ParseError, ShowHelp, parse_command
+from core.deals.grammar import (
+    Command,
+    DealCommand,
+    ListMine,
+    ParseError,
+    ShowHelp,
+    format_help,
+    parse_command,
+)
 from core.deals.pending import PendingChoices
 from core.deals.permissions import NOT_LINKED
 from core.deals.streaks import current_streak, record_review_week
-from core.deals.grammar import format_help
 from core.deals.values import StageOption
 from core.people import Actor, LookupUnavailable, PeopleDirectory
 
@@ -317,7 +324,12 @@ class DealCommands:
             # App Home shows every pipeline; the adoption trend's figures follow the stale_deals
             # ritual's, so they are left to it.
             record_review_week(
-                session, actor.owner_id, today, open_deals=len(deals), reviewed_deals=len(fresh), keep_figures=False
+                session,
+                actor.owner_id,
+                today,
+                open_deals=len(deals),
+                reviewed_deals=len(fresh),
+                keep_figures=False,
             )
             streak = current_streak(session, actor.owner_id, today)
         return Overview(deals, fresh, streak, now, today, stale_after_days)

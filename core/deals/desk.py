@@ -252,7 +252,9 @@ class DealDesk:
         unchanged = {f: v for f, v in proposal.changes.items() if deal.stored(f) == v}
         changes = {f: v for f, v in proposal.changes.items() if f not in unchanged}
         if not changes and not note:
-            return Unchanged(refusals.nothing_to_change(deal.name, [(_label(f), deal.display(f)) for f in unchanged]))
+            return Unchanged(
+                refusals.nothing_to_change(deal.name, [(_label(f), deal.display(f)) for f in unchanged])
+            )
         before = {f: deal.stored(f) for f in changes}
         with self._sessions.begin() as session:
             entry_id = enqueue(
