@@ -130,8 +130,16 @@ def sync_command(
         bool, typer.Option("--full", help="Copy everything again instead of only changes.")
     ] = False,
     now: NowOption = None,
+    dry_run_alerts: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run-alerts",
+            help="Print the deal alerts this sync's changes match instead of posting them.",
+        ),
+    ] = False,
 ) -> None:
-    """Refresh the local mirror of CRM deals, pipelines and owners (incremental after the first run)."""
+    """Refresh the local mirror of CRM deals, pipelines and owners (incremental after the first run),
+    then post the deal alerts its changes match."""
     settings = _settings()
     services = _ready_services(settings, _clock(now))
     try:
@@ -157,15 +165,48 @@ def sync_command(
                 progress=report,
                 history_retention=timedelta(weeks=settings.history_retention_weeks),
             )
+        kind = "Full sync" if result.full else "Incremental sync"
+        removed = f", {result.deals_removed} removed" if result.deals_removed else ""
+        out.print(
+            f"{kind} from {services.crm.name}: {result.deals_read} deals read, "
+            f"{result.deals_changed} new or changed{removed}.",
+            highlight=False,
+        )
+        _sync_alerts(settings, services, dry_run=dry_run_alerts)
     finally:
         services.close()
-    kind = "Full sync" if result.full else "Incremental sync"
-    removed = f", {result.deals_removed} removed" if result.deals_removed else ""
-    out.print(
-        f"{kind} from {services.crm.name}: {result.deals_read} deals read, "
-        f"{result.deals_changed} new or changed{removed}.",
-        highlight=False,
-    )
+
+
+def _sync_alerts(settings: Settings, services: Services, *, dry_run: bool) -> None:
+    """The deal alerts the sync's changes match: posted (DMs queued for their time), or printed."""
+    from bot.demo.render import show_alerts
+    from bot.slack_app import create_runtime
+
+    if not services.rituals.alerts:
+        return
+    if settings.slack_bot_token is None or settings.slack_signing_secret is None:
+        err.print(
+            "[yellow]warning:[/yellow] deal alerts need SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET: "
+            "none were checked.",
+            highlight=False,
+        )
+        return
+    runtime = create_runtime(services, build_slack_client(settings), read_only=dry_run)
+    if dry_run:
+        alerts = runtime.alerts.evaluate(dry_run=True)
+        show_alerts(Console(), alerts)
+        out.print(f"{alerts.summary()} (dry run: nothing posted or claimed).", highlight=False)
+        return
+    alerts = runtime.check_alerts()
+    posted = runtime.alert_posts.run_once()
+    runtime.engine.deliver_due(runtime.send_dm, only_firing=0)
+    for warning in alerts.warnings:
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+    if alerts.started_watching:
+        out.print("Deal alerts: watching for changes from now on.", highlight=False)
+    elif alerts.planned or posted:
+        dms = sum(1 for a in alerts.planned if a.is_dm)
+        out.print(f"Deal alerts: {posted} posted, {dms} DMs queued.", highlight=False)
 
 
 @app.command("serve")

@@ -23,19 +23,22 @@ from bot.web import CachedProbe, HealthProbes, WebApp
 from core.deals.commands import DealCommands
 from core.deals.desk import DealDesk
 from core.deals.nudge_answers import NudgeAnswers
-from core.models import OutboxEntry, ReceivedCommand
+from core.models import AlertPost, OutboxEntry, ReceivedCommand
 from core.people import LookupUnavailable, PeopleDirectory, PersonLink, SlackProfile
+from core.queues.alert_posts import AlertPostQueue, alert_post_worker
 from core.queues.commands import CommandInbox, command_worker
 from core.queues.foreground import Foreground
 from core.queues.leased import QueueWorker
 from core.queues.outbox import Outbox, outbox_worker
 from handlers import register_listeners
+from handlers.alerts import SlackAlerts
 from handlers.channel_posts import channel_poster, digest_renderer
 from handlers.inbox import slack_answering
 from handlers.notify import SlackNotifier, dm_sender
 from handlers.nudges import render_nudge
 from handlers.reports import render_adoption, render_digest, render_prep
 from integrations.base import CrmError
+from rituals.alerts import AlertReport, DealAlerts, alert_poster
 from rituals.config import RitualsConfig
 from rituals.engine import RitualEngine, Sender
 from rituals.manager_rituals import ReportRenderers
@@ -58,18 +61,33 @@ class SlackRuntime:
     commands: QueueWorker[ReceivedCommand]
     engine: RitualEngine
     send_dm: Sender
+    alerts: DealAlerts
+    alert_posts: QueueWorker[AlertPost]
 
     def start_workers(self) -> None:
-        """The outbox worker and the command processor: every serve process runs both."""
+        """The outbox, command and alert-post workers: every serve process runs them."""
         self.commands.start()
         self.worker.start()
+        self.alert_posts.start()
 
     def stop_workers(self) -> None:
         self.commands.stop()
         self.worker.stop()
+        self.alert_posts.stop()
+
+    def check_alerts(self) -> AlertReport:
+        """After a sync: queue what the deal alerts say about its changes, and post it."""
+        report = self.alerts.evaluate()
+        if any(not alert.is_dm for alert in report.planned):
+            self.alert_posts.wake()
+        if report.planned or report.warnings:
+            log.info("%s", report.summary())
+        return report
 
     def scheduler(self, services: Services) -> RitualScheduler:
-        return RitualScheduler(self.engine, self.send_dm, lambda: services.rituals)
+        return RitualScheduler(
+            self.engine, self.send_dm, lambda: services.rituals, after_sync=self.check_alerts
+        )
 
     def apply_config(self, services: Services, config: RitualsConfig) -> None:
         """A changed, valid rituals file: people and admins now; the scheduler is told by the caller."""
@@ -147,6 +165,7 @@ def create_runtime(
         logger=_bolt_logger(),
         listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener"),
     )
+    poster = channel_poster(client)
     register_listeners(app, deals, NudgeAnswers(services.sessions, deals))
     engine = RitualEngine(
         sessions=services.sessions,
@@ -157,11 +176,22 @@ def create_runtime(
         render=render_nudge,
         clock=services.clock,
         reports=report_renderers(client),
-        post=channel_poster(client),
+        post=poster,
         crm_label=deals.crm_label,
         history_retention=timedelta(weeks=services.settings.history_retention_weeks),
     )
+    alerts = DealAlerts(
+        services.sessions,
+        config=lambda: services.rituals,
+        people=people,
+        render=SlackAlerts(),
+        deal_url=services.crm.deal_url,
+        clock=services.clock,
+    )
+    alert_queue = AlertPostQueue(services.sessions, services.clock)
     return SlackRuntime(
+        alerts=alerts,
+        alert_posts=alert_post_worker(alert_queue, alert_poster(alert_queue, poster)),
         foreground=foreground,
         bolt=app,
         deals=deals,

@@ -328,3 +328,44 @@ class ReceivedCommand(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     locked_by: Mapped[str | None] = mapped_column(String(64))
     last_error: Mapped[str | None] = mapped_column(Text)  # why it was retried, or given up ("failed")
+
+
+# --- Deal alerts: each (rule, change) matched once, and the channel posts waiting to go out ---
+
+
+class AlertMatch(Base):
+    """A deal alert rule matched a change of the history: at most once, whichever replica saw it."""
+
+    __tablename__ = "alert_matches"
+    __table_args__ = (UniqueConstraint("ritual_id", "history_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    ritual_id: Mapped[str] = mapped_column(String(100))
+    history_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    deal_id: Mapped[str] = mapped_column(String(64))
+    matched_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class AlertPost(Base):
+    """A deal alert for a channel, rendered, waiting to be posted (a use of the leased queue)."""
+
+    __tablename__ = "alert_posts"
+    __table_args__ = (Index("ix_alert_posts_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    ritual_id: Mapped[str] = mapped_column(String(100))
+    channel: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+    blocks: Mapped[list[Any]] = mapped_column(JSON)
+    thread: Mapped[list[Any]] = mapped_column(JSON)  # [{"text": …, "blocks": […]}, …]
+    deals: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, posted, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    locked_by: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    ts: Mapped[str | None] = mapped_column(String(32))

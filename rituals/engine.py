@@ -378,7 +378,7 @@ class RitualEngine:
         report.problems.extend(plan.problems)
         for planned in plan.briefs:
             manager = planned.manager
-            tz = _zone(manager.tz, config)
+            tz = person_zone(manager.tz, config)
             day = report.scheduled_for.astimezone(tz).date()
             message = renderers.prep(planned.brief)
             with self._sessions.begin() as session:
@@ -434,7 +434,7 @@ class RitualEngine:
                     else (
                         profile.slack_id,
                         profile.name.split()[0] if profile.name else "there",
-                        _zone(profile.tz, config),
+                        person_zone(profile.tz, config),
                     )
                 )
             return tz_cache[owner_id]
@@ -535,7 +535,7 @@ class RitualEngine:
             )
             text, blocks = self._render(message)
             # Spacing first, then quiet hours: a DM an hour after the last one may land in the night.
-            when = send_after(max(now, self._spacing(session, slack_id, now)), tz, config.quiet_hours)
+            when = send_after(max(now, next_dm_slot(session, slack_id, now)), tz, config.quiet_hours)
             report.dms.append(
                 PlannedDM(slack_id, first_name, text, blocks, [i.deal.id for i in items[:limit]], when)
             )
@@ -553,22 +553,6 @@ class RitualEngine:
                         attempts=0,
                     )
                 )
-
-    def _spacing(self, session: Session, slack_id: str, now: datetime) -> datetime:
-        """Never a second DM within an hour: after the last one sent, or with one still waiting."""
-        # 1:1 prep DMs go to managers as messages of their own: they neither space nor batch nudges.
-        batched = [PendingDM.slack_user == slack_id, PendingDM.standalone.is_(False)]
-        last_sent = session.scalar(
-            select(func.max(PendingDM.sent_at)).where(*batched, PendingDM.status == "sent")
-        )
-        waiting = session.scalar(
-            select(func.min(PendingDM.send_after)).where(*batched, PendingDM.status == "pending")
-        )
-        if waiting is not None:
-            return waiting  # batched with it at delivery
-        if last_sent is not None and now - last_sent < DM_SPACING:
-            return last_sent + DM_SPACING
-        return now
 
     def _stage_matcher(self) -> Callable[[DealView, Sequence[str]], bool]:
         def matches(deal: DealView, stages: Sequence[str]) -> bool:
@@ -666,7 +650,24 @@ class RitualEngine:
     def _retry_at(self, row: PendingDM, delay: timedelta) -> datetime:
         """A later time must still respect the person's quiet hours."""
         config = self._config()
-        return send_after(self._clock() + delay, _zone(row.tz, config), config.quiet_hours)
+        return send_after(self._clock() + delay, person_zone(row.tz, config), config.quiet_hours)
+
+
+def next_dm_slot(session: Session, slack_id: str, now: datetime) -> datetime:
+    """Never a second DM within an hour: after the last one sent, or with one still waiting."""
+    # 1:1 prep DMs go to managers as messages of their own: they neither space nor batch nudges.
+    batched = [PendingDM.slack_user == slack_id, PendingDM.standalone.is_(False)]
+    last_sent = session.scalar(
+        select(func.max(PendingDM.sent_at)).where(*batched, PendingDM.status == "sent")
+    )
+    waiting = session.scalar(
+        select(func.min(PendingDM.send_after)).where(*batched, PendingDM.status == "pending")
+    )
+    if waiting is not None:
+        return waiting  # batched with it at delivery
+    if last_sent is not None and now - last_sent < DM_SPACING:
+        return last_sent + DM_SPACING
+    return now
 
 
 def _fit(rows: list[PendingDM]) -> tuple[list[PendingDM], list[PendingDM]]:
@@ -716,7 +717,8 @@ def _nudged(session: Session, slack_user: str, deal_id: str, ritual_id: str, day
     )
 
 
-def _zone(name: str | None, config: RitualsConfig) -> ZoneInfo:
+def person_zone(name: str | None, config: RitualsConfig) -> ZoneInfo:
+    """A person's zone from Slack, else the rituals file's, else UTC."""
     for candidate in (name, config.timezone, "UTC"):
         if candidate:
             try:

@@ -17,8 +17,9 @@ from rituals.engine import RitualEngine, Sender
 log = logging.getLogger(__name__)
 
 DISPATCH_SECONDS = 30
-# /deal and App Home read the local mirror: keep it minutes fresh, and reconcile deletions nightly.
-MIRROR_SYNC_MINUTES = 5
+# /deal, App Home and deal alerts read the local mirror: an incremental sync costs one HubSpot
+# request when nothing changed, so every minute keeps alerts within a minute of the change.
+MIRROR_SYNC_MINUTES = 1
 FULL_SYNC_HOUR_UTC = 3
 
 
@@ -27,7 +28,15 @@ def job_id(ritual_id: str) -> str:
 
 
 class RitualScheduler:
-    def __init__(self, engine: RitualEngine, send: Sender, config: Callable[[], RitualsConfig]) -> None:
+    def __init__(
+        self,
+        engine: RitualEngine,
+        send: Sender,
+        config: Callable[[], RitualsConfig],
+        *,
+        after_sync: Callable[[], object] = lambda: None,
+    ) -> None:
+        self._after_sync = after_sync  # the deal alerts look at what the sync found
         self._engine = engine
         self._send = send
         self._config = config
@@ -104,6 +113,11 @@ class RitualScheduler:
             )
         except Exception:  # an outage now is retried at the next interval
             log.exception("refreshing the CRM mirror failed")
+            return
+        try:
+            self._after_sync()
+        except Exception:  # the changes stay in the history: the next look finds them again
+            log.exception("checking deal alerts failed; will retry after the next sync")
 
     def deliver(self) -> None:
         try:

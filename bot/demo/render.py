@@ -11,7 +11,8 @@ from rich.panel import Panel
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from rituals.engine import RunReport
+    from rituals.alerts import AlertReport
+from rituals.engine import RunReport
 
 _LINK = re.compile(r"<([^|>]+)\|([^>]+)>")
 _BARE_LINK = re.compile(r"<(https?://[^>]+)>")
@@ -92,3 +93,14 @@ def show_dms(console: Console, report: RunReport) -> None:
         when = "now" if dm.send_after <= report.scheduled_for else f"at {dm.send_after:%Y-%m-%d %H:%M} UTC"
         title = Text(f"DM to {dm.person} ({dm.slack_user}), {when}")
         console.print(Panel(Text(blocks_to_text(dm.blocks)), title=title, title_align="left"))
+
+
+def show_alerts(console: Console, report: AlertReport) -> None:
+    """Deal alerts as terminal panels: to a channel or as a DM, each thread reply after its post."""
+    for alert in report.planned:
+        where = f"DM to {alert.target}" if alert.is_dm else f"Post to {alert.target}"
+        title = Text(f"{where} (deal alert {alert.ritual_id})")
+        console.print(Panel(Text(blocks_to_text(alert.post.message.blocks)), title=title, title_align="left"))
+        for index, reply in enumerate(alert.post.thread, start=1):
+            title = Text(f"Thread reply {index} of {len(alert.post.thread)}")
+            console.print(Panel(Text(blocks_to_text(reply.blocks)), title=title, title_align="left"))

@@ -1,0 +1,105 @@
+"""Block Kit for deal alerts: one change (a win, a stage move, a slipped date…) or a summary of many."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from core.formatting import format_date, format_money
+from handlers.blocks import UPDATE, Block, button, context, escape, mrkdwn, text
+from rituals.alerts import Change
+from rituals.config import DealAlertRitual
+from rituals.posts import ChannelPost, SlackMessage
+
+__all__ = ["SlackAlerts"]
+
+MAX_LISTED = 40  # deals a summary's thread reply lists; the rest are counted
+PER_REPLY = 20
+
+
+class SlackAlerts:
+    """The `AlertRenderer` that `rituals.alerts` is handed."""
+
+    def one(self, rule: DealAlertRitual, change: Change, owner_slack: str | None) -> SlackMessage:
+        owner = f"<@{owner_slack}>" if owner_slack else escape(change.owner_name)
+        link = _link(change)
+        amount = format_money(change.amount, change.currency)
+        if change.is_won and change.stage_moved:
+            headline = f"🎉 {link} is won! Congratulations {owner} — {amount}"
+        elif change.is_new:
+            headline = f"🆕 New deal {link} — {amount}, {escape(change.stage_label)}, owner {owner}"
+        else:
+            headline = f"{link} — {amount} · owner {owner}"
+        lines = [headline, *(f"• {line}" for line in what_changed(change))]
+        blocks: list[Block] = [mrkdwn("\n".join(lines))]
+        who = f"Changed by <@{change.changed_by}> in Slack · " if change.changed_by else ""
+        blocks.append(context(f"{who}{escape(change.pipeline_label)} · alert `{rule.id}`"))
+        if not change.is_closed and (change.close_pushed_days > 0 or rule.when.close_date_pushed_by_days):
+            blocks.append({"type": "actions", "elements": [button("Update…", UPDATE, change.deal_id)]})
+        return SlackMessage(text(_plain(change), 300), blocks)
+
+    def summary(self, rule: DealAlertRitual, changes: Sequence[Change]) -> ChannelPost:
+        n = len(changes)
+        stages = {c.stage_label for c in changes}
+        moved = f" moved to {escape(next(iter(stages)))}" if rule.when.stages and len(stages) == 1 else ""
+        headline = f"*{n} deals{moved}* in one change ({escape(rule.id)}): see the list in the thread."
+        totals = _totals(changes)
+        message = SlackMessage(
+            text(f"{n} deals{moved} in one change", 300),
+            [mrkdwn(headline), context(totals)] if totals else [mrkdwn(headline)],
+        )
+        listed = [f"• {_link(c)} — {format_money(c.amount, c.currency)}" for c in changes[:MAX_LISTED]]
+        if n > MAX_LISTED:
+            listed.append(f"…and {n - MAX_LISTED} more.")
+        thread = [
+            SlackMessage(f"Deals {i + 1} to {min(i + PER_REPLY, len(listed))}", [mrkdwn("\n".join(chunk))])
+            for i in range(0, len(listed), PER_REPLY)
+            for chunk in [listed[i : i + PER_REPLY]]
+        ]
+        return ChannelPost(message, thread=thread)
+
+
+def what_changed(change: Change) -> list[str]:
+    """Before → after for each tracked field that moved."""
+    lines = []
+    if change.stage_moved:
+        lines.append(f"Stage: {escape(change.before_stage_label or '')} → *{escape(change.stage_label)}*")
+    if change.before_amount is not None and change.amount != change.before_amount:
+        percent = change.amount_change_percent
+        delta = f" ({percent:+.0f}%)" if percent is not None else ""
+        before = format_money(change.before_amount, change.currency)
+        lines.append(f"Amount: {before} → *{format_money(change.amount, change.currency)}*{delta}")
+    if change.before_close_date is not None and change.close_date != change.before_close_date:
+        pushed = change.close_pushed_days
+        by = f" ({pushed:+d} days)" if pushed else ""
+        lines.append(
+            f"Close date: {format_date(change.before_close_date)} → *{format_date(change.close_date)}*{by}"
+        )
+    if change.owner_moved:
+        lines.append(f"Owner: {escape(change.before_owner_name or 'nobody')} → *{escape(change.owner_name)}*")
+    return lines
+
+
+def _link(change: Change) -> str:
+    return f"*<{change.url}|{escape(change.deal_name)}>*"
+
+
+def _plain(change: Change) -> str:
+    if change.is_won and change.stage_moved:
+        return f"🎉 {change.deal_name} is won"
+    if change.is_new:
+        return f"New deal: {change.deal_name}"
+    return f"{change.deal_name} changed"
+
+
+def _totals(changes: Sequence[Change]) -> str:
+    """The amounts per currency (never added across currencies)."""
+    by_currency: dict[str, list[Change]] = {}
+    for change in changes:
+        if change.amount is not None:
+            by_currency.setdefault(change.currency or "", []).append(change)
+    parts = []
+    for currency, group in sorted(by_currency.items()):
+        total = sum((c.amount for c in group if c.amount is not None), Decimal(0))
+        parts.append(format_money(total, currency or None))
+    return " + ".join(parts)

@@ -1,0 +1,556 @@
+"""Deal alerts: the changes each sync found, matched against the `deal_alert` rules, said once.
+
+A change is a new row of the pipeline history (`core.mirror.history`) together with the row it
+replaced: every sync, webhook refresh and Drumbeat write records one, and the history's own
+guard makes it one row per change whatever replica saw it. Matching a (rule, change) inserts a
+unique `alert_matches` row in the same transaction as the post or DM it causes, so each is said
+exactly once across replicas, restarts and overlapping syncs.
+
+The mirror as it was when alerts first looked is the past, not news: nothing before that moment
+alerts. More matches of one rule in one evaluation than `max_posts_per_sync` become one summary.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session, aliased, sessionmaker
+
+from core.models import (
+    AlertMatch,
+    AlertPost,
+    DealHistory,
+    MirrorDeal,
+    MirrorOwner,
+    MirrorPipeline,
+    MirrorStage,
+    OutboxEntry,
+    PendingDM,
+    SyncState,
+)
+from core.people import LookupUnavailable, PeopleDirectory, SlackProfile
+from core.queues.alert_posts import AlertPostQueue
+from core.sql import dialect_insert
+from rituals.config import DealAlertRitual, RitualsConfig
+from rituals.digest import DealScope, scope_for
+from rituals.engine import DeliveryError, next_dm_slot, person_zone
+from rituals.manager_rituals import Poster
+from rituals.posts import ChannelPost, SlackMessage
+from rituals.quiet import send_after
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "AlertRenderer",
+    "AlertReport",
+    "Change",
+    "DealAlerts",
+    "PlannedAlert",
+    "matches",
+]
+
+ALERTS = "alerts"  # its sync_state row: when alerts started watching, and when they last looked
+OVERLAP = timedelta(minutes=5)  # changes recorded while the last evaluation ran are looked at again
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One change of a deal's tracked state, as the history recorded it, with what a message needs."""
+
+    history_id: int
+    deal_id: str
+    at: datetime
+    deal_name: str
+    url: str
+    is_new: bool  # created after alerts started watching
+    pipeline_id: str
+    pipeline_label: str
+    stage_id: str
+    stage_label: str
+    amount: Decimal | None
+    currency: str | None
+    close_date: date | None
+    owner_id: str | None
+    owner_name: str
+    is_won: bool
+    is_closed: bool
+    # The state before, None for a new deal.
+    before_stage_id: str | None = None
+    before_stage_label: str | None = None
+    before_amount: Decimal | None = None
+    before_close_date: date | None = None
+    before_owner_id: str | None = None
+    before_owner_name: str | None = None
+    changed_by: str | None = None  # the Slack user who made it through Drumbeat
+
+    @property
+    def stage_moved(self) -> bool:
+        return self.before_stage_id is not None and self.before_stage_id != self.stage_id
+
+    @property
+    def owner_moved(self) -> bool:
+        return not self.is_new and self.before_owner_id != self.owner_id
+
+    @property
+    def close_pushed_days(self) -> int:
+        if self.before_close_date is None or self.close_date is None:
+            return 0
+        return (self.close_date - self.before_close_date).days
+
+    @property
+    def amount_change_percent(self) -> float | None:
+        if self.before_amount is None or self.amount is None or self.before_amount == 0:
+            return None
+        return float((self.amount - self.before_amount) / self.before_amount * 100)
+
+
+def matches(rule: DealAlertRitual, change: Change, scope: DealScope | None = None) -> bool:
+    """Every condition of `when` (and the filters' scope) holds for the change."""
+    when = rule.when
+    if when.created and not change.is_new:
+        return False
+    if when.stages is not None:
+        wanted = {s.lower() for s in when.stages}
+        moved_in = change.stage_moved or change.is_new
+        if not moved_in or not ({change.stage_id.lower(), change.stage_label.lower()} & wanted):
+            return False
+    if when.pipelines is not None:
+        wanted = {p.lower() for p in when.pipelines}
+        if not ({change.pipeline_id.lower(), change.pipeline_label.lower()} & wanted):
+            return False
+    if when.amount_at_least is not None and (
+        change.amount is None or change.amount < Decimal(str(when.amount_at_least))
+    ):
+        return False
+    if when.amount_changed_by_percent is not None:
+        percent = change.amount_change_percent
+        if percent is None or abs(percent) < when.amount_changed_by_percent:
+            return False
+    if (
+        when.close_date_pushed_by_days is not None
+        and change.close_pushed_days < when.close_date_pushed_by_days
+    ):
+        return False
+    if when.owner_changed and not change.owner_moved:
+        return False
+    if scope is not None:
+        if scope.pipeline_ids is not None and change.pipeline_id not in scope.pipeline_ids:
+            return False
+        if scope.owner_ids is not None and change.owner_id not in scope.owner_ids:
+            return False
+    return True
+
+
+class AlertRenderer(Protocol):
+    """Block Kit for alerts, from the Slack side (`handlers.alerts`)."""
+
+    def one(self, rule: DealAlertRitual, change: Change, owner_slack: str | None) -> SlackMessage: ...
+
+    def summary(self, rule: DealAlertRitual, changes: Sequence[Change]) -> ChannelPost: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedAlert:
+    """What one rule says: to a channel, or as a DM to `recipient` (a Slack user)."""
+
+    ritual_id: str
+    target: str  # the channel as the rituals file names it, or the Slack user of a DM
+    is_dm: bool
+    post: ChannelPost
+    deals: int
+
+
+@dataclass
+class AlertReport:
+    started_watching: bool = False
+    changes: int = 0
+    planned: list[PlannedAlert] = field(default_factory=list)
+    posted: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        if self.started_watching:
+            return "deal alerts: watching for changes from now on"
+        channel = sum(1 for p in self.planned if not p.is_dm)
+        dms = len(self.planned) - channel
+        text = f"deal alerts: {self.changes} changes looked at, {channel} channel posts, {dms} DMs"
+        return text + "".join(f"; {w}" for w in self.warnings)
+
+
+class DealAlerts:
+    """Evaluates the alert rules on the history's new changes and queues what they say."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        config: Callable[[], RitualsConfig],
+        people: PeopleDirectory,
+        render: AlertRenderer,
+        deal_url: Callable[[str], str],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._sessions = sessions
+        self._config = config
+        self._people = people
+        self._render = render
+        self._deal_url = deal_url
+        self._clock = clock
+
+    def evaluate(self, *, dry_run: bool = False, since: datetime | None = None) -> AlertReport:
+        """Queue what the rules say about the changes since the last look; `dry_run` claims nothing.
+
+        `since` looks further back than the last evaluation (the demo's seeded week), and counts
+        deals created since then as new.
+        """
+        config = self._config()
+        rules = [r for r in config.alerts if r.enabled]
+        report = AlertReport()
+        now = self._clock()
+        with self._sessions() as session:
+            state = session.get(SyncState, ALERTS)
+            watching_since = since or (state.last_full_sync_at if state else None)
+            looked = since or (state.last_sync_at if state else None)
+        if watching_since is None or looked is None:
+            report.started_watching = True
+            if not dry_run:
+                self._mark_looked(now, first=True)
+            return report
+        if not rules:
+            if not dry_run:
+                self._mark_looked(now)
+            return report
+        # Changes recorded while the last look ran are looked at again (claims make that harmless);
+        # nothing from before alerts started watching, which is the past.
+        start = since or max(min(looked, now) - OVERLAP, watching_since)
+        with self._sessions() as session:
+            changes = changes_since(session, start, watching_since, self._deal_url)
+            scopes = {
+                rule.id: None
+                if rule.filters is None
+                else scope_for(
+                    session,
+                    pipelines=rule.filters.pipelines,
+                    owners=rule.filters.owners,
+                    teams=rule.filters.teams,
+                )
+                for rule in rules
+            }
+        report.changes = len(changes)
+        found = {rule.id: [c for c in changes if matches(rule, c, scopes[rule.id])] for rule in rules}
+        # Slack look-ups first: they write the people cache, which must not wait on the claims.
+        people = _People(self._people, config, report)
+        for rule in rules:
+            people.resolve(rule, found[rule.id])
+        if dry_run:
+            for rule in rules:
+                report.planned.extend(self._plan(rule, found[rule.id], people))
+            return report
+        with self._sessions.begin() as session:
+            for rule in rules:
+                planned = self._plan(rule, _claim(session, rule.id, found[rule.id], now), people)
+                for alert in planned:
+                    _queue(session, alert, config, people.zone(alert.target), now)
+                report.planned.extend(planned)
+            _looked(session, now, first=False)
+        return report
+
+    def _plan(self, rule: DealAlertRitual, changes: Sequence[Change], people: _People) -> list[PlannedAlert]:
+        if not changes:
+            return []
+        if rule.post_to not in ("owner", "manager"):
+            return self._fit(rule, rule.post_to, False, changes, people)
+        by_person: dict[str, list[Change]] = defaultdict(list)
+        for change in changes:
+            person = people.recipient(rule, change)
+            if person is not None:
+                by_person[person].append(change)
+        return [
+            alert
+            for person, theirs in by_person.items()
+            for alert in self._fit(rule, person, True, theirs, people)
+        ]
+
+    def _fit(
+        self, rule: DealAlertRitual, target: str, is_dm: bool, changes: Sequence[Change], people: _People
+    ) -> list[PlannedAlert]:
+        """One message per change, or one summary when there are more than the rule allows."""
+        if len(changes) > rule.max_posts_per_sync:
+            return [PlannedAlert(rule.id, target, is_dm, self._render.summary(rule, changes), len(changes))]
+        return [
+            PlannedAlert(
+                rule.id,
+                target,
+                is_dm,
+                ChannelPost(
+                    self._render.one(rule, change, people.owner(change) if rule.mention_owner else None)
+                ),
+                1,
+            )
+            for change in changes
+        ]
+
+    def _mark_looked(self, now: datetime, *, first: bool = False) -> None:
+        with self._sessions.begin() as session:
+            _looked(session, now, first=first)
+
+
+class _People:
+    """Who an alert mentions or goes to, looked up in Slack once per evaluation."""
+
+    def __init__(self, directory: PeopleDirectory, config: RitualsConfig, report: AlertReport) -> None:
+        self._directory = directory
+        self._config = config
+        self._report = report
+        self._owners: dict[str, SlackProfile | None] = {}
+        self._recipients: dict[tuple[str, int], str | None] = {}
+        self._zones: dict[str, str | None] = {}
+
+    def resolve(self, rule: DealAlertRitual, changes: Sequence[Change]) -> None:
+        for change in changes:
+            if rule.mention_owner:
+                self._owner_profile(change)
+            if rule.post_to in ("owner", "manager"):
+                self._recipients[(rule.id, change.history_id)] = self._find_recipient(rule, change)
+
+    def owner(self, change: Change) -> str | None:
+        profile = self._owners.get(change.owner_id or "")
+        return None if profile is None else profile.slack_id
+
+    def recipient(self, rule: DealAlertRitual, change: Change) -> str | None:
+        return self._recipients.get((rule.id, change.history_id))
+
+    def zone(self, slack_id: str) -> ZoneInfo:
+        return person_zone(self._zones.get(slack_id), self._config)
+
+    def _owner_profile(self, change: Change) -> SlackProfile | None:
+        if change.owner_id is None:
+            return None
+        if change.owner_id not in self._owners:
+            try:
+                self._owners[change.owner_id] = self._directory.slack_for_owner(change.owner_id)
+            except LookupUnavailable as exc:
+                self._report.warnings.append(f"Slack could not be asked about {change.owner_name} ({exc})")
+                self._owners[change.owner_id] = None
+        return self._owners[change.owner_id]
+
+    def _find_recipient(self, rule: DealAlertRitual, change: Change) -> str | None:
+        if change.owner_id is None:
+            self._report.warnings.append(f"{change.deal_name} has no owner to tell ({rule.id})")
+            return None
+        owner = self._owner_profile(change)
+        if rule.post_to == "owner":
+            if owner is None:
+                self._report.warnings.append(f"{change.owner_name} has no Slack account Drumbeat can find")
+                return None
+            self._zones[owner.slack_id] = owner.tz
+            return owner.slack_id
+        manager = manager_of(
+            self._config, change.owner_id, owner.slack_id if owner else None, owner_email(owner)
+        )
+        if manager is None:
+            self._report.warnings.append(f"{change.owner_name} has no manager in the rituals file's people")
+            return None
+        try:
+            found = (
+                self._directory.profile_by_email(manager)
+                if "@" in manager
+                else self._directory.profile(manager)
+            )
+        except LookupUnavailable as exc:
+            self._report.warnings.append(f"Slack could not be asked about {manager} ({exc})")
+            return None
+        if found is None:
+            self._report.warnings.append(f"{manager}, {change.owner_name}'s manager, is not in Slack")
+            return None
+        self._zones[found.slack_id] = found.tz
+        return found.slack_id
+
+
+def owner_email(profile: object) -> str | None:
+    return getattr(profile, "email", None)
+
+
+def manager_of(config: RitualsConfig, owner_id: str, slack_id: str | None, email: str | None) -> str | None:
+    """The manager `people:` names for this owner (a Slack user id or an email), if any."""
+    keys = {k.lower() for k in (owner_id, slack_id, email) if k}
+    for person in config.people:
+        if person.manager and ({person.crm_owner.lower(), person.slack.lower()} & keys):
+            return person.manager
+    return None
+
+
+def changes_since(
+    session: Session, since: datetime, watching_since: datetime, deal_url: Callable[[str], str]
+) -> list[Change]:
+    """The history rows that started after `since`, each with the row it replaced (oldest first)."""
+    before = aliased(DealHistory)
+    rows = session.execute(
+        select(DealHistory, before, MirrorDeal.name, MirrorDeal.created_at)
+        .join(MirrorDeal, MirrorDeal.id == DealHistory.deal_id)
+        .outerjoin(
+            before, and_(before.deal_id == DealHistory.deal_id, before.valid_to == DealHistory.valid_from)
+        )
+        .where(DealHistory.valid_from > since)
+        .order_by(DealHistory.id)
+    ).all()
+    if not rows:
+        return []
+    stages = {(s.pipeline_id, s.id): s.label for s in session.scalars(select(MirrorStage))}
+    pipelines = {p.id: p.label for p in session.scalars(select(MirrorPipeline))}
+    owners = {o.id: o.name for o in session.scalars(select(MirrorOwner))}
+    by_drumbeat = _changed_through_drumbeat(session, [(row.deal_id, row.valid_from) for row, *_ in rows])
+    changes = []
+    for row, old, name, created_at in rows:
+        is_new = old is None
+        if is_new and (created_at is None or created_at < watching_since):
+            continue  # first seen, but not created since alerts started watching: the past
+        changes.append(
+            Change(
+                history_id=row.id,
+                deal_id=row.deal_id,
+                at=row.valid_from,
+                deal_name=name or row.deal_id,
+                url=deal_url(row.deal_id),
+                is_new=is_new,
+                pipeline_id=row.pipeline_id,
+                pipeline_label=pipelines.get(row.pipeline_id, row.pipeline_id),
+                stage_id=row.stage_id,
+                stage_label=stages.get((row.pipeline_id, row.stage_id), row.stage_id),
+                amount=row.amount,
+                currency=row.currency,
+                close_date=row.close_date,
+                owner_id=row.owner_id,
+                owner_name=owners.get(row.owner_id or "", "nobody") if row.owner_id else "nobody",
+                is_won=row.is_won,
+                is_closed=row.is_closed,
+                before_stage_id=None if old is None else old.stage_id,
+                before_stage_label=None
+                if old is None
+                else stages.get((old.pipeline_id, old.stage_id), old.stage_id),
+                before_amount=None if old is None else old.amount,
+                before_close_date=None if old is None else old.close_date,
+                before_owner_id=None if old is None else old.owner_id,
+                before_owner_name=None
+                if old is None or old.owner_id is None
+                else owners.get(old.owner_id, old.owner_id),
+                changed_by=by_drumbeat.get((row.deal_id, row.valid_from)),
+            )
+        )
+    return changes
+
+
+def _changed_through_drumbeat(
+    session: Session, keys: Iterable[tuple[str, datetime]]
+) -> dict[tuple[str, datetime], str]:
+    """Who made a change through Drumbeat: the outbox entry completed at the moment it was recorded."""
+    wanted = set(keys)
+    deal_ids = sorted({deal_id for deal_id, _ in wanted})
+    found: dict[tuple[str, datetime], str] = {}
+    for start in range(0, len(deal_ids), 500):
+        for deal_id, completed_at, who in session.execute(
+            select(OutboxEntry.deal_id, OutboxEntry.completed_at, OutboxEntry.requested_by).where(
+                OutboxEntry.deal_id.in_(deal_ids[start : start + 500]), OutboxEntry.status == "done"
+            )
+        ):
+            if completed_at is not None and (deal_id, completed_at) in wanted:
+                found[(deal_id, completed_at)] = who
+    return found
+
+
+def _claim(session: Session, ritual_id: str, changes: Sequence[Change], now: datetime) -> list[Change]:
+    """The changes this rule had not matched yet (another replica may have, just now)."""
+    if not changes:
+        return []
+    inserted = set(
+        session.scalars(
+            dialect_insert(session)(AlertMatch)
+            .values(
+                [
+                    {
+                        "ritual_id": ritual_id,
+                        "history_id": c.history_id,
+                        "deal_id": c.deal_id,
+                        "matched_at": now,
+                    }
+                    for c in changes
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["ritual_id", "history_id"])
+            .returning(AlertMatch.history_id)
+        )
+    )
+    return [c for c in changes if c.history_id in inserted]
+
+
+def _queue(session: Session, alert: PlannedAlert, config: RitualsConfig, tz: ZoneInfo, now: datetime) -> None:
+    if not alert.is_dm:
+        session.add(
+            AlertPost(
+                ritual_id=alert.ritual_id,
+                channel=alert.target,
+                text=alert.post.message.text,
+                blocks=alert.post.message.blocks,
+                thread=[{"text": m.text, "blocks": m.blocks} for m in alert.post.thread],
+                deals=alert.deals,
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+        return
+    when = send_after(max(now, next_dm_slot(session, alert.target, now)), tz, config.quiet_hours)
+    session.add(
+        PendingDM(
+            slack_user=alert.target,
+            firing_id=0,  # not a firing: an alert
+            ritual_id=alert.ritual_id,
+            text=alert.post.message.text,
+            blocks=alert.post.message.blocks,
+            send_after=when,
+            tz=tz.key,
+            status="pending",
+            attempts=0,
+        )
+    )
+
+
+def _looked(session: Session, now: datetime, *, first: bool) -> None:
+    state = session.get(SyncState, ALERTS)
+    if state is None:
+        session.add(SyncState(object_type=ALERTS, crm="", last_full_sync_at=now, last_sync_at=now))
+    elif not first:
+        state.last_sync_at = max(now, state.last_sync_at or now)
+
+
+def alert_poster(queue: AlertPostQueue, poster: Poster) -> Callable[[list[AlertPost]], None]:
+    """Post one queued alert and record how it went (a refusal an admin must fix is kept, with why)."""
+
+    def post(rows: list[AlertPost]) -> None:
+        for row in rows:
+            message = ChannelPost(
+                SlackMessage(row.text, row.blocks),
+                thread=[SlackMessage(m["text"], m["blocks"]) for m in row.thread],
+            )
+            try:
+                outcome = poster(row.channel, message)
+            except DeliveryError as exc:
+                if exc.permanent:
+                    log.error("deal alert %s for %s not posted: %s", row.id, row.channel, exc)
+                    queue.dead_letter(row, str(exc))
+                else:
+                    log.warning("deal alert %s for %s waits: %s", row.id, row.channel, exc)
+                    queue.retry(row, str(exc))
+                continue
+            queue.posted(row, outcome.channel_id, outcome.ts)
+
+    return post
