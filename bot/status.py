@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from core.models import (
+    AlertPost,
     DealHistory,
     MirrorDeal,
     OutboxEntry,
@@ -92,6 +93,7 @@ def gather_status(
                 "received",
             ),
             _queue(session, "DMs", PendingDM.status, PendingDM.send_after, now, "pending"),
+            _queue(session, "deal alert posts", AlertPost.status, AlertPost.created_at, now, "pending"),
         ]
         mirrored = session.scalar(select(func.count()).select_from(MirrorDeal)) or 0
         history = session.scalar(select(func.count()).select_from(DealHistory)) or 0

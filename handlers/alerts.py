@@ -23,13 +23,13 @@ class SlackAlerts:
     def one(self, rule: DealAlertRitual, change: Change, owner_slack: str | None) -> SlackMessage:
         owner = f"<@{owner_slack}>" if owner_slack else escape(change.owner_name)
         link = _link(change)
-        amount = format_money(change.amount, change.currency)
+        amount = "" if change.amount is None else f" — {format_money(change.amount, change.currency)}"
         if change.is_won and change.stage_moved:
-            headline = f"🎉 {link} is won! Congratulations {owner} — {amount}"
+            headline = f"🎉 {link} is won! Congratulations {owner}{amount}"
         elif change.is_new:
-            headline = f"🆕 New deal {link} — {amount}, {escape(change.stage_label)}, owner {owner}"
+            headline = f"🆕 New deal {link}{amount}, {escape(change.stage_label)}, owner {owner}"
         else:
-            headline = f"{link} — {amount} · owner {owner}"
+            headline = f"{link}{amount} · owner {owner}"
         lines = [headline, *(f"• {line}" for line in what_changed(change))]
         blocks: list[Block] = [mrkdwn("\n".join(lines))]
         who = f"Changed by <@{change.changed_by}> in Slack · " if change.changed_by else ""

@@ -181,8 +181,15 @@ class AlertReport:
             return "deal alerts: watching for changes from now on"
         channel = sum(1 for p in self.planned if not p.is_dm)
         dms = len(self.planned) - channel
-        text = f"deal alerts: {self.changes} changes looked at, {channel} channel posts, {dms} DMs"
+        text = (
+            f"deal alerts: {_count(self.changes, 'change')} looked at, {_count(channel, 'channel post')}, "
+            f"{_count(dms, 'DM')}"
+        )
         return text + "".join(f"; {w}" for w in self.warnings)
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}{'' if n == 1 else 's'}"
 
 
 class DealAlerts:

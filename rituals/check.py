@@ -29,8 +29,11 @@ from integrations.base import CRM, CrmError, Owner, Pipeline
 from rituals._yaml_lines import Loc, load_yaml_with_lines
 from rituals.config import (
     CANONICAL_DEAL_KEYS,
+    AlertConditions,
     ConfigError,
     ConfigProblem,
+    DealAlertRitual,
+    DigestFilters,
     HygieneRitual,
     MissingFieldRule,
     PipelineDigestRitual,
@@ -181,20 +184,40 @@ def _references(config: RitualsConfig) -> list[_Reference]:
         if isinstance(ritual, StaleDealsRitual):
             for i, name in enumerate(ritual.pipelines or ()):
                 refs.append(_Reference("pipeline", (*base, "pipelines", i), name))
-        elif isinstance(ritual, PipelineDigestRitual) and ritual.filters is not None:
-            filters: Loc = (*base, "filters")
-            for i, name in enumerate(ritual.filters.pipelines or ()):
-                refs.append(_Reference("pipeline", (*filters, "pipelines", i), name))
-            for i, owner in enumerate(ritual.filters.owners or ()):
-                refs.append(_Reference("owner", (*filters, "owners", i), owner))
-            for i, team in enumerate(ritual.filters.teams or ()):
-                refs.append(_Reference("team", (*filters, "teams", i), team))
+        elif isinstance(ritual, PipelineDigestRitual | DealAlertRitual) and ritual.filters is not None:
+            refs.extend(_filter_references((*base, "filters"), ritual.filters))
         elif isinstance(ritual, HygieneRitual):
             for k, rule in enumerate(ritual.rules):
                 if isinstance(rule, MissingFieldRule):
                     refs.append(_Reference("property", (*base, "rules", k, "field"), rule.field))
                     for i, stage in enumerate(rule.stages or ()):
                         refs.append(_Reference("stage", (*base, "rules", k, "stages", i), stage))
+        if isinstance(ritual, DealAlertRitual):
+            refs.extend(_alert_references((*base, "when"), ritual.when))
+    return refs
+
+
+def _filter_references(filters: Loc, given: DigestFilters) -> list[_Reference]:
+    return [
+        *(
+            _Reference("pipeline", (*filters, "pipelines", i), name)
+            for i, name in enumerate(given.pipelines or ())
+        ),
+        *(_Reference("owner", (*filters, "owners", i), owner) for i, owner in enumerate(given.owners or ())),
+        *(_Reference("team", (*filters, "teams", i), team) for i, team in enumerate(given.teams or ())),
+    ]
+
+
+def _alert_references(when: Loc, conditions: AlertConditions) -> list[_Reference]:
+    """`stage_becomes` and `pipeline` take one value or a list: the path says which element."""
+    refs: list[_Reference] = []
+    keys: tuple[tuple[str, _Kind], ...] = (("stage_becomes", "stage"), ("pipeline", "pipeline"))
+    for key, kind in keys:
+        value = getattr(conditions, key)
+        if isinstance(value, str):
+            refs.append(_Reference(kind, (*when, key), value))
+        else:
+            refs.extend(_Reference(kind, (*when, key, i), v) for i, v in enumerate(value or ()))
     return refs
 
 

@@ -442,3 +442,32 @@ def test_digest_teams_on_a_portal_without_teams_say_why(fake_hubspot: FakeHubSpo
     assert not report.ok
     assert all("no CRM owner belongs to a team" in str(p) for p in report.problems)
     assert len(report.problems) == 2
+
+
+def test_a_deal_alerts_stages_pipelines_and_owners_are_checked_against_the_crm(
+    fake: FakeHubSpot, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path,
+        """\
+rituals:
+  - id: big-wins
+    kind: deal_alert
+    when: {stage_becomes: Closed Wonn, pipeline: default}
+    post_to: "#wins"
+  - id: renewals
+    kind: deal_alert
+    when: {stage_becomes: [Renewed, renewal-lost], pipeline: [Renewals]}
+    post_to: manager
+    filters: {owners: ["104"]}
+""",
+    )
+    report = check_config(path, crm=fast_adapter(fake), now=NOW)
+    lines = format_report(report)
+    f = str(path)
+    assert [line.split(" (did you mean")[0].split("; stages")[0] for line in lines] == [
+        f"{f}:4: rituals[big-wins].when.stage_becomes: unknown stage 'Closed Wonn'",
+        f"{f}:8: rituals[renewals].when.stage_becomes[1]: unknown stage 'renewal-lost'",
+        f"{f}:10: rituals[renewals].filters.owners[0]: no active CRM owner has the id '104'",
+    ]
+    assert "(did you mean Closed Won?)" in lines[0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,16 @@ from bot.db import create_db_engine, migrate
 from core.mirror.sync import sync_mirror
 from core.models import AlertMatch, PendingDM
 from rituals.config import parse_rituals_text
-from tests.conftest import RunningApp, make_settings, start_app, stop_app
+from tests.cli import run_drumbeat
+from tests.conftest import (
+    BOT_TOKEN,
+    HUBSPOT_TOKEN,
+    SIGNING_SECRET,
+    RunningApp,
+    make_settings,
+    start_app,
+    stop_app,
+)
 from tests.deal_scenario import SettableClock
 from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.slack import FakeSlack
@@ -341,3 +351,47 @@ def test_alerts_never_fire_for_the_mirror_that_existed_before_they_started_watch
     assert sync_and_alert(app, clock, moment + timedelta(minutes=1)) == 0
     assert posts(fake_slack, WINS) == []
     assert datetime(2026, 12, 1, tzinfo=UTC) < moment  # the scenario's clock, for the reader
+
+
+def test_drumbeat_sync_prints_the_alerts_with_dry_run_then_posts_them_once(
+    tmp_path: Path,
+    sqlite_url: str,
+    fake_slack: FakeSlack,
+    fake_hubspot: FakeHubSpot,
+    clock: SettableClock,
+    team: None,
+) -> None:
+    rituals = tmp_path / "rituals.yaml"
+    rituals.write_text(ALERTS)
+    env = {
+        "DATABASE_URL": sqlite_url,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake_slack.api_url,
+        "HUBSPOT_ACCESS_TOKEN": HUBSPOT_TOKEN,
+        "HUBSPOT_API_URL": fake_hubspot.url,
+        "RITUALS_FILE": str(rituals),
+    }
+    acme = deal(fake_hubspot, "Acme Corp", "101", "contractsent", "25000")
+    assert run_drumbeat("migrate", env=env, cwd=tmp_path).returncode == 0
+
+    def sync(moment: datetime, *extra: str) -> str:
+        clock.set(moment)
+        result = run_drumbeat("sync", "--now", moment.isoformat(), *extra, env=env, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert BOT_TOKEN not in result.stdout + result.stderr
+        return result.stdout
+
+    assert "Deal alerts: watching for changes from now on." in sync(T0)
+    clock.set(T0 + timedelta(minutes=3))
+    fake_hubspot.touch_deal(acme, dealstage="closedwon")
+
+    dry = sync(T0 + timedelta(minutes=4), "--dry-run-alerts")
+    assert "Post to #wins (deal alert big-wins)" in dry and "Acme Corp" in dry
+    assert "1 channel post, 0 DMs (dry run: nothing posted or claimed)" in " ".join(dry.split())
+    assert fake_slack.calls_to("chat.postMessage") == []
+
+    assert "Deal alerts: 1 posted, 0 DMs queued." in sync(T0 + timedelta(minutes=5))
+    assert "Deal alerts:" not in sync(T0 + timedelta(minutes=6))
+    (post,) = posts(fake_slack, WINS)
+    assert "Acme Corp" in readable(post)

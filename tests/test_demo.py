@@ -169,3 +169,15 @@ def test_demo_shows_the_manager_rituals_on_a_week_of_history(tmp_path: Path) -> 
     charts = [Path(p.strip()) for p in re.findall(r"written to\s+(\S+\.png)", out)]
     assert [c.name for c in charts] == ["weekly-digest-2026-11-30.png", "adoption-2026-11-30.png"]
     assert all(c.read_bytes().startswith(b"\x89PNG") for c in charts)
+
+
+def test_demo_shows_the_deal_alerts_its_week_would_have_posted(tmp_path: Path) -> None:
+    result = run_drumbeat("demo", "--now", "2026-11-30T08:00:00+01:00", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = " ".join(result.stdout.split())  # Rich wraps long lines
+    # The week's win above 20,000, posted once in #wins; its two new deals told to the manager.
+    assert out.count("(deal alert big-wins)") == 1
+    assert "Post to #wins (deal alert big-wins)" in out and "is won! Congratulations" in out
+    assert out.count("(deal alert new-deals)") == 2
+    assert "🆕 New deal Nimbus Cloud — Pilot — €18,000" in out
+    assert "(deal alert slipped)" in out and "Close date:" in out

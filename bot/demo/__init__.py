@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from bot.db import create_db_engine, migrate, session_factory
 from bot.demo.deal_command import show_deal_commands
 from bot.demo.history import seed_demo_week
-from bot.demo.rituals import show_rituals
+from bot.demo.rituals import show_alerts_of_the_week, show_rituals
 from core.clock import Clock
 from core.deals.desk import DealDesk, DealView
 from core.formatting import format_money
@@ -55,6 +55,7 @@ def run_demo(console: Console, *, database: Path | None, clock: Clock) -> None:
             _print_attention(console, open_deals, now)
             charts = Path(tempfile.mkdtemp(prefix="drumbeat-demo-charts-"))
             show_rituals(console, sessions, crm, now, chart_dir=charts)
+            show_alerts_of_the_week(console, sessions, crm, now)
             show_deal_commands(console, sessions, crm, now)
         finally:
             engine.dispose()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -10,13 +10,15 @@ from rich.panel import Panel
 from rich.text import Text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.demo.render import blocks_to_text, show_posts
+from bot.demo.render import blocks_to_text, show_alerts, show_posts
 from bot.slack_app import report_renderers
 from core.deals.desk import DealDesk
 from core.people import PeopleDirectory, PersonLink, SlackProfile
+from handlers.alerts import SlackAlerts
 from handlers.nudges import render_nudge
 from integrations.demo import DemoCRM
 from integrations.demo_seed import MANAGER, PEOPLE, REPS
+from rituals.alerts import DealAlerts
 from rituals.config import RitualsConfig, parse_rituals_text
 from rituals.engine import RitualEngine
 
@@ -57,6 +59,19 @@ rituals:
     schedule: "0 16 * * fri"
     channel: "#sales-managers"
     threshold: 0.6
+  - id: big-wins
+    kind: deal_alert
+    when: {{stage_becomes: closedwon, amount_at_least: 20000}}
+    post_to: "#wins"
+    mention_owner: true
+  - id: slipped
+    kind: deal_alert
+    when: {{close_date_pushed_by_days: 14}}
+    post_to: owner
+  - id: new-deals
+    kind: deal_alert
+    when: {{created: true}}
+    post_to: manager
 """
 
 
@@ -109,6 +124,26 @@ def show_rituals(
             console.print(f"…and {len(report.dms) - 2} more DMs like these.")
         show_posts(console, report, chart_dir)
         console.print(report.summary(), highlight=False)
+
+
+def show_alerts_of_the_week(
+    console: Console, sessions: sessionmaker[Session], crm: DemoCRM, now: datetime
+) -> None:
+    """The deal alerts the seeded week's changes would have posted (as if they were looked at a
+    week ago, then after the sync that found the changes)."""
+    config = demo_config()
+    alerts = DealAlerts(
+        sessions,
+        config=lambda: config,
+        people=demo_people(sessions, now),
+        render=SlackAlerts(),
+        deal_url=crm.deal_url,
+        clock=lambda: now,
+    )
+    console.rule("[bold]Deal alerts[/bold] (posted within a minute of each change; here, the week's)")
+    report = alerts.evaluate(dry_run=True, since=now - timedelta(days=7))
+    show_alerts(console, report)
+    console.print(report.summary(), highlight=False)
 
 
 RITUALS_SHOWN = (
