@@ -9,6 +9,8 @@ from core.deals.commands import DealCommands
 from core.deals.nudge_answers import NudgeAnswers
 from handlers import actions, commands, errors, home, nudges, views
 
+__all__ = ["register_listeners"]
+
 
 def register_listeners(app: App, deals: DealCommands, answers: NudgeAnswers) -> None:
     errors.register(app)

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.db import create_db_engine, migrate
+from core.deals.commands import Accepted
 from core.mirror.sync import sync_mirror
 from core.models import AlertMatch, PendingDM
 from rituals.config import parse_rituals_text
@@ -394,4 +395,28 @@ def test_drumbeat_sync_prints_the_alerts_with_dry_run_then_posts_them_once(
     assert "Deal alerts: 1 posted, 0 DMs queued." in sync(T0 + timedelta(minutes=5))
     assert "Deal alerts:" not in sync(T0 + timedelta(minutes=6))
     (post,) = posts(fake_slack, WINS)
+    assert "Acme Corp" in readable(post)
+
+
+def test_a_change_made_through_drumbeat_alerts_too_and_names_who_made_it(
+    sqlite_url: str,
+    launch: Callable[[str], RunningApp],
+    fake_slack: FakeSlack,
+    fake_hubspot: FakeHubSpot,
+    clock: SettableClock,
+    team: None,
+) -> None:
+    migrate_url(sqlite_url)
+    deal(fake_hubspot, "Acme Corp", "101", "contractsent", "25000")
+    app = launch(sqlite_url)
+    sync_and_alert(app, clock, T0)
+
+    clock.set(T0 + timedelta(minutes=1))
+    outcome = app.runtime.deals.answer("U0ALICE", "acme stage=closedwon", None)
+    assert isinstance(outcome, Accepted), outcome
+    assert app.runtime.worker.run_once() == 1  # written to HubSpot; its answer updates the mirror
+    assert sync_and_alert(app, clock, T0 + timedelta(minutes=2)) == 1
+
+    (post,) = posts(fake_slack, WINS)
+    assert "Changed by <@U0ALICE> in Slack" in readable(post)
     assert "Acme Corp" in readable(post)

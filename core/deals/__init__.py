@@ -9,9 +9,12 @@ imports none of them, since the outbox reads the field table and the desk writes
 
 __all__ = [
     "attention",
+    "commands",
     "desk",
     "fields",
     "grammar",
+    "nudge_answers",
+    "pending",
     "permissions",
     "refusals",
     "snooze",
