@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
     hubspot_access_token: SecretStr | None = None
-    # The client secret of the HubSpot app that sends deal webhooks; unset, POST /hubspot/webhooks does not exist.
+    # Client secret of the HubSpot app sending deal webhooks; unset, POST /hubspot/webhooks does not exist.
     hubspot_webhook_secret: SecretStr | None = None
     hubspot_api_url: str = "https://api.hubapi.com"
     crm_choice: CrmName | None = Field(default=None, alias="CRM")

@@ -279,7 +279,7 @@ def _known_versions(session: Session, deals: Sequence[Deal]) -> dict[str, dateti
     rows = session.execute(
         select(MirrorDeal.id, MirrorDeal.last_modified_at).where(MirrorDeal.id.in_([d.id for d in deals]))
     )
-    return {deal_id: modified for deal_id, modified in rows.all()}
+    return dict(rows.tuples().all())
 
 
 def _deal_row(deal: Deal, now: datetime) -> dict[str, Any]:
