@@ -19,10 +19,11 @@ from sqlalchemy.exc import DBAPIError
 from bot.db import ping
 from bot.replay_guard import replay_guard_for
 from bot.services import Services
-from bot.web import CachedProbe, HealthProbes, WebApp
+from bot.web import CachedProbe, HealthProbes, HubSpotWebhooks, WebApp
 from core.deals.commands import DealCommands
 from core.deals.desk import DealDesk
 from core.deals.nudge_answers import NudgeAnswers
+from core.mirror.refresher import DealRefresher
 from core.models import OutboxEntry, ReceivedCommand
 from core.people import LookupUnavailable, PeopleDirectory, PersonLink, SlackProfile
 from core.queues.commands import CommandInbox, command_worker
@@ -58,13 +59,19 @@ class SlackRuntime:
     commands: QueueWorker[ReceivedCommand]
     engine: RitualEngine
     send_dm: Sender
+    # Re-reads the deals HubSpot webhooks name; None unless HUBSPOT_WEBHOOK_SECRET is set.
+    refresher: DealRefresher | None = None
 
     def start_workers(self) -> None:
-        """The outbox worker and the command processor: every serve process runs both."""
+        """The outbox worker and the command processor (and the webhook refresher): every serve process."""
         self.commands.start()
         self.worker.start()
+        if self.refresher is not None:
+            self.refresher.start()
 
     def stop_workers(self) -> None:
+        if self.refresher is not None:
+            self.refresher.stop()
         self.commands.stop()
         self.worker.stop()
 
@@ -88,9 +95,18 @@ class SlackRuntime:
 
 
 def create_runtime(
-    services: Services, client: WebClient, *, worker_threads: int = 4, read_only: bool = False
+    services: Services,
+    client: WebClient,
+    *,
+    worker_threads: int = 4,
+    read_only: bool = False,
+    on_deals_refreshed: Callable[[], None] | None = None,
 ) -> SlackRuntime:
-    """`read_only` (for `run --dry-run`) looks people up in Slack but caches nothing."""
+    """`read_only` (for `run --dry-run`) looks people up in Slack but caches nothing.
+
+    `on_deals_refreshed` runs after the deals a HubSpot webhook named were re-read into the mirror
+    (in the refresher's thread); the refresher exists only when HUBSPOT_WEBHOOK_SECRET is set.
+    """
     _, signing_secret = services.settings.require_slack()
     config = services.rituals
     people = PeopleDirectory(
@@ -161,6 +177,11 @@ def create_runtime(
         crm_label=deals.crm_label,
         history_retention=timedelta(weeks=services.settings.history_retention_weeks),
     )
+    refresher = None
+    if services.settings.webhook_secret() is not None and not read_only:
+        refresher = DealRefresher(
+            services.crm, services.sessions, clock=services.clock, on_refreshed=on_deals_refreshed
+        )
     return SlackRuntime(
         foreground=foreground,
         bolt=app,
@@ -169,12 +190,17 @@ def create_runtime(
         commands=commands,
         engine=engine,
         send_dm=dm_sender(client),
+        refresher=refresher,
     )
 
 
 def create_web_app(services: Services, runtime: SlackRuntime) -> WebApp:
     _, signing_secret = services.settings.require_slack()
     client = runtime.bolt.client
+    webhook_secret = services.settings.webhook_secret()
+    webhooks = None
+    if webhook_secret is not None and runtime.refresher is not None:
+        webhooks = HubSpotWebhooks(secret=webhook_secret, refresh=runtime.refresher.submit)
     return WebApp(
         runtime.bolt,
         signing_secret=signing_secret,
@@ -186,6 +212,7 @@ def create_web_app(services: Services, runtime: SlackRuntime) -> WebApp:
         ),
         clock=services.clock,
         foreground=runtime.foreground,
+        hubspot_webhooks=webhooks,
     )
 
 
