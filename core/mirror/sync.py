@@ -279,7 +279,8 @@ def _known_versions(session: Session, deals: Sequence[Deal]) -> dict[str, dateti
     rows = session.execute(
         select(MirrorDeal.id, MirrorDeal.last_modified_at).where(MirrorDeal.id.in_([d.id for d in deals]))
     )
-    return dict(rows.tuples().all())
+    known: dict[str, datetime] = dict(rows.all())
+    return known
 
 
 def _deal_row(deal: Deal, now: datetime) -> dict[str, Any]:
