@@ -144,9 +144,8 @@ def test_a_signed_webhook_brings_hubspots_state_not_the_payloads(
     assert (deal.stage_id, deal.is_won) == ("closedwon", True)
     assert batch_reads(crm_fake) == [[deal_id]]
     with app.services.sessions() as session:
-        stages = session.scalars(
-            select(DealHistory.stage_id).where(DealHistory.deal_id == deal_id).order_by(DealHistory.valid_from)
-        ).all()
+        query = select(DealHistory.stage_id).where(DealHistory.deal_id == deal_id)
+        stages = session.scalars(query.order_by(DealHistory.valid_from)).all()
     assert stages == ["contractsent", "closedwon"]  # the change is in the history, as a sync records it
 
 
@@ -334,7 +333,7 @@ def test_the_demo_crm_reads_named_deals_from_its_tables(sessions: Any) -> None:
     with sessions.begin() as session:
         seed_demo_crm(session, now)
     crm = DemoCRM(sessions, clock=lambda: now)
-    first, second = (d.id for d in list(crm.iter_deals())[0].deals[:2])
+    first, second = (d.id for d in next(iter(crm.iter_deals())).deals[:2])
     deals = crm.get_deals([second, first, second, "999999", "not-an-id"])
     assert sorted(d.id for d in deals) == sorted([first, second])
     assert crm.get_deals([]) == []
@@ -422,7 +421,12 @@ def test_deal_ids_come_from_deal_and_generic_deal_events_only() -> None:
             {"subscriptionType": "object.propertyChange", "objectTypeId": "0-1", "objectId": 14},
             {"subscriptionType": "contact.propertyChange", "objectId": 15},
             {"subscriptionType": "deal.associationChange", "fromObjectId": 16, "toObjectId": 17},
-            {"subscriptionType": "deal.merge", "objectId": 18, "mergedObjectIds": [19, 20], "newObjectId": 18},
+            {
+                "subscriptionType": "deal.merge",
+                "objectId": 18,
+                "newObjectId": 18,
+                "mergedObjectIds": [19, 20],
+            },
             {"subscriptionType": "deal.deletion", "objectId": True},
             "not an event",
         ]
