@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
     hubspot_access_token: SecretStr | None = None
+    # Client secret of the HubSpot app sending deal webhooks; unset, POST /hubspot/webhooks does not exist.
+    hubspot_webhook_secret: SecretStr | None = None
     hubspot_api_url: str = "https://api.hubapi.com"
     crm_choice: CrmName | None = Field(default=None, alias="CRM")
     database_url: str = "sqlite:///drumbeat.db"
@@ -102,10 +104,16 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every secret value, so log output can be scrubbed of them."""
         values = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token]
-        values.append(self.hubspot_access_token)
+        values.extend([self.hubspot_access_token, self.hubspot_webhook_secret])
         return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
 
     # Requirements per command: each raises SettingsError with what to do.
+
+    def webhook_secret(self) -> str | None:
+        """HUBSPOT_WEBHOOK_SECRET, or None when unset or blank (webhooks off)."""
+        value = self.hubspot_webhook_secret
+        secret = value.get_secret_value().strip() if value is not None else ""
+        return secret or None
 
     def require_slack(self) -> tuple[str, str]:
         token = _require(

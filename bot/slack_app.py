@@ -19,10 +19,11 @@ from sqlalchemy.exc import DBAPIError
 from bot.db import ping
 from bot.replay_guard import replay_guard_for
 from bot.services import Services
-from bot.web import CachedProbe, HealthProbes, WebApp
+from bot.web import CachedProbe, HealthProbes, HubSpotWebhooks, WebApp
 from core.deals.commands import DealCommands
 from core.deals.desk import DealDesk
 from core.deals.nudge_answers import NudgeAnswers
+from core.mirror.refresher import DealRefresher
 from core.models import AlertPost, OutboxEntry, ReceivedCommand
 from core.people import LookupUnavailable, PeopleDirectory, PersonLink, SlackProfile
 from core.queues.alert_posts import AlertPostQueue, alert_post_worker
@@ -63,26 +64,26 @@ class SlackRuntime:
     send_dm: Sender
     alerts: DealAlerts
     alert_posts: QueueWorker[AlertPost]
+    # Re-reads the deals HubSpot webhooks name; None unless HUBSPOT_WEBHOOK_SECRET is set.
+    refresher: DealRefresher | None = None
 
     def start_workers(self) -> None:
-        """The outbox, command and alert-post workers: every serve process runs them."""
+        """The outbox, command and alert-post workers (and the webhook refresher): every serve process."""
         self.commands.start()
         self.worker.start()
         self.alert_posts.start()
+        if self.refresher is not None:
+            self.refresher.start()
 
     def stop_workers(self) -> None:
+        if self.refresher is not None:
+            self.refresher.stop()
         self.commands.stop()
         self.worker.stop()
         self.alert_posts.stop()
 
     def check_alerts(self) -> AlertReport:
-        """After a sync: queue what the deal alerts say about its changes, and post it."""
-        report = self.alerts.evaluate()
-        if any(not alert.is_dm for alert in report.planned):
-            self.alert_posts.wake()
-        if report.planned or report.warnings:
-            log.info("%s", report.summary())
-        return report
+        return check_alerts(self.alerts, self.alert_posts)
 
     def scheduler(self, services: Services) -> RitualScheduler:
         return RitualScheduler(
@@ -106,9 +107,15 @@ class SlackRuntime:
 
 
 def create_runtime(
-    services: Services, client: WebClient, *, worker_threads: int = 4, read_only: bool = False
+    services: Services,
+    client: WebClient,
+    *,
+    worker_threads: int = 4,
+    read_only: bool = False,
 ) -> SlackRuntime:
-    """`read_only` (for `run --dry-run`) looks people up in Slack but caches nothing."""
+    """`read_only` (for `run --dry-run`) looks people up in Slack but caches nothing. The refresher of
+    the deals HubSpot webhooks name exists only when HUBSPOT_WEBHOOK_SECRET is set; the deal alerts
+    look at what it re-read at once."""
     _, signing_secret = services.settings.require_slack()
     config = services.rituals
     people = PeopleDirectory(
@@ -189,9 +196,19 @@ def create_runtime(
         clock=services.clock,
     )
     alert_queue = AlertPostQueue(services.sessions, services.clock)
+    alert_posts = alert_post_worker(alert_queue, alert_poster(alert_queue, poster))
+    refresher = None
+    if services.settings.webhook_secret() is not None and not read_only:
+        # A webhook's deals, once re-read, are news for the deal alerts at once.
+        refresher = DealRefresher(
+            services.crm,
+            services.sessions,
+            clock=services.clock,
+            on_refreshed=lambda: check_alerts(alerts, alert_posts),
+        )
     return SlackRuntime(
         alerts=alerts,
-        alert_posts=alert_post_worker(alert_queue, alert_poster(alert_queue, poster)),
+        alert_posts=alert_posts,
         foreground=foreground,
         bolt=app,
         deals=deals,
@@ -199,12 +216,27 @@ def create_runtime(
         commands=commands,
         engine=engine,
         send_dm=dm_sender(client),
+        refresher=refresher,
     )
+
+
+def check_alerts(alerts: DealAlerts, posts: QueueWorker[AlertPost]) -> AlertReport:
+    """After a sync or a webhook's refresh: queue what the deal alerts say, and wake their poster."""
+    report = alerts.evaluate()
+    if any(not alert.is_dm for alert in report.planned):
+        posts.wake()
+    if report.planned or report.warnings:
+        log.info("%s", report.summary())
+    return report
 
 
 def create_web_app(services: Services, runtime: SlackRuntime) -> WebApp:
     _, signing_secret = services.settings.require_slack()
     client = runtime.bolt.client
+    webhook_secret = services.settings.webhook_secret()
+    webhooks = None
+    if webhook_secret is not None and runtime.refresher is not None:
+        webhooks = HubSpotWebhooks(secret=webhook_secret, refresh=runtime.refresher.submit)
     return WebApp(
         runtime.bolt,
         signing_secret=signing_secret,
@@ -216,6 +248,7 @@ def create_web_app(services: Services, runtime: SlackRuntime) -> WebApp:
         ),
         clock=services.clock,
         foreground=runtime.foreground,
+        hubspot_webhooks=webhooks,
     )
 
 

@@ -1,4 +1,5 @@
-"""The HTTP surface of `serve`: POST /slack/events, GET /healthz, GET /metrics. Nothing else answers.
+"""The HTTP surface of `serve`: POST /slack/events, GET /healthz, GET /metrics, and POST /hubspot/webhooks
+when HUBSPOT_WEBHOOK_SECRET is set. Nothing else answers.
 
 A plain WSGI application, so any production WSGI server can run it (waitress by default).
 """
@@ -18,6 +19,15 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from slack_bolt import App, BoltRequest
 from slack_sdk.signature import SignatureVerifier
 
+from bot.hubspot_webhooks import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    MalformedEvents,
+    deal_ids_from,
+    request_uris,
+    signature_matches,
+    timestamp_fresh,
+)
 from bot.replay_guard import ReplayGuard
 from core.clock import Clock
 from core.queues.foreground import Foreground
@@ -86,6 +96,14 @@ class CachedProbe:
             self._refreshing = None
 
 
+@dataclass(frozen=True, slots=True)
+class HubSpotWebhooks:
+    """POST /hubspot/webhooks: the app's client secret, and where the deal ids go (a DealRefresher)."""
+
+    secret: str
+    refresh: Callable[[list[str]], None]
+
+
 class WebApp:
     def __init__(
         self,
@@ -96,8 +114,10 @@ class WebApp:
         health: HealthProbes,
         clock: Clock,
         foreground: Foreground | None = None,
+        hubspot_webhooks: HubSpotWebhooks | None = None,
     ) -> None:
         self._bolt = bolt
+        self._webhooks = hubspot_webhooks
         self._foreground = foreground or Foreground()
         self._verifier = SignatureVerifier(signing_secret)
         self._replay_guard = replay_guard
@@ -116,11 +136,19 @@ class WebApp:
             registry=self.registry,
             buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0),
         )
+        self._webhook_requests = Counter(
+            "drumbeat_hubspot_webhooks",
+            "Requests received at /hubspot/webhooks, by outcome.",
+            ["outcome"],
+            registry=self.registry,
+        )
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "/")
         routes = {"/slack/events": "POST", "/healthz": "GET", "/metrics": "GET"}
+        if self._webhooks is not None:  # without the secret the path does not exist
+            routes["/hubspot/webhooks"] = "POST"
         if path not in routes:
             return _text(start_response, 404, "Not Found")
         if method != routes[path] and not (method == "HEAD" and routes[path] == "GET"):
@@ -130,18 +158,58 @@ class WebApp:
         if path == "/metrics":
             return _respond(start_response, 200, generate_latest(self.registry), CONTENT_TYPE_LATEST)
         with self._foreground.request():
+            if path == "/hubspot/webhooks" and self._webhooks is not None:
+                return self._hubspot_webhooks(self._webhooks, environ, start_response)
             return self._slack_events(environ, start_response)
+
+    def _hubspot_webhooks(
+        self, webhooks: HubSpotWebhooks, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """Verify, take the deal ids, hand them to the refresher, answer: well inside HubSpot's 5 s."""
+        raw = _body(environ)
+        if raw is None:
+            self._webhook_requests.labels("bad_request").inc()
+            return _text(start_response, 400, "Bad Request: missing or oversized body")
+        headers = _headers(environ)
+        timestamp = str(headers.get(TIMESTAMP_HEADER, "")).strip()
+        if not timestamp_fresh(timestamp, self._clock()):
+            self._webhook_requests.labels("stale").inc()
+            log.warning("refused a HubSpot webhook with a missing or expired timestamp")
+            return _text(start_response, 401, "Unauthorized")
+        if not signature_matches(
+            webhooks.secret,
+            method=str(environ.get("REQUEST_METHOD", "POST")),
+            uris=request_uris(environ, headers),
+            body=raw,
+            timestamp=timestamp,
+            signature=str(headers.get(SIGNATURE_HEADER, "")),
+        ):
+            self._webhook_requests.labels("bad_signature").inc()
+            log.warning(
+                "refused a HubSpot webhook with a missing or wrong signature "
+                "(HUBSPOT_WEBHOOK_SECRET must be the app's client secret, and the target URL the public one)"
+            )
+            return _text(start_response, 401, "Unauthorized")
+        try:
+            events = deal_ids_from(raw)
+        except MalformedEvents as exc:
+            self._webhook_requests.labels("bad_request").inc()
+            return _text(start_response, 400, f"Bad Request: {exc}")
+        if events.deal_ids:
+            webhooks.refresh(events.deal_ids)
+        self._webhook_requests.labels("accepted").inc()
+        log.info(
+            "HubSpot webhook accepted",
+            extra={"events": events.total, "deals": len(events.deal_ids), "ignored": events.ignored},
+        )
+        return _text(start_response, 200, "OK")
 
     def _slack_events(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = -1
-        if length < 0 or length > MAX_BODY_BYTES:
+        raw = _body(environ)
+        if raw is None:
             self._slack_requests.labels("bad_request").inc()
             return _text(start_response, 400, "Bad Request")
-        raw = environ["wsgi.input"].read(length) if length else b""
         headers = _headers(environ)
         body = raw.decode("utf-8", "replace")
         timestamp = str(headers.get("x-slack-request-timestamp", ""))
@@ -179,6 +247,17 @@ class WebApp:
         return _respond(
             start_response, 200 if healthy else 503, json.dumps(report).encode(), "application/json"
         )
+
+
+def _body(environ: WSGIEnvironment) -> bytes | None:
+    """The raw body, or None when Content-Length is malformed or over MAX_BODY_BYTES."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+    if length < 0 or length > MAX_BODY_BYTES:
+        return None
+    return bytes(environ["wsgi.input"].read(length)) if length else b""
 
 
 def _headers(environ: WSGIEnvironment) -> dict[str, str | Sequence[str]]:

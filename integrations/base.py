@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -150,6 +150,11 @@ class CRM(Protocol):
 
     def get_deal(self, deal_id: str) -> Deal:
         """The deal as the CRM has it now; CrmNotFound when it is gone."""
+        ...
+
+    def get_deals(self, deal_ids: Sequence[str]) -> list[Deal]:
+        """The deals as the CRM has them now, in as few requests as it allows; ids it does not
+        return (deleted, archived, never existed) are simply absent. Duplicates are read once."""
         ...
 
     def update_deal(self, deal_id: str, update: DealUpdate) -> Deal: ...

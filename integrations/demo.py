@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -103,6 +103,15 @@ class DemoCRM:
                 raise CrmNotFound(f"The demo CRM has no deal {deal_id}.")
             return _deal(row, self._stages())
 
+    def get_deals(self, deal_ids: Sequence[str]) -> list[Deal]:
+        ids = list(dict.fromkeys(i for i in (_maybe_int(d) for d in deal_ids) if i is not None))
+        if not ids:
+            return []
+        stages = self._stages()
+        with self._sessions() as session:
+            rows = session.scalars(select(DemoDeal).where(DemoDeal.id.in_(ids)).order_by(DemoDeal.id)).all()
+            return [_deal(r, stages) for r in rows]
+
     def update_deal(self, deal_id: str, update: DealUpdate) -> Deal:
         stages = self._stages()
         with self._sessions.begin() as session:
@@ -176,6 +185,13 @@ def _int_id(deal_id: str) -> int:
         return int(deal_id)
     except ValueError:
         raise CrmNotFound(f"The demo CRM has no deal {deal_id!r}.") from None
+
+
+def _maybe_int(deal_id: str) -> int | None:
+    try:
+        return int(deal_id)
+    except ValueError:
+        return None
 
 
 def _stage(s: DemoStage) -> Stage:

@@ -10,7 +10,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, time as dtime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
@@ -219,6 +219,31 @@ class HubSpotCRM:
             ),
         )
         return _deal(obj.id, obj.properties)
+
+    def get_deals(self, deal_ids: Sequence[str]) -> list[Deal]:
+        """Batch read, 100 ids a request; HubSpot answers 207 with `errors` for the ids it lacks."""
+        unique = list(dict.fromkeys(deal_ids))
+        deals: list[Deal] = []
+        for start in range(0, len(unique), BATCH_SIZE):
+            request = BatchReadInputSimplePublicObjectId(
+                inputs=[SimplePublicObjectId(id=d) for d in unique[start : start + BATCH_SIZE]],
+                properties=DEAL_PROPERTIES,
+                properties_with_history=[],
+            )
+            response = self._call(
+                "deals",
+                lambda request=request: _raw_json(  # type: ignore[misc]
+                    self._deals_batch.read(
+                        request, archived=False, _request_timeout=self._timeout, _preload_content=False
+                    )
+                ),
+            )
+            deals.extend(
+                _deal(str(obj["id"]), obj.get("properties"))
+                for obj in response.get("results") or []
+                if isinstance(obj, dict) and obj.get("id") is not None and not obj.get("archived")
+            )
+        return deals
 
     def update_deal(self, deal_id: str, update: DealUpdate) -> Deal:
         properties = _update_properties(update)

@@ -51,7 +51,7 @@ def sync_mirror(
     """Refresh the mirror and, in the same transactions, the pipeline history (see core.mirror.history)."""
     with sessions() as session:
         state = session.get(SyncState, DEALS)
-        lookups = session.get(SyncState, LOOKUPS)
+        lookups_state = session.get(SyncState, LOOKUPS)
         known_stages = {(p, s) for p, s in session.execute(select(MirrorStage.pipeline_id, MirrorStage.id))}
         known_owners = set(session.scalars(select(MirrorOwner.id)))
     crm_changed = state is not None and state.crm != crm.name
@@ -63,9 +63,9 @@ def sync_mirror(
     lookups_refreshed = False
     if (
         full
-        or lookups is None
-        or lookups.last_sync_at is None
-        or now - lookups.last_sync_at > LOOKUPS_MAX_AGE
+        or lookups_state is None
+        or lookups_state.last_sync_at is None
+        or now - lookups_state.last_sync_at > LOOKUPS_MAX_AGE
     ):
         known_stages, known_owners = _refresh_lookups(crm, sessions, now)
         lookups_refreshed = True
@@ -80,30 +80,12 @@ def sync_mirror(
     read = changed = 0
     seen: set[str] = set()
     total: int | None = None
+    lookups = _Lookups(known_stages, known_owners, refreshed=lookups_refreshed)
     for page in crm.iter_deals(modified_since=since):
         total = page.total if page.total is not None else total
         if page.deals:
-            unknown = any(
-                (d.pipeline_id, d.stage_id) not in known_stages
-                or (d.owner_id and d.owner_id not in known_owners)
-                for d in page.deals
-            )
-            if unknown and not lookups_refreshed:
-                known_stages, known_owners = _refresh_lookups(crm, sessions, now)
-                lookups_refreshed = True
-            with sessions.begin() as session:
-                fresh, edited = _changes(session, page.deals)
-                changed += len(fresh) + len(edited)
-                _upsert(session, MirrorDeal, [_deal_row(d, now) for d in page.deals], ["id"])
-                record_states(session, page.deals, now)
-            if edited and not full:
-                # Only deals seen before and changed since: was it a person, in the CRM itself?
-                by_person = crm.person_changes(edited)
-                with sessions.begin() as session:
-                    for deal_id, when in by_person.items():
-                        session.execute(
-                            update(MirrorDeal).where(MirrorDeal.id == deal_id).values(person_changed_at=when)
-                        )
+            stored = _store_deals(crm, sessions, page.deals, now, lookups, full=full)
+            changed += len(stored)
             read += len(page.deals)
             seen.update(d.id for d in page.deals)
             newest = max(d.last_modified_at for d in page.deals)
@@ -125,8 +107,51 @@ def sync_mirror(
         deals_read=read,
         deals_changed=changed,
         deals_removed=removed,
-        lookups_refreshed=lookups_refreshed,
+        lookups_refreshed=lookups.refreshed,
         high_water_mark=high_water_mark,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshResult:
+    """What a refresh of named deals did: ids are the CRM's."""
+
+    deals_read: int
+    changed: tuple[str, ...]  # new to the mirror or modified since it last saw them
+    removed: tuple[str, ...]  # gone from the CRM, dropped from the mirror
+    lookups_refreshed: bool
+    skipped: bool = False  # the mirror was never filled from this CRM: the first sync reads everything
+
+
+def refresh_deals(
+    crm: CRM, sessions: sessionmaker[Session], deal_ids: Sequence[str], *, now: datetime
+) -> RefreshResult:
+    """Re-read the named deals from the CRM (e.g. a webhook said they changed) and store them exactly
+    as a sync page is stored: mirror, history, person changes, lookups when a stage or owner is new.
+
+    The CRM's answer is the truth, whatever the caller was told; deals the CRM no longer returns
+    leave the mirror. The sync's high-water mark is left alone: this is not a sweep.
+    """
+    ids = list(dict.fromkeys(deal_ids))
+    with sessions() as session:
+        state = session.get(SyncState, DEALS)
+        known_stages = {(p, s) for p, s in session.execute(select(MirrorStage.pipeline_id, MirrorStage.id))}
+        known_owners = set(session.scalars(select(MirrorOwner.id)))
+    if not ids or state is None or state.high_water_mark is None or state.crm != crm.name:
+        return RefreshResult(0, (), (), lookups_refreshed=False, skipped=bool(ids))
+    deals = crm.get_deals(ids)
+    lookups = _Lookups(known_stages, known_owners, refreshed=False)
+    changed = _store_deals(crm, sessions, deals, now, lookups, full=False, newer_only=True) if deals else []
+    returned = {d.id for d in deals}
+    with sessions.begin() as session:
+        held = set(session.scalars(select(MirrorDeal.id).where(MirrorDeal.id.in_(ids))))
+        gone = [deal_id for deal_id in ids if deal_id not in returned and deal_id in held]
+        drop_deals(session, gone, now)
+    return RefreshResult(
+        deals_read=len(deals),
+        changed=tuple(changed),
+        removed=tuple(gone),
+        lookups_refreshed=lookups.refreshed,
     )
 
 
@@ -198,15 +223,64 @@ def _save_state(
     session.add(state)
 
 
-def _changes(session: Session, deals: list[Deal]) -> tuple[list[str], list[str]]:
-    """(new to the mirror, modified since it last saw them); the overlap window re-reads others."""
+@dataclass(slots=True)
+class _Lookups:
+    """The stages and owners the mirror knows, and whether this run already re-read them."""
+
+    stages: set[tuple[str, str]]
+    owners: set[str]
+    refreshed: bool
+
+
+def _store_deals(
+    crm: CRM,
+    sessions: sessionmaker[Session],
+    deals: Sequence[Deal],
+    now: datetime,
+    lookups: _Lookups,
+    *,
+    full: bool,
+    newer_only: bool = False,
+) -> list[str]:
+    """Store deals just read from the CRM (a sync page, or a refresh) in the mirror and its history;
+    returns the ids new to the mirror or modified since it last saw them.
+
+    `newer_only` keeps a deal the mirror already holds in a later version (a refresh that read it
+    just before a sync did must not put the older state back).
+    """
+    unknown = any(
+        (d.pipeline_id, d.stage_id) not in lookups.stages or (d.owner_id and d.owner_id not in lookups.owners)
+        for d in deals
+    )
+    if unknown and not lookups.refreshed:
+        lookups.stages, lookups.owners = _refresh_lookups(crm, sessions, now)
+        lookups.refreshed = True
+    with sessions.begin() as session:
+        known = _known_versions(session, deals)
+        if newer_only:
+            deals = [d for d in deals if d.id not in known or known[d.id] <= d.last_modified_at]
+        fresh = [d.id for d in deals if d.id not in known]
+        edited = [d.id for d in deals if d.id in known and known[d.id] != d.last_modified_at]
+        _upsert(session, MirrorDeal, [_deal_row(d, now) for d in deals], ["id"])
+        record_states(session, deals, now)
+    if edited and not full:
+        # Only deals seen before and changed since: was it a person, in the CRM itself?
+        by_person = crm.person_changes(edited)
+        with sessions.begin() as session:
+            for deal_id, when in by_person.items():
+                session.execute(
+                    update(MirrorDeal).where(MirrorDeal.id == deal_id).values(person_changed_at=when)
+                )
+    return fresh + edited
+
+
+def _known_versions(session: Session, deals: Sequence[Deal]) -> dict[str, datetime]:
+    """The mirror's last_modified_at of those deals it holds; the overlap window re-reads others."""
     rows = session.execute(
         select(MirrorDeal.id, MirrorDeal.last_modified_at).where(MirrorDeal.id.in_([d.id for d in deals]))
     )
-    known = dict(rows.all())
-    fresh = [d.id for d in deals if d.id not in known]
-    edited = [d.id for d in deals if d.id in known and known[d.id] != d.last_modified_at]
-    return fresh, edited
+    known: dict[str, datetime] = dict(rows.all())
+    return known
 
 
 def _deal_row(deal: Deal, now: datetime) -> dict[str, Any]:
