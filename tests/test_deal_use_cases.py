@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.deals import refusals
 from core.deals.commands import (
     AlreadyClosed,
     Card,
@@ -216,15 +216,20 @@ def _closed(desk: Desk) -> list[DealView]:
 
 def test_the_update_modal_puts_each_problem_on_its_field(desk: Desk) -> None:
     target = desk.mine(ALICE.slack_id)[0]
-    fields: dict[str, Any] = {"stage": None, "close": None, "next_step": target.next_step or ""}
-    bad = desk.deals.submit_update(ALICE.slack_id, target.id, amount="lots", response_url=None, **fields)
+    # The inputs as the modal holds them, by field key: the next step prefilled as it is.
+    fields: dict[str, str | None] = {"stage": None, "close": None, "next": target.next_step or ""}
+    bad = desk.deals.submit_update(ALICE.slack_id, target.id, {**fields, "amount": "lots"}, response_url=None)
     assert isinstance(bad, FormProblems)
     assert list(bad.errors) == ["amount"]
-    gone = desk.deals.submit_update("U0ALICE", "no-such-deal", amount=None, response_url=None, **fields)
-    assert gone == FormProblems({"stage": "This deal is gone from the CRM."})
-    nothing = desk.deals.submit_update(ALICE.slack_id, target.id, amount=None, response_url=None, **fields)
+    gone = desk.deals.submit_update("U0ALICE", "no-such-deal", {**fields, "amount": None}, response_url=None)
+    assert gone == FormProblems({"stage": refusals.DEAL_GONE})
+    nothing = desk.deals.submit_update(
+        ALICE.slack_id, target.id, {**fields, "amount": None}, response_url=None
+    )
     assert isinstance(nothing, Unchanged)  # nothing edited: the modal just closes
-    saved = desk.deals.submit_update(ALICE.slack_id, target.id, amount="12k", response_url=None, **fields)
+    saved = desk.deals.submit_update(
+        ALICE.slack_id, target.id, {**fields, "amount": "12k"}, response_url=None
+    )
     assert isinstance(saved, Accepted)
     assert [e.source for e in desk.outbox()] == ["modal"]
 
@@ -293,7 +298,7 @@ def test_nudge_buttons_record_their_answer_once_the_change_is_stored(desk: Desk)
 def test_see_the_other_deals_lists_only_my_stale_ones(desk: Desk) -> None:
     listed = desk.answers.stale_deals(ALICE.slack_id)
     assert {d.owner_id for d in listed.deals} <= {ALICE.owner_id}
-    assert all(d.is_stale(NOW, listed.stale_after_days) for d in listed.deals)
+    assert all(d.is_stale(NOW, listed.stale_after_days, today=listed.today) for d in listed.deals)
 
 
 def test_app_home_overview_counts_my_fresh_deals_and_streak(desk: Desk) -> None:
