@@ -34,6 +34,7 @@ from tests.deal_scenario import SettableClock
 from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.slack import FakeSlack
 from tests.hubspot_helpers import fast_adapter
+from tests.slack_text import readable, texts, top_level
 
 # Monday 23 November 2026, 08:00 in Paris: the weekly digest's slot. The previous sync was a week before.
 NOW = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
@@ -64,38 +65,9 @@ def close_on(day: str) -> str:
     return f"{day}T00:00:00Z"
 
 
-def texts(value: Any) -> list[str]:
-    """Every piece of text a person would read in a message's blocks, in order."""
-    found: list[str] = []
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key == "text" and isinstance(item, str):
-                found.append(item)
-            else:
-                found.extend(texts(item))
-    elif isinstance(value, list):
-        for item in value:
-            found.extend(texts(item))
-    return found
-
-
-def readable(message: dict[str, Any]) -> str:
-    """The notification text and the blocks' text of one Slack message."""
-    return "\n".join([str(message.get("text", "")), *texts(message.get("blocks", []))])
-
-
-def top_level(slack: FakeSlack, channel: str) -> list[dict[str, Any]]:
-    """The channel's own messages (thread replies left out)."""
-    return [m for m in slack.messages_in(channel) if m.get("thread_ts") in (None, m.get("ts"))]
-
-
 def report_posts(slack: FakeSlack, channel: str) -> list[dict[str, Any]]:
     """Top-level messages that are not a file being shared (the chart)."""
     return [m for m in top_level(slack, channel) if not m.get("files")]
-
-
-def thread_of(slack: FakeSlack, channel: str, ts: str) -> list[dict[str, Any]]:
-    return [m for m in slack.messages_in(channel) if m.get("thread_ts") == ts and m.get("ts") != ts]
 
 
 def firing_statuses(app: RunningApp, ritual_id: str) -> list[str]:
