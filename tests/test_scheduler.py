@@ -70,12 +70,12 @@ def test_serve_keeps_the_mirror_fresh_between_rituals(app: RunningApp, fake_hubs
     scheduler.start()
     try:
         jobs = {job.id: job for job in scheduler._scheduler.get_jobs()}
-        assert "interval[0:05:00]" in str(jobs["mirror-sync"].trigger)
+        assert "interval[0:01:00]" in str(jobs["mirror-sync"].trigger)  # alerts within a minute
         assert "hour='3'" in str(jobs["mirror-full-sync"].trigger)
     finally:
         scheduler.shutdown()
     new_deal = fake_hubspot.add_deal(dealname="Brand new", pipeline="default", dealstage="qualifiedtobuy")
-    scheduler.refresh_mirror()  # what the 5-minute job runs
+    scheduler.refresh_mirror()  # what the minute's job runs
     assert app.runtime.deals.desk.get(new_deal) is not None
     fake_hubspot.archive_deal(new_deal)
     scheduler.refresh_mirror(full=True)  # the nightly job: deletions leave the mirror
@@ -107,3 +107,20 @@ def test_the_manager_rituals_are_scheduled_in_their_own_zones(app: RunningApp) -
     assert job_id("adoption") not in jobs  # disabled
     assert str(jobs[job_id("one-on-one")].trigger.timezone) == "America/New_York"
     assert jobs[job_id("weekly-digest")].args == ("weekly-digest",)
+
+
+def test_each_sync_is_followed_by_a_look_at_the_deal_alerts_but_a_failed_one_is_not(
+    app: RunningApp, fake_hubspot: FakeHubSpot
+) -> None:
+    looks: list[int] = []
+    scheduler = RitualScheduler(
+        app.runtime.engine,
+        app.runtime.send_dm,
+        lambda: app.services.rituals,
+        after_sync=lambda: looks.append(1),
+    )
+    scheduler.refresh_mirror()
+    assert looks == [1]
+    fake_hubspot.fail_next(5, status=503)
+    scheduler.refresh_mirror()  # HubSpot down: the changes wait for the next sync, and so do alerts
+    assert looks == [1]
