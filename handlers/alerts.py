@@ -38,11 +38,15 @@ class SlackAlerts:
             blocks.append({"type": "actions", "elements": [button("Update…", UPDATE, change.deal_id)]})
         return SlackMessage(text(_plain(change), 300), blocks)
 
-    def summary(self, rule: DealAlertRitual, changes: Sequence[Change]) -> ChannelPost:
+    def summary(
+        self, rule: DealAlertRitual, changes: Sequence[Change], *, as_dm: bool = False
+    ) -> ChannelPost:
+        """A channel post lists the deals in its thread; a DM has no thread, so the list follows it."""
         n = len(changes)
         stages = {c.stage_label for c in changes}
         moved = f" moved to {escape(next(iter(stages)))}" if rule.when.stages and len(stages) == 1 else ""
-        headline = f"*{n} deals{moved}* in one change ({escape(rule.id)}): see the list in the thread."
+        where = "the list follows" if as_dm else "see the list in the thread"
+        headline = f"*{n} deals{moved}* in one change ({escape(rule.id)}): {where}."
         totals = _totals(changes)
         message = SlackMessage(
             text(f"{n} deals{moved} in one change", 300),
@@ -56,6 +60,9 @@ class SlackAlerts:
             for i in range(0, len(listed), PER_REPLY)
             for chunk in [listed[i : i + PER_REPLY]]
         ]
+        if as_dm:
+            blocks = [*message.blocks, *(block for reply in thread for block in reply.blocks)]
+            return ChannelPost(SlackMessage(message.text, blocks))
         return ChannelPost(message, thread=thread)
 
 

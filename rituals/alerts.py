@@ -154,7 +154,9 @@ class AlertRenderer(Protocol):
 
     def one(self, rule: DealAlertRitual, change: Change, owner_slack: str | None) -> SlackMessage: ...
 
-    def summary(self, rule: DealAlertRitual, changes: Sequence[Change]) -> ChannelPost: ...
+    def summary(
+        self, rule: DealAlertRitual, changes: Sequence[Change], *, as_dm: bool = False
+    ) -> ChannelPost: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,7 +293,11 @@ class DealAlerts:
     ) -> list[PlannedAlert]:
         """One message per change, or one summary when there are more than the rule allows."""
         if len(changes) > rule.max_posts_per_sync:
-            return [PlannedAlert(rule.id, target, is_dm, self._render.summary(rule, changes), len(changes))]
+            return [
+                PlannedAlert(
+                    rule.id, target, is_dm, self._render.summary(rule, changes, as_dm=is_dm), len(changes)
+                )
+            ]
         return [
             PlannedAlert(
                 rule.id,

@@ -311,3 +311,17 @@ def test_drumbeat_sync_prints_the_alerts_with_dry_run_then_posts_them_once(
     assert "Deal alerts:" not in sync(minutes(6))
     (post,) = scene.posts()
     assert "Acme Corp" in readable(post)
+
+
+def test_many_matches_for_one_manager_become_one_dm_with_the_list_in_it(scene: Scene) -> None:
+    ids = [scene.deal(f"Renewal {i}", "101", "presentationscheduled", "9000") for i in range(6)]
+    app = scene.watching()
+    for deal_id in ids:
+        scene.change(minutes(3), deal_id, dealstage="contractsent")
+    scene.minute(app, minutes(4))
+    assert app.runtime.engine.deliver_due(app.runtime.send_dm) == 1
+
+    (dm,) = scene.slack.messages_in("U0MAXIME")
+    text = readable(dm)
+    assert "6 deals moved to Contract Sent* in one change (contract-sent): the list follows." in text
+    assert all(f"Renewal {i}" in text for i in range(6))
