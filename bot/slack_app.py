@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 CRM_LABELS = {"hubspot": "HubSpot", "demo": "the demo CRM"}
 LISTENER_THREADS = 32  # Bolt's default of 5 would queue acks behind slower listeners
+WEBHOOK_SETTLE = timedelta(seconds=20)  # a burst of webhook matches is summed up once this quiet
 
 
 @dataclass
@@ -204,7 +205,8 @@ def create_runtime(
             services.crm,
             services.sessions,
             clock=services.clock,
-            on_refreshed=lambda: check_alerts(alerts, alert_posts),
+            # Webhooks come in batches: a bulk change is held until it settles, then summed up.
+            on_refreshed=lambda: check_alerts(alerts, alert_posts, settle=WEBHOOK_SETTLE),
         )
     return SlackRuntime(
         alerts=alerts,
@@ -220,9 +222,11 @@ def create_runtime(
     )
 
 
-def check_alerts(alerts: DealAlerts, posts: QueueWorker[AlertPost]) -> AlertReport:
+def check_alerts(
+    alerts: DealAlerts, posts: QueueWorker[AlertPost], *, settle: timedelta = timedelta(0)
+) -> AlertReport:
     """After a sync or a webhook's refresh: queue what the deal alerts say, and wake their poster."""
-    report = alerts.evaluate()
+    report = alerts.evaluate(settle=settle)
     if any(not alert.is_dm for alert in report.planned):
         posts.wake()
     if report.planned or report.warnings:

@@ -117,6 +117,13 @@ class DealHistory(Base):
             sqlite_where=text("valid_to IS NULL"),
             postgresql_where=text("valid_to IS NULL"),
         ),
+        # The changes no deal-alert look has checked yet: a few rows, however long the history.
+        Index(
+            "ix_deal_history_alerts_unchecked",
+            "valid_from",
+            sqlite_where=text("alerts_checked_at IS NULL"),
+            postgresql_where=text("alerts_checked_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -131,6 +138,7 @@ class DealHistory(Base):
     owner_id: Mapped[str | None] = mapped_column(String(64))
     is_closed: Mapped[bool] = mapped_column(Boolean, default=False)
     is_won: Mapped[bool] = mapped_column(Boolean, default=False)
+    alerts_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class SyncState(Base):
@@ -344,6 +352,7 @@ class AlertMatch(Base):
     history_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     deal_id: Mapped[str] = mapped_column(String(64))
     matched_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    said_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: held (a burst, a retry)
 
 
 class AlertPost(Base):

@@ -2,12 +2,15 @@
 
 A change is a new row of the pipeline history (`core.mirror.history`) together with the row it
 replaced: every sync, webhook refresh and Drumbeat write records one, and the history's own
-guard makes it one row per change whatever replica saw it. Matching a (rule, change) inserts a
-unique `alert_matches` row in the same transaction as the post or DM it causes, so each is said
-exactly once across replicas, restarts and overlapping syncs.
+guard makes it one row per change whatever replica saw it. Each look takes the rows no look has
+checked yet (`alerts_checked_at`), however late a long sync committed them. A (rule, change) that
+matches gets a unique `alert_matches` row; saying it sets `said_at` on that row in the same
+transaction as the post or DM it queues, so each is said exactly once across replicas, restarts,
+overlapping syncs and a webhook seen again by the poll.
 
-The mirror as it was when alerts first looked is the past, not news: nothing before that moment
-alerts. More matches of one rule in one evaluation than `max_posts_per_sync` become one summary.
+The mirror as it was when alerts first looked is the past, not news. More matches of a rule than
+`max_posts_per_sync` within a few minutes become one summary: a bulk change seen by one sync at
+once, or arriving in webhook batches (then held until the burst settles).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from decimal import Decimal
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, select
+from sqlalchemy import ColumnElement, and_, delete, func, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from core.models import (
@@ -57,8 +60,11 @@ __all__ = [
     "matches",
 ]
 
-ALERTS = "alerts"  # its sync_state row: when alerts started watching, and when they last looked
-OVERLAP = timedelta(minutes=5)  # changes recorded while the last evaluation ran are looked at again
+ALERTS = "alerts"  # its sync_state row: `last_sync_at` is when alerts started watching
+BURST = timedelta(minutes=5)  # matches of a rule within this window count together toward a summary
+KEEP = timedelta(days=7)  # matches and posted alerts kept this long (a change is checked only once)
+MAX_ROWS = 5000  # history rows one look takes; the rest wait for the next look
+_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,11 +220,14 @@ class DealAlerts:
         self._deal_url = deal_url
         self._clock = clock
 
-    def evaluate(self, *, dry_run: bool = False, since: datetime | None = None) -> AlertReport:
-        """Queue what the rules say about the changes since the last look; `dry_run` claims nothing.
+    def evaluate(
+        self, *, dry_run: bool = False, since: datetime | None = None, settle: timedelta = timedelta(0)
+    ) -> AlertReport:
+        """Queue what the rules say about the changes no look has checked yet; `dry_run` claims nothing.
 
-        `since` looks further back than the last evaluation (the demo's seeded week), and counts
-        deals created since then as new.
+        `settle` holds a burst's matches until none came for that long (webhook batches); the minute's
+        sync says everything held. `since` looks at every change after it, checked or not, counting
+        deals created since then as new (the demo's seeded week, with `dry_run`).
         """
         config = self._config()
         rules = [r for r in config.alerts if r.enabled]
@@ -226,57 +235,58 @@ class DealAlerts:
         now = self._clock()
         with self._sessions() as session:
             state = session.get(SyncState, ALERTS)
-            watching_since = since or (state.last_full_sync_at if state else None)
-            looked = since or (state.last_sync_at if state else None)
-        if watching_since is None or looked is None:
+        watching_since = since or (state.last_sync_at if state else None)
+        if watching_since is None:
             report.started_watching = True
             if not dry_run:
-                self._mark_looked(now, first=True)
+                with self._sessions.begin() as session:
+                    _start_watching(session, now)
             return report
-        if not rules:
-            if not dry_run:
-                self._mark_looked(now)
-            return report
-        # Changes recorded while the last look ran are looked at again (claims make that harmless);
-        # nothing from before alerts started watching, which is the past.
-        start = since or max(min(looked, now) - OVERLAP, watching_since)
         with self._sessions() as session:
-            changes = changes_since(session, start, watching_since, self._deal_url)
-            scopes = {
-                rule.id: None
-                if rule.filters is None
-                else scope_for(
-                    session,
-                    pipelines=rule.filters.pipelines,
-                    owners=rule.filters.owners,
-                    teams=rule.filters.teams,
-                )
-                for rule in rules
-            }
-        report.changes = len(changes)
-        found = {rule.id: [c for c in changes if matches(rule, c, scopes[rule.id])] for rule in rules}
+            unchecked = DealHistory.valid_from > since if since else _unchecked(watching_since)
+            fresh = _changes(session, unchecked, watching_since, self._deal_url)
+            held = _held(session, [r.id for r in rules], watching_since, self._deal_url)
+            recent = _said_since(session, now - BURST)
+            scopes = {rule.id: _scope(session, rule) for rule in rules}
+        report.changes = len(fresh)
+        found = {rule.id: [c for c in fresh if matches(rule, c, scopes[rule.id])] for rule in rules}
         # Slack look-ups first: they write the people cache, which must not wait on the claims.
         people = _People(self._people, config, report)
         for rule in rules:
-            people.resolve(rule, found[rule.id])
+            people.resolve(rule, [*found[rule.id], *(change for change, _ in held.get(rule.id, []))])
         if dry_run:
             for rule in rules:
-                report.planned.extend(self._plan(rule, found[rule.id], people))
+                report.planned.extend(self._plan(rule, found[rule.id], people, burst=False))
             return report
         with self._sessions.begin() as session:
+            _claim(session, [(rule.id, c) for rule in rules for c in found[rule.id]], now)
             for rule in rules:
-                planned = self._plan(rule, _claim(session, rule.id, found[rule.id], now), people)
+                pending = [*held.get(rule.id, []), *((c, now) for c in found[rule.id])]
+                if not pending:
+                    continue
+                burst = len(pending) + recent.get(rule.id, 0) > rule.max_posts_per_sync
+                newest = max(at for _, at in pending)
+                if burst and settle and now - newest < settle:
+                    continue  # more of the burst may be on its way: one summary once it settles
+                # A recipient Slack could not be asked about just now waits for the next look.
+                ready = [c for c, _ in pending if not people.retry_later(rule, c)]
+                said = _say(session, rule.id, ready, now)
+                planned = self._plan(rule, [c for c in ready if c.history_id in said], people, burst=burst)
                 for alert in planned:
                     _queue(session, alert, config, people.zone(alert.target), now)
                 report.planned.extend(planned)
-            _looked(session, now, first=False)
+            if since is None:
+                _mark_checked(session, [c.history_id for c in fresh], now)
+            _forget(session, now)
         return report
 
-    def _plan(self, rule: DealAlertRitual, changes: Sequence[Change], people: _People) -> list[PlannedAlert]:
+    def _plan(
+        self, rule: DealAlertRitual, changes: Sequence[Change], people: _People, *, burst: bool
+    ) -> list[PlannedAlert]:
         if not changes:
             return []
         if rule.post_to not in ("owner", "manager"):
-            return self._fit(rule, rule.post_to, False, changes, people)
+            return self._fit(rule, rule.post_to, False, changes, people, burst=burst)
         by_person: dict[str, list[Change]] = defaultdict(list)
         for change in changes:
             person = people.recipient(rule, change)
@@ -285,14 +295,21 @@ class DealAlerts:
         return [
             alert
             for person, theirs in by_person.items()
-            for alert in self._fit(rule, person, True, theirs, people)
+            for alert in self._fit(rule, person, True, theirs, people, burst=burst)
         ]
 
     def _fit(
-        self, rule: DealAlertRitual, target: str, is_dm: bool, changes: Sequence[Change], people: _People
+        self,
+        rule: DealAlertRitual,
+        target: str,
+        is_dm: bool,
+        changes: Sequence[Change],
+        people: _People,
+        *,
+        burst: bool,
     ) -> list[PlannedAlert]:
-        """One message per change, or one summary when there are more than the rule allows."""
-        if len(changes) > rule.max_posts_per_sync:
+        """One message per change, or one summary for more than the rule allows (or a burst's rest)."""
+        if len(changes) > rule.max_posts_per_sync or (burst and len(changes) > 1):
             return [
                 PlannedAlert(
                     rule.id, target, is_dm, self._render.summary(rule, changes, as_dm=is_dm), len(changes)
@@ -311,10 +328,6 @@ class DealAlerts:
             for change in changes
         ]
 
-    def _mark_looked(self, now: datetime, *, first: bool = False) -> None:
-        with self._sessions.begin() as session:
-            _looked(session, now, first=first)
-
 
 class _People:
     """Who an alert mentions or goes to, looked up in Slack once per evaluation."""
@@ -326,6 +339,8 @@ class _People:
         self._owners: dict[str, SlackProfile | None] = {}
         self._recipients: dict[tuple[str, int], str | None] = {}
         self._zones: dict[str, str | None] = {}
+        self._unreachable_owners: set[str] = set()
+        self._transient: set[tuple[str, int]] = set()
 
     def resolve(self, rule: DealAlertRitual, changes: Sequence[Change]) -> None:
         for change in changes:
@@ -341,6 +356,10 @@ class _People:
     def recipient(self, rule: DealAlertRitual, change: Change) -> str | None:
         return self._recipients.get((rule.id, change.history_id))
 
+    def retry_later(self, rule: DealAlertRitual, change: Change) -> bool:
+        """Slack could not be asked who gets this DM: the next look tries again."""
+        return (rule.id, change.history_id) in self._transient
+
     def zone(self, slack_id: str) -> ZoneInfo:
         return person_zone(self._zones.get(slack_id), self._config)
 
@@ -353,6 +372,7 @@ class _People:
             except LookupUnavailable as exc:
                 self._report.warnings.append(f"Slack could not be asked about {change.owner_name} ({exc})")
                 self._owners[change.owner_id] = None
+                self._unreachable_owners.add(change.owner_id)
         return self._owners[change.owner_id]
 
     def _find_recipient(self, rule: DealAlertRitual, change: Change) -> str | None:
@@ -361,6 +381,9 @@ class _People:
             return None
         owner = self._owner_profile(change)
         if rule.post_to == "owner":
+            if owner is None and change.owner_id in self._unreachable_owners:
+                self._transient.add((rule.id, change.history_id))
+                return None
             if owner is None:
                 self._report.warnings.append(f"{change.owner_name} has no Slack account Drumbeat can find")
                 return None
@@ -380,6 +403,7 @@ class _People:
             )
         except LookupUnavailable as exc:
             self._report.warnings.append(f"Slack could not be asked about {manager} ({exc})")
+            self._transient.add((rule.id, change.history_id))
             return None
         if found is None:
             self._report.warnings.append(f"{manager}, {change.owner_name}'s manager, is not in Slack")
@@ -401,10 +425,15 @@ def manager_of(config: RitualsConfig, owner_id: str, slack_id: str | None, email
     return None
 
 
-def changes_since(
-    session: Session, since: datetime, watching_since: datetime, deal_url: Callable[[str], str]
+def _unchecked(watching_since: datetime) -> ColumnElement[bool]:
+    return and_(DealHistory.alerts_checked_at.is_(None), DealHistory.valid_from > watching_since)
+
+
+def _changes(
+    session: Session, which: ColumnElement[bool], watching_since: datetime, deal_url: Callable[[str], str]
 ) -> list[Change]:
-    """The history rows that started after `since`, each with the row it replaced (oldest first)."""
+    """The history rows `which` selects (oldest first, `MAX_ROWS` at most), each with the row it
+    replaced."""
     before = aliased(DealHistory)
     rows = session.execute(
         select(DealHistory, before, MirrorDeal.name, MirrorDeal.created_at)
@@ -412,8 +441,9 @@ def changes_since(
         .outerjoin(
             before, and_(before.deal_id == DealHistory.deal_id, before.valid_to == DealHistory.valid_from)
         )
-        .where(DealHistory.valid_from > since)
+        .where(which)
         .order_by(DealHistory.id)
+        .limit(MAX_ROWS)
     ).all()
     if not rows:
         return []
@@ -479,29 +509,104 @@ def _changed_through_drumbeat(
     return found
 
 
-def _claim(session: Session, ritual_id: str, changes: Sequence[Change], now: datetime) -> list[Change]:
-    """The changes this rule had not matched yet (another replica may have, just now)."""
-    if not changes:
-        return []
-    inserted = set(
-        session.scalars(
-            dialect_insert(session)(AlertMatch)
-            .values(
-                [
-                    {
-                        "ritual_id": ritual_id,
-                        "history_id": c.history_id,
-                        "deal_id": c.deal_id,
-                        "matched_at": now,
-                    }
-                    for c in changes
-                ]
-            )
+def _claim(session: Session, matched: Sequence[tuple[str, Change]], now: datetime) -> None:
+    """Record each (rule, change) matched, once whichever replica or look matched it first."""
+    rows = [
+        {"ritual_id": rule_id, "history_id": c.history_id, "deal_id": c.deal_id, "matched_at": now}
+        for rule_id, c in matched
+    ]
+    insert = dialect_insert(session)
+    for start in range(0, len(rows), _CHUNK):  # a bulk change must not outgrow a statement
+        session.execute(
+            insert(AlertMatch)
+            .values(rows[start : start + _CHUNK])
             .on_conflict_do_nothing(index_elements=["ritual_id", "history_id"])
-            .returning(AlertMatch.history_id)
         )
+
+
+def _say(session: Session, ritual_id: str, changes: Sequence[Change], now: datetime) -> set[int]:
+    """Mark these matches said; returns the history ids this look won (none another look said)."""
+    ids = [c.history_id for c in changes]
+    won: set[int] = set()
+    for start in range(0, len(ids), _CHUNK):
+        won.update(
+            session.scalars(
+                update(AlertMatch)
+                .where(
+                    AlertMatch.ritual_id == ritual_id,
+                    AlertMatch.history_id.in_(ids[start : start + _CHUNK]),
+                    AlertMatch.said_at.is_(None),
+                )
+                .values(said_at=now)
+                .returning(AlertMatch.history_id)
+            )
+        )
+    return won
+
+
+def _held(
+    session: Session, ritual_ids: Sequence[str], watching_since: datetime, deal_url: Callable[[str], str]
+) -> dict[str, list[tuple[Change, datetime]]]:
+    """Matches not said yet (a burst settling, a recipient Slack could not be asked about), by rule."""
+    waiting = session.execute(
+        select(AlertMatch.ritual_id, AlertMatch.history_id, AlertMatch.matched_at).where(
+            AlertMatch.said_at.is_(None), AlertMatch.ritual_id.in_(ritual_ids)
+        )
+    ).all()
+    if not waiting:
+        return {}
+    ids = sorted({history_id for _, history_id, _ in waiting})
+    by_id = {
+        c.history_id: c
+        for start in range(0, len(ids), _CHUNK)
+        for c in _changes(session, DealHistory.id.in_(ids[start : start + _CHUNK]), watching_since, deal_url)
+    }
+    held: dict[str, list[tuple[Change, datetime]]] = defaultdict(list)
+    for ritual_id, history_id, matched_at in waiting:
+        if history_id in by_id:
+            held[ritual_id].append((by_id[history_id], matched_at))
+    return held
+
+
+def _said_since(session: Session, moment: datetime) -> dict[str, int]:
+    """How many matches each rule has said since `moment` (a burst in the making)."""
+    return dict(
+        session.execute(
+            select(AlertMatch.ritual_id, func.count())
+            .where(AlertMatch.said_at >= moment)
+            .group_by(AlertMatch.ritual_id)
+        ).all()
     )
-    return [c for c in changes if c.history_id in inserted]
+
+
+def _scope(session: Session, rule: DealAlertRitual) -> DealScope | None:
+    if rule.filters is None:
+        return None
+    filters = rule.filters
+    return scope_for(session, pipelines=filters.pipelines, owners=filters.owners, teams=filters.teams)
+
+
+def _start_watching(session: Session, now: datetime) -> None:
+    """The first look: everything recorded so far is the past."""
+    session.add(SyncState(object_type=ALERTS, crm="", last_sync_at=now))
+    session.execute(
+        update(DealHistory).where(DealHistory.alerts_checked_at.is_(None)).values(alerts_checked_at=now)
+    )
+
+
+def _mark_checked(session: Session, history_ids: Sequence[int], now: datetime) -> None:
+    for start in range(0, len(history_ids), _CHUNK):
+        session.execute(
+            update(DealHistory)
+            .where(DealHistory.id.in_(history_ids[start : start + _CHUNK]))
+            .values(alerts_checked_at=now)
+        )
+
+
+def _forget(session: Session, now: datetime) -> None:
+    """Matches and posted alerts older than `KEEP`: a change is only ever checked once."""
+    session.execute(delete(AlertMatch).where(AlertMatch.matched_at < now - KEEP))
+    session.execute(delete(AlertPost).where(AlertPost.status == "posted", AlertPost.created_at < now - KEEP))
 
 
 def _queue(session: Session, alert: PlannedAlert, config: RitualsConfig, tz: ZoneInfo, now: datetime) -> None:
@@ -535,14 +640,6 @@ def _queue(session: Session, alert: PlannedAlert, config: RitualsConfig, tz: Zon
             attempts=0,
         )
     )
-
-
-def _looked(session: Session, now: datetime, *, first: bool) -> None:
-    state = session.get(SyncState, ALERTS)
-    if state is None:
-        session.add(SyncState(object_type=ALERTS, crm="", last_full_sync_at=now, last_sync_at=now))
-    elif not first:
-        state.last_sync_at = max(now, state.last_sync_at or now)
 
 
 def alert_poster(queue: AlertPostQueue, poster: Poster) -> Callable[[list[AlertPost]], None]:

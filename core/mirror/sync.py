@@ -16,7 +16,16 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.mirror.history import end_history, prune_history, record_states, start_from_mirror
-from core.models import Base, DealHistory, MirrorDeal, MirrorOwner, MirrorPipeline, MirrorStage, SyncState
+from core.models import (
+    AlertMatch,
+    Base,
+    DealHistory,
+    MirrorDeal,
+    MirrorOwner,
+    MirrorPipeline,
+    MirrorStage,
+    SyncState,
+)
 from core.sql import dialect_insert
 from integrations.base import CRM, Deal
 
@@ -200,7 +209,16 @@ def _refresh_lookups(
 
 def _wipe_mirror(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as session:
-        for model in (MirrorDeal, DealHistory, MirrorStage, MirrorPipeline, MirrorOwner, SyncState):
+        # Alert matches name history rows, whose ids a new history may reuse (SQLite).
+        for model in (
+            AlertMatch,
+            MirrorDeal,
+            DealHistory,
+            MirrorStage,
+            MirrorPipeline,
+            MirrorOwner,
+            SyncState,
+        ):
             session.execute(delete(model))
 
 

@@ -1,4 +1,4 @@
-"""deal alerts: each (rule, change) matched once; channel posts waiting to go out
+"""deal alerts: history rows checked once, each (rule, change) matched and said once, channel posts
 
 Revision ID: 0008
 Revises: 0007
@@ -21,6 +21,17 @@ _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("deal_history", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("alerts_checked_at", sa.DateTime(), nullable=True))
+        batch_op.create_index(
+            "ix_deal_history_alerts_unchecked",
+            ["valid_from"],
+            unique=False,
+            sqlite_where=sa.text("alerts_checked_at IS NULL"),
+            postgresql_where=sa.text("alerts_checked_at IS NULL"),
+        )
+    # The history so far is the past for alerts, which start watching at their first look.
+    op.execute("UPDATE deal_history SET alerts_checked_at = valid_from")
     op.create_table(
         "alert_matches",
         sa.Column("id", _ID, nullable=False),
@@ -28,6 +39,7 @@ def upgrade() -> None:
         sa.Column("history_id", _ID, nullable=False),
         sa.Column("deal_id", sa.String(length=64), nullable=False),
         sa.Column("matched_at", sa.DateTime(), nullable=False),
+        sa.Column("said_at", sa.DateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_alert_matches")),
         sa.UniqueConstraint("ritual_id", "history_id", name=op.f("uq_alert_matches_ritual_id")),
     )
@@ -57,6 +69,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("deal_history", schema=None) as batch_op:
+        batch_op.drop_index("ix_deal_history_alerts_unchecked")
+        batch_op.drop_column("alerts_checked_at")
     op.drop_index("ix_alert_posts_due", table_name="alert_posts")
     op.drop_table("alert_posts")
     op.drop_index(op.f("ix_alert_matches_matched_at"), table_name="alert_matches")
