@@ -194,6 +194,9 @@ def _sync_alerts(settings: Settings, services: Services, *, dry_run: bool) -> No
     runtime = create_runtime(services, build_slack_client(settings), read_only=dry_run)
     if dry_run:
         alerts = runtime.alerts.evaluate(dry_run=True)
+        if alerts.started_watching:
+            out.print("Deal alerts: they start watching at the first sync that is not a dry run.")
+            return
         show_alerts(Console(), alerts)
         out.print(f"{alerts.summary()} (dry run: nothing posted or claimed).", highlight=False)
         return

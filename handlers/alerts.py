@@ -13,8 +13,8 @@ from rituals.posts import ChannelPost, SlackMessage
 
 __all__ = ["SlackAlerts"]
 
-MAX_LISTED = 40  # deals a summary's thread reply lists; the rest are counted
-PER_REPLY = 20
+MAX_REPLIES = 5  # thread replies a summary lists its deals in; the rest are counted
+SECTION_BUDGET = 2900  # characters of a reply's section, under Slack's 3,000 with room for "…and N more"
 
 
 class SlackAlerts:
@@ -52,13 +52,11 @@ class SlackAlerts:
             text(f"{n} deals{moved} in one change", 300),
             [mrkdwn(headline), context(totals)] if totals else [mrkdwn(headline)],
         )
-        listed = [f"• {_link(c)} — {format_money(c.amount, c.currency)}" for c in changes[:MAX_LISTED]]
-        if n > MAX_LISTED:
-            listed.append(f"…and {n - MAX_LISTED} more.")
         thread = [
-            SlackMessage(f"Deals {i + 1} to {min(i + PER_REPLY, len(listed))}", [mrkdwn("\n".join(chunk))])
-            for i in range(0, len(listed), PER_REPLY)
-            for chunk in [listed[i : i + PER_REPLY]]
+            SlackMessage(f"Deals {first} to {last}", [mrkdwn(chunk)])
+            for first, last, chunk in _listing(
+                [f"• {_link(c)} — {format_money(c.amount, c.currency)}" for c in changes]
+            )
         ]
         if as_dm:
             blocks = [*message.blocks, *(block for reply in thread for block in reply.blocks)]
@@ -87,16 +85,37 @@ def what_changed(change: Change) -> list[str]:
     return lines
 
 
+def _listing(lines: Sequence[str]) -> list[tuple[int, int, str]]:
+    """The lines in sections that fit Slack's 3,000 characters, at most MAX_REPLIES of them, each
+    as (first, last, text); what does not fit is counted in the last one, never cut mid-line."""
+    chunks: list[tuple[int, int, str]] = []
+    current: list[str] = []
+    first = 1
+    for index, line in enumerate(lines, start=1):
+        if current and len("\n".join([*current, line])) > SECTION_BUDGET:
+            if len(chunks) == MAX_REPLIES - 1:
+                break
+            chunks.append((first, index - 1, "\n".join(current)))
+            current, first = [], index
+        current.append(line[:SECTION_BUDGET])
+    shown = first - 1 + len(current)
+    rest = f"\n…and {len(lines) - shown} more." if shown < len(lines) else ""
+    chunks.append((first, shown, "\n".join(current) + rest))
+    return chunks
+
+
 def _link(change: Change) -> str:
     return f"*<{change.url}|{escape(change.deal_name)}>*"
 
 
 def _plain(change: Change) -> str:
+    """The notification text: escaped too, or a deal named `<!channel>` would ping everyone."""
+    name = escape(change.deal_name)
     if change.is_won and change.stage_moved:
-        return f"🎉 {change.deal_name} is won"
+        return f"🎉 {name} is won"
     if change.is_new:
-        return f"New deal: {change.deal_name}"
-    return f"{change.deal_name} changed"
+        return f"New deal: {name}"
+    return f"{name} changed"
 
 
 def _totals(changes: Sequence[Change]) -> str:

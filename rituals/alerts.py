@@ -661,6 +661,8 @@ def alert_poster(queue: AlertPostQueue, poster: Poster) -> Callable[[list[AlertP
                     log.warning("deal alert %s for %s waits: %s", row.id, row.channel, exc)
                     queue.retry(row, str(exc))
                 continue
-            queue.posted(row, outcome.channel_id, outcome.ts)
+            if outcome.warnings:  # posted, but its list did not all make it to the thread
+                log.warning("deal alert %s in %s: %s", row.id, row.channel, "; ".join(outcome.warnings))
+            queue.posted(row, outcome.channel_id, outcome.ts, problem="; ".join(outcome.warnings) or None)
 
     return post

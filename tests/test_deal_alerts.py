@@ -6,6 +6,7 @@ and the time injected everywhere (the app, the fake CRM's write stamps).
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core.deals.commands import Accepted
-from core.mirror.sync import sync_mirror
+from core.mirror.sync import refresh_deals, sync_mirror
 from core.models import AlertMatch, PendingDM
 from rituals.config import parse_rituals_text
 from tests.cli import run_drumbeat
@@ -207,9 +208,64 @@ def test_a_bulk_change_becomes_one_summary_with_the_deals_in_its_thread(scene: S
     (post,) = scene.posts()
     assert "200 deals moved to Closed Won* in one change" in readable(post)
     assert "€6,000,000" in readable(post)  # 200 deals of 30,000, one currency
-    listed = "\n".join(readable(m) for m in thread_of(scene.slack, WINS, post["ts"]))
-    assert "Imported 000" in listed and "…and 160 more." in listed
+    assert_every_deal_listed_or_counted(thread_of(scene.slack, WINS, post["ts"]), "Imported", 200)
     assert scene.matches(app) == 200
+
+
+def assert_every_deal_listed_or_counted(replies: list[dict[str, Any]], name: str, total: int) -> None:
+    """Each reply within Slack's 3,000 characters a section; no deal cut off or lost."""
+    sections = [block["text"]["text"] for reply in replies for block in reply["blocks"]]
+    assert all(len(text) <= 3000 for text in sections)
+    listed = sum(text.count(f"|{name} ") for text in sections)
+    more = re.search(r"…and (\d+) more\.", sections[-1])
+    assert listed + (int(more.group(1)) if more else 0) == total
+    assert all(line.endswith(("€30,000", "more.")) for text in sections for line in text.splitlines())
+
+
+def test_long_deal_names_are_listed_whole_in_the_summary_thread(scene: Scene) -> None:
+    long_name = "Acme & <Sons> — Enterprise platform licence, EMEA rollout (3 years) phase"
+    ids = [scene.deal(f"{long_name} {i:02d}", "102", "contractsent", "30000") for i in range(45)]
+    app = scene.watching()
+    for deal_id in ids:
+        scene.change(minutes(3), deal_id, dealstage="closedwon")
+    scene.minute(app, minutes(4))
+    (post,) = scene.posts()
+    replies = thread_of(scene.slack, WINS, post["ts"])
+    assert_every_deal_listed_or_counted(replies, "Acme &amp; &lt;Sons&gt;", 45)
+
+
+def test_a_bulk_change_arriving_in_webhook_batches_is_summed_up_once_it_settles(scene: Scene) -> None:
+    ids = [scene.deal(f"Imported {i:03d}", "102", "contractsent", "30000") for i in range(40)]
+    app = scene.watching()
+    moment = minutes(2)
+    for batch in range(8):  # 5 deals every 5 seconds, each batch re-read by a webhook
+        moment += timedelta(seconds=5)
+        for deal_id in ids[batch * 5 : batch * 5 + 5]:
+            scene.change(moment, deal_id, dealstage="closedwon")
+        refresh_deals(app.services.crm, app.services.sessions, ids[batch * 5 : batch * 5 + 5], now=moment)
+        app.runtime.alerts.evaluate(settle=timedelta(seconds=20))
+        app.runtime.alert_posts.run_once()
+    # The first batch fit the rule's 5 posts; the rest of the burst is held, not posted one by one.
+    assert len(scene.posts()) == 5
+    assert scene.minute(app, moment + timedelta(seconds=30)) == 1  # the minute's sync says it all
+    summary = scene.posts()[-1]
+    assert "35 deals moved to Closed Won* in one change" in readable(summary)
+    assert scene.minute(app, moment + timedelta(seconds=90)) == 0
+
+
+def test_a_change_a_slow_sync_commits_after_the_last_look_is_still_said(scene: Scene) -> None:
+    """History rows carry the sync's start time: a long sync's late pages are older than the look
+    that ran meanwhile, and must not be skipped for that."""
+    acme = scene.deal("Acme Corp", "101", "contractsent", "25000")
+    app = scene.watching()
+    scene.change(minutes(1), acme, dealstage="closedwon")
+    scene.clock.set(minutes(20))
+    assert app.runtime.check_alerts().planned == []  # a look (a webhook's, a replica's) meanwhile
+    sync_mirror(app.services.crm, app.services.sessions, now=minutes(2))  # the sync that began at 2
+    scene.clock.set(minutes(21))
+    app.runtime.check_alerts()
+    assert app.runtime.alert_posts.run_once() == 1
+    assert "Acme Corp" in readable(scene.posts()[0])
 
 
 def test_a_managers_dm_waits_for_the_end_of_quiet_hours(scene: Scene) -> None:
@@ -325,3 +381,35 @@ def test_many_matches_for_one_manager_become_one_dm_with_the_list_in_it(scene: S
     text = readable(dm)
     assert "6 deals moved to Contract Sent* in one change (contract-sent): the list follows." in text
     assert all(f"Renewal {i}" in text for i in range(6))
+
+
+def test_a_dm_whose_recipient_slack_cannot_look_up_waits_for_the_next_look(scene: Scene) -> None:
+    globex = scene.deal("Globex", "101", "presentationscheduled", "12000")
+    app = scene.watching()
+    scene.change(minutes(1), globex, dealstage="contractsent")
+    scene.slack.server_error("users.lookupByEmail")  # the manager, named by email in `people:`
+    clock_at = minutes(2)
+    scene.clock.set(clock_at)
+    sync_mirror(app.services.crm, app.services.sessions, now=clock_at)
+    first = app.runtime.check_alerts()
+    assert first.planned == [] and any("could not be asked" in w for w in first.warnings)
+
+    scene.minute(app, minutes(3))  # Slack answers again: the held match is said now, once
+    assert app.runtime.engine.deliver_due(app.runtime.send_dm) == 1
+    (dm,) = scene.slack.messages_in("U0MAXIME")
+    assert "Globex" in readable(dm)
+    scene.minute(app, minutes(4))
+    assert app.runtime.engine.deliver_due(app.runtime.send_dm) == 0
+
+
+def test_serves_minute_sync_posts_the_alerts_it_finds(scene: Scene) -> None:
+    acme = scene.deal("Acme Corp", "101", "contractsent", "25000")
+    app = scene.replica()
+    scheduler = app.runtime.scheduler(app.services)
+    scene.clock.set(T0)
+    scheduler.refresh_mirror()  # the first minute: the past
+    scene.change(minutes(1), acme, dealstage="closedwon")
+    scene.clock.set(minutes(2))
+    scheduler.refresh_mirror()  # what the job runs every minute, then the alerts
+    assert app.runtime.alert_posts.run_once() == 1
+    assert "Acme Corp" in readable(scene.posts()[0])

@@ -33,8 +33,10 @@ class AlertPostQueue(LeasedQueue[AlertPost]):
         super().__init__(SPEC, sessions, clock)
         self._clock = clock
 
-    def posted(self, row: AlertPost, channel_id: str, ts: str) -> bool:
-        return self.finish(row, {"posted_at": self._clock(), "channel_id": channel_id, "ts": ts})
+    def posted(self, row: AlertPost, channel_id: str, ts: str, *, problem: str | None = None) -> bool:
+        """Posted; `problem` keeps what did not go through with it (a thread reply Slack refused)."""
+        values = {"posted_at": self._clock(), "channel_id": channel_id, "ts": ts, "last_error": problem}
+        return self.finish(row, values)
 
 
 def alert_post_worker(

@@ -1,8 +1,9 @@
 """One leased queue: rows of a table claimed with a lease, retried with backoff, dead-lettered with
 a reason, and worked by one worker loop.
 
-The outbox, the command inbox and DM delivery are its uses (`outbox`, `commands`, `dms`): each says
-which table and statuses, what "due" means, and how to work a row; this module does the rest.
+The outbox, the command inbox, DM delivery and deal alert posts are its uses (`outbox`, `commands`,
+`dms`, `alert_posts`): each says which table and statuses, what "due" means, and how to work a
+row; this module does the rest.
 
 A claim sets the lease (`locked_until`), the holder (`locked_by`) and counts the attempt. The holder
 and the attempt number together name one claim, so a late worker whose lease ran out (and whose
