@@ -8,25 +8,31 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.prompt import Prompt
+from slack_sdk import WebClient
 
 from bot.db import DatabaseError, SchemaOutdated, create_db_engine, describe, ensure_schema_current, migrate
 from bot.logs import configure_logging
-from bot.services import Services, build_services, build_slack_client
+from bot.services import Services, build_services, build_slack_client, slack_client
 from bot.settings import Settings, SettingsError, load_settings
 from core.clock import Clock, fixed_clock, parse_now, system_clock
 from core.mirror.sync import sync_mirror
 from integrations.base import CRM, CrmAuthError, CrmError
 from rituals.config import ConfigError, RitualsConfig
 from rituals.reload import RitualsFileWatcher
+
+if TYPE_CHECKING:
+    from bot.init import InitResult
+    from rituals.starter import ChannelPurpose, SlackChannel
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -99,6 +105,13 @@ def _clock(now: str | None) -> Clock:
         return fixed_clock(parse_now(now))
     except ValueError as exc:
         raise CliError(str(exc)) from None
+
+
+def _slack_client(settings: Settings) -> WebClient:
+    """A client for reading Slack: only the bot token is needed (no signing secret)."""
+    if settings.slack_bot_token is None:
+        raise CliError("SLACK_BOT_TOKEN is not set: see README.md, 'Create the Slack app'.")
+    return slack_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
 
 
 def _ready_services(settings: Settings, clock: Clock = system_clock) -> Services:
@@ -306,24 +319,53 @@ def check_config_command(
     path: Annotated[Path | None, typer.Argument(help="The rituals file (default: $RITUALS_FILE).")] = None,
     now: NowOption = None,
 ) -> None:
-    """Validate the rituals file; pipelines, stages, fields and people are checked against a reachable CRM."""
-    from rituals.check import check_config, format_report
-
+    """Validate the rituals file; pipelines, stages, fields and people are checked against a reachable CRM,
+    and the Slack and CRM tokens' missing permissions are named."""
     settings = _settings()
     target = path or settings.rituals_file
     crm = _crm_for_checks(settings)
-    report = check_config(target, crm=crm, now=_clock(now)())
-    if report.ok and crm is not None and settings.slack_bot_token is not None:
-        report.warnings.extend(_owners_without_slack(settings, crm, target))
+    if not _check_and_print(settings, target, crm, _clock(now)(), people_and_permissions=True):
+        raise typer.Exit(1)
+
+
+def _check_and_print(
+    settings: Settings, target: Path, crm: CRM | None, now: datetime, *, people_and_permissions: bool
+) -> bool:
+    """What check-config prints: warnings on stderr, then the problems (stderr) or the rituals (stdout)."""
+    from rituals.check import check_config, format_report
+
+    report = check_config(target, crm=crm, now=now)
+    if report.ok and people_and_permissions:
+        report.warnings.extend(_permission_warnings(settings, crm))
+        if crm is not None and settings.slack_bot_token is not None:
+            report.warnings.extend(_owners_without_slack(settings, crm, target))
     for warning in report.warnings:
         err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
     lines = format_report(report)
     if not report.ok:
         for line in lines:
             err.print(line, highlight=False, markup=False)
-        raise typer.Exit(1)
+        return False
     for line in lines:
         out.print(line, highlight=False, markup=False)
+    return True
+
+
+def _permission_warnings(settings: Settings, crm: CRM | None) -> list[str]:
+    """Scopes the tokens lack, by name and with where to add them; nothing for a token not set."""
+    from bot.status import crm_access_problem
+    from bot.workspace import slack_access_problem
+
+    warnings: list[str] = []
+    if crm is not None:
+        problem = crm_access_problem(crm)
+        if problem is not None and "lacks scope" in problem:  # other problems: check_config said them
+            warnings.append(problem)
+    if settings.slack_bot_token is not None:
+        problem = slack_access_problem(_slack_client(settings))
+        if problem is not None:
+            warnings.append(f"Slack: {problem}")
+    return warnings
 
 
 def _owners_without_slack(settings: Settings, crm: CRM, path: Path) -> list[str]:
@@ -338,7 +380,7 @@ def _owners_without_slack(settings: Settings, crm: CRM, path: Path) -> list[str]
         return []
     config = load_rituals_file(path)
     linked = {p.crm_owner.lower() for p in config.people}
-    client = build_slack_client(settings)
+    client = _slack_client(settings)
     try:
         missing = [
             f"{o.name} ({o.email or o.id})"
@@ -436,8 +478,9 @@ def status_command(now: NowOption = None) -> None:
     """For an admin: rituals with their next and last firings, queues, the mirror, CRM and Slack health."""
     from rich.table import Table
 
-    from bot.slack_app import CRM_LABELS, slack_token_problem
+    from bot.slack_app import CRM_LABELS
     from bot.status import gather_status
+    from bot.workspace import slack_access_problem
 
     settings = _settings()
     clock = _clock(now)
@@ -446,7 +489,7 @@ def status_command(now: NowOption = None) -> None:
         slack_problem = None
         if settings.slack_bot_token is not None:
             client = build_slack_client(settings)
-            slack_problem = lambda: slack_token_problem(client)  # noqa: E731
+            slack_problem = lambda: slack_access_problem(client)  # noqa: E731
         status = gather_status(
             services.sessions,
             services.rituals,
@@ -495,6 +538,170 @@ def _age(age: timedelta) -> str:
     if minutes < 48 * 60:
         return f"{minutes // 60} h"
     return f"{minutes // 1440} days"
+
+
+@app.command("init")
+@friendly_errors
+def init_command(
+    path: Annotated[
+        Path | None, typer.Argument(help="Where to write it (default: $RITUALS_FILE, rituals.yaml).")
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Take every default without asking (for scripts).")
+    ] = False,
+    admin: Annotated[
+        str | None, typer.Option("--admin", help="Your Slack email: you become the file's admin.")
+    ] = None,
+) -> None:
+    """Write a starter rituals file from your HubSpot portal and Slack workspace (never over an existing
+    one), then check it."""
+    from bot.init import build_starter, take_default
+    from bot.slack_app import CRM_LABELS
+    from bot.workspace import SlackUnavailable
+
+    settings = _settings()
+    target = path or settings.rituals_file
+    if target.exists():
+        raise CliError(
+            f"{target} already exists, and init never overwrites a rituals file: check it with "
+            f"`drumbeat check-config {target}`, or write elsewhere with `drumbeat init OTHER.yaml`."
+        )
+    if settings.crm != "hubspot":
+        raise CliError(
+            "drumbeat init reads your HubSpot portal: set HUBSPOT_ACCESS_TOKEN to a service key "
+            "(README.md, 'Connect HubSpot'). To try Drumbeat without one, run `drumbeat demo`."
+        )
+    client = _slack_client(settings)
+    crm = _crm_for_checks(settings)
+    if crm is None:
+        raise CliError("HubSpot could not be set up: check HUBSPOT_ACCESS_TOKEN and HUBSPOT_API_URL.")
+    interactive = not yes and sys.stdin.isatty()
+    if not yes and not interactive:
+        err.print("stdin is not a terminal: taking every default, as with --yes.", highlight=False)
+    label = CRM_LABELS.get(crm.name, crm.name)
+    out.print(f"Reading {label} and Slack…", highlight=False)
+    try:
+        result = build_starter(
+            crm,
+            client,
+            crm_label=label,
+            admin_email=admin,
+            choose=_ask_channel if interactive else take_default,
+            today=system_clock().date(),
+        )
+    except SlackUnavailable as exc:
+        raise CliError(f"{exc}: check SLACK_BOT_TOKEN.") from None
+    for warning in result.warnings:
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+    try:
+        with target.open("x", encoding="utf-8") as file:  # "x": never over a file made meanwhile
+            file.write(result.text)
+    except FileExistsError:
+        raise CliError(f"{target} already exists, and init never overwrites a rituals file.") from None
+    except OSError as exc:
+        raise CliError(f"could not write {target}: {exc.strerror or exc}") from None
+    _show_starter(result, target)
+    out.print(f"\nChecking {target} (as `drumbeat check-config` does):", highlight=False)
+    if not _check_and_print(settings, target, crm, system_clock(), people_and_permissions=False):
+        raise typer.Exit(1)
+    prefix = "" if target.resolve() == settings.rituals_file.resolve() else f"RITUALS_FILE={target} "
+    out.print("\nNext:", highlight=False)
+    out.print(f"  {prefix}drumbeat migrate", highlight=False)
+    out.print(
+        f"  {prefix}drumbeat run stale-deals --dry-run    # the nudges each rep would get; nothing is sent",
+        highlight=False,
+    )
+    out.print(
+        "Then, when they look right: `drumbeat manifest --url https://<public host>` for the Slack app, "
+        "and `drumbeat serve` there.",
+        highlight=False,
+    )
+
+
+def _show_starter(result: InitResult, target: Path) -> None:
+    """What init found and chose, as the admin reads it before opening the file."""
+    starter = result.starter
+    people = starter.people
+    matched = [p for p in people if p.slack_id]
+    stages = sum(len(p.stages) for p in starter.pipelines)
+    listed = result.channels_listed
+    channels = "channels not listed" if listed is None else _count(listed, "channel")
+    out.print(
+        f"{starter.crm_label}: {_count(len(starter.pipelines), 'pipeline')}, {_count(stages, 'stage')}, "
+        f"{_count(len(people), 'active owner')}. "
+        f"Slack: {len(matched)} of {len(people)} owners matched by email, {channels}.",
+        highlight=False,
+    )
+    out.print(f"\nWrote {target}:", highlight=False)
+    out.print(f"  timezone  {starter.timezone} ({starter.timezone_reason})", highlight=False)
+    admin = starter.admin
+    if admin.slack_id:
+        out.print(f"  admins    {admin.email} ({admin.slack_name})", highlight=False)
+    else:
+        out.print(
+            f"  admins    none yet: {admin.reason or 'give --admin you@yourcompany.com'}", highlight=False
+        )
+    unmatched = [p for p in people if not p.slack_id]
+    out.print(
+        f"  people    {len(matched)} matched"
+        + (f"; {len(unmatched)} commented out, who will get nothing until fixed:" if unmatched else ""),
+        highlight=False,
+    )
+    for person in unmatched:
+        out.print(f"              {person.owner.name}: {person.reason}", highlight=False)
+    for ritual, choice in (
+        ("weekly-digest", starter.digest),
+        ("adoption", starter.adoption),
+        ("big-wins", starter.wins),
+    ):
+        out.print(f"  channel   {ritual} -> #{choice.name} ({choice.note})", highlight=False)
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
+
+
+def _ask_channel(
+    purpose: ChannelPurpose, channels: Sequence[SlackChannel], default: SlackChannel | None
+) -> SlackChannel | None:
+    """Show the channels that fit, then ask; an answer must be an existing channel."""
+    from rituals.starter import EXAMPLE_CHANNELS, fitting_channels
+
+    label = {"digest": "the pipeline digest", "adoption": "the adoption report", "wins": "big-win alerts"}
+    by_name = {c.name: c for c in channels}
+    shown = fitting_channels(channels, purpose)[:8] or list(channels)[:8]
+    out.print(f"\nChannel for {label[purpose]}:", highlight=False)
+    for channel in shown:
+        member = "" if channel.is_member else "  (Drumbeat not invited yet)"
+        out.print(f"  #{channel.name}{member}", highlight=False)
+    fallback = default.name if default else EXAMPLE_CHANNELS[purpose]
+    while True:
+        answer = Prompt.ask("Channel", default=fallback, console=out).strip().removeprefix("#")
+        if answer in by_name:
+            return by_name[answer]
+        if default is None and answer == fallback:
+            return None  # the example's name, to be created
+        out.print(f"There is no #{answer} Drumbeat can see; type one of the channels above.", highlight=False)
+
+
+@app.command("manifest")
+@friendly_errors
+def manifest_command(
+    url: Annotated[
+        str,
+        typer.Option(
+            "--url", help="The public https URL of `drumbeat serve`, e.g. https://drumbeat.acme.com."
+        ),
+    ],
+) -> None:
+    """Print the Slack app manifest with your public URL filled in, ready to paste into Slack."""
+    from bot.manifest import ManifestError, manifest_with_url
+
+    try:
+        text = manifest_with_url(url)
+    except ManifestError as exc:
+        raise CliError(str(exc)) from None
+    sys.stdout.write(text)
 
 
 @app.command("demo")

@@ -59,7 +59,11 @@ def build_services(
 
 def build_slack_client(settings: Settings) -> WebClient:
     token, _ = settings.require_slack()
-    client = WebClient(token=token, base_url=settings.slack_api_url, timeout=15)
+    return slack_client(token, settings.slack_api_url)
+
+
+def slack_client(token: str, api_url: str) -> WebClient:
+    client = WebClient(token=token, base_url=api_url, timeout=15)
     # Honour Retry-After on 429s instead of failing the call.
     client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=5))
     return client

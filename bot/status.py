@@ -24,7 +24,15 @@ from core.models import (
 from integrations.base import CRM, CrmError
 from rituals.config import RitualBase, RitualsConfig, next_firings
 
-__all__ = ["Health", "QueueDepth", "RitualStatus", "Status", "gather_status"]
+__all__ = [
+    "Health",
+    "QueueDepth",
+    "RitualStatus",
+    "Status",
+    "crm_access_problem",
+    "crm_scopes_problem",
+    "gather_status",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +156,22 @@ def _queue(
 
 
 def _crm_problem(crm: CRM) -> str | None:
+    return crm_access_problem(crm)
+
+
+def crm_access_problem(crm: CRM) -> str | None:
+    """None when the CRM accepts the token with every scope Drumbeat needs, else what is wrong
+    (the missing scopes by name, and where to add them)."""
     try:
-        crm.check_access()
+        missing = crm.missing_scopes()  # refuses a bad token or an outage as check_access does
     except CrmError as exc:
         return str(exc)
+    if missing:
+        return crm_scopes_problem(missing)
     return None
+
+
+def crm_scopes_problem(missing: list[str]) -> str:
+    from integrations.hubspot import WHERE_TO_ADD_SCOPES  # only HubSpot has scopes
+
+    return f"the HubSpot token lacks scope {', '.join(missing)}: {WHERE_TO_ADD_SCOPES}"

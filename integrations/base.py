@@ -116,6 +116,14 @@ class CrmAuthError(CrmError):
     """The token was rejected or lacks a scope; retrying will not help."""
 
 
+class CrmScopeMissing(CrmAuthError):
+    """The token lacks scopes; `scopes` names them as the CRM spells them."""
+
+    def __init__(self, message: str, scopes: Sequence[str]) -> None:
+        super().__init__(message)
+        self.scopes = list(scopes)
+
+
 class CrmUnavailable(CrmError):
     """The CRM did not answer usefully after retries (outage, rate limit, network)."""
 
@@ -135,6 +143,11 @@ class CRM(Protocol):
 
     def check_access(self) -> None:
         """Raise CrmAuthError when the credentials are refused, CrmUnavailable when unreachable."""
+
+    def missing_scopes(self) -> list[str]:
+        """The permissions Drumbeat needs that the token lacks, by the CRM's name for them (none for a
+        CRM without scopes). Changes nothing in the CRM. Raises like `check_access` otherwise."""
+        ...
 
     def fetch_pipelines(self) -> list[Pipeline]: ...
 

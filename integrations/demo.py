@@ -53,6 +53,9 @@ class DemoCRM:
         self._sessions = sessions
         self._clock = clock
 
+    def missing_scopes(self) -> list[str]:
+        return []  # the demo CRM has no permissions to grant
+
     def check_access(self) -> None:
         try:
             with self._sessions() as session:

@@ -40,6 +40,7 @@ from integrations.base import (
     CrmAuthError,
     CrmNotFound,
     CrmRejected,
+    CrmScopeMissing,
     CrmUnavailable,
     Deal,
     DealPage,
@@ -87,6 +88,22 @@ _SCOPE_HINTS = {
     "notes": "crm.objects.contacts.write",
     "properties": "crm.schemas.deals.read",
 }
+# What this adapter calls, and the scope each needs (README "Connect HubSpot" lists the same):
+# deals search/read/batch read and pipelines: deals.read; deal updates: deals.write; owners:
+# owners.read; notes are gated by the contacts scopes (search: read, create: write).
+REQUIRED_SCOPES = (
+    "crm.objects.deals.read",
+    "crm.objects.deals.write",
+    "crm.objects.owners.read",
+    "crm.objects.contacts.read",
+    "crm.objects.contacts.write",
+)
+WHERE_TO_ADD_SCOPES = (
+    "add them to the service key (HubSpot: Development > Keys > Service keys > your key > Scopes) "
+    "or to the legacy private app's Scopes tab; HUBSPOT_ACCESS_TOKEN stays the same"
+)
+# An object id HubSpot never gives: probing writes against it changes nothing.
+_NO_SUCH_ID = "0"
 
 
 class HubSpotCRM:
@@ -133,6 +150,69 @@ class HubSpotCRM:
                 limit=1, properties=["dealname"], _request_timeout=self._timeout
             ),
         )
+
+    def missing_scopes(self) -> list[str]:
+        """Each kind of call Drumbeat makes, tried once in a way that changes nothing: reads of one
+        item, and writes that HubSpot refuses after its scope check (a deal that does not exist, a
+        note with an invalid timestamp). A 403 names the scope; anything else got past it."""
+        timeout = self._timeout
+        note = NoteInput(
+            properties={"hs_timestamp": "not-a-date (Drumbeat scope check)"},
+            associations=[
+                {
+                    "to": {"id": _NO_SUCH_ID},
+                    "types": [
+                        {
+                            "associationCategory": "HUBSPOT_DEFINED",
+                            "associationTypeId": NOTE_TO_DEAL_ASSOCIATION,
+                        }
+                    ],
+                }
+            ],
+        )
+        probes: list[tuple[str, str, Callable[[], object]]] = [
+            (
+                "deals",
+                "crm.objects.deals.read",
+                lambda: self._deals_basic.get_page(limit=1, _request_timeout=timeout),
+            ),
+            (
+                "pipelines",
+                "crm.objects.deals.read",
+                lambda: self._pipelines.get_all("deals", _request_timeout=timeout),
+            ),
+            (
+                "owners",
+                "crm.objects.owners.read",
+                lambda: self._owners.get_page(limit=1, _request_timeout=timeout),
+            ),
+            (
+                "notes",
+                "crm.objects.contacts.read",
+                lambda: self._notes_basic.get_page(limit=1, _request_timeout=timeout),
+            ),
+            (
+                "deals",
+                "crm.objects.deals.write",
+                lambda: self._deals_basic.update(
+                    _NO_SUCH_ID, SimplePublicObjectInput(properties={}), _request_timeout=timeout
+                ),
+            ),
+            (
+                "notes",
+                "crm.objects.contacts.write",
+                lambda: self._notes_basic.create(note, _request_timeout=timeout),
+            ),
+        ]
+        missing: list[str] = []
+        for what, hint, probe in probes:
+            try:
+                self._call(what, probe, scope_hint=hint)
+            except CrmScopeMissing as exc:
+                missing.extend(s for s in exc.scopes if s not in missing)
+            except (CrmNotFound, CrmRejected):
+                pass  # refused for the object or the value: the scope check passed
+        return missing
 
     def fetch_pipelines(self) -> list[Pipeline]:
         response = self._call(
@@ -355,6 +435,7 @@ class HubSpotCRM:
         *,
         search: bool = False,
         before_retry: Callable[[], Any] | None = None,
+        scope_hint: str | None = None,
     ) -> T:
         attempt = 0
         while True:
@@ -373,7 +454,7 @@ class HubSpotCRM:
                 if status == 0:  # the SDK's way of reporting a TLS failure
                     problem, retry_after = "network error (TLS)", None
                 else:
-                    problem, retry_after = self._classify(what, status, exc)
+                    problem, retry_after = self._classify(what, status, exc, scope_hint)
             if attempt >= self._retry.max_attempts:
                 raise CrmUnavailable(
                     f"HubSpot is not answering: {problem} after {attempt} attempts; try again later."
@@ -395,20 +476,24 @@ class HubSpotCRM:
                 if found is not None:
                     return found  # type: ignore[no-any-return]
 
-    def _classify(self, what: str, status: int, exc: Exception) -> tuple[str, float | None]:
+    def _classify(
+        self, what: str, status: int, exc: Exception, scope_hint: str | None = None
+    ) -> tuple[str, float | None]:
         """Raise for permanent errors; return (problem, retry_after) for transient ones."""
         body = _json_body(exc)
         message = str(body.get("message") or "").strip()
         if status == 401:
             raise CrmAuthError(
                 "HubSpot rejected the access token (401): check HUBSPOT_ACCESS_TOKEN "
-                "(a private app token that has not been rotated or deleted)."
+                "(a service key or private app token that has not been rotated or deleted)."
             )
         if status == 403:
-            scopes = _required_scopes(body) or [_SCOPE_HINTS.get(what, f"crm.objects.{what}.read")]
-            raise CrmAuthError(
-                f"HubSpot token is missing scope {', '.join(scopes)} (403): "
-                "add it to the private app's scopes and update HUBSPOT_ACCESS_TOKEN."
+            scopes = _required_scopes(body) or [
+                scope_hint or _SCOPE_HINTS.get(what, f"crm.objects.{what}.read")
+            ]
+            raise CrmScopeMissing(
+                f"HubSpot token is missing scope {', '.join(scopes)} (403): {WHERE_TO_ADD_SCOPES}.",
+                scopes,
             )
         if status == 404:
             raise CrmNotFound(f"HubSpot has no such {what.rstrip('s')} (it may have been deleted).")

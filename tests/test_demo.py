@@ -181,3 +181,7 @@ def test_demo_shows_the_deal_alerts_its_week_would_have_posted(tmp_path: Path) -
     assert out.count("(deal alert new-deals)") == 2
     assert "🆕 New deal Nimbus Cloud — Pilot — €18,000" in out
     assert "(deal alert slipped)" in out and "Close date:" in out
+    # Its last words point at the real thing.
+    assert out.rstrip().endswith(
+        "drumbeat init --admin you@yourcompany.com writes your rituals.yaml from them."
+    )

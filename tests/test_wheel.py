@@ -88,6 +88,14 @@ def test_the_installed_wheel_runs_the_demo(installed: Path, tmp_path: Path) -> N
     assert "Traceback" not in result.stderr
 
 
+def test_the_installed_wheel_prints_the_slack_manifest(installed: Path, tmp_path: Path) -> None:
+    result = _run(
+        installed, "manifest", "--url", "https://drumbeat.acme.com", env=_env(tmp_path), cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert "request_url: https://drumbeat.acme.com/slack/events" in result.stdout
+
+
 def test_the_installed_wheel_migrates_and_serves_health(installed: Path, tmp_path: Path) -> None:
     with FakeSlack(bot_token=BOT_TOKEN) as slack:
         env = _env(

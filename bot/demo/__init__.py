@@ -60,7 +60,8 @@ def run_demo(console: Console, *, database: Path | None, clock: Clock) -> None:
         finally:
             engine.dispose()
     console.print(
-        "Next: connect Slack and HubSpot (see README.md, 'Configuration'), then [bold]drumbeat serve[/bold]."
+        "Next, the real thing: create the Slack app and a HubSpot service key (README.md, 'Configuration'), "
+        "then [bold]drumbeat init --admin you@yourcompany.com[/bold] writes your rituals.yaml from them."
     )
 
 
