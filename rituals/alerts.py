@@ -472,7 +472,7 @@ def _changes(
                 currency=row.currency,
                 close_date=row.close_date,
                 owner_id=row.owner_id,
-                owner_name=owners.get(row.owner_id or "", "nobody") if row.owner_id else "nobody",
+                owner_name=owners.get(row.owner_id, row.owner_id) if row.owner_id else "nobody",
                 is_won=row.is_won,
                 is_closed=row.is_closed,
                 before_stage_id=None if old is None else old.stage_id,
