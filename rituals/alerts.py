@@ -587,8 +587,12 @@ def _scope(session: Session, rule: DealAlertRitual) -> DealScope | None:
 
 
 def _start_watching(session: Session, now: datetime) -> None:
-    """The first look: everything recorded so far is the past."""
-    session.add(SyncState(object_type=ALERTS, crm="", last_sync_at=now))
+    """The first look: everything recorded so far is the past (two replicas may both be first)."""
+    session.execute(
+        dialect_insert(session)(SyncState)
+        .values(object_type=ALERTS, crm="", last_sync_at=now)
+        .on_conflict_do_nothing(index_elements=["object_type"])
+    )
     session.execute(
         update(DealHistory).where(DealHistory.alerts_checked_at.is_(None)).values(alerts_checked_at=now)
     )
