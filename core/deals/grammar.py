@@ -131,9 +131,9 @@ def parse_command(text: str, *, aliases: Mapping[str, str] = _NO_ALIASES, comman
             f"That's {len(text):,} characters; `{command}` takes at most {MAX_TEXT_LENGTH:,}. "
             f"Shorten the note, or log long notes in the CRM."
         )
-    problem = control_character_problem(text, "That text")
-    if problem is not None:  # refused before anything is stored or sent to the CRM
-        return ParseError(f"{problem} Nothing was changed.")
+    control = control_character_problem(text, "That text")
+    if control is not None:  # refused before anything is stored or sent to the CRM
+        return ParseError(f"{control} Nothing was changed.")
     cleaned = _unslack(text).strip()
     if not cleaned:
         return ListMine()
