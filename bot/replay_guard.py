@@ -3,15 +3,13 @@
 Slack's own retries carry a fresh timestamp, hence a fresh signature, so they still get through.
 Signatures older than the 5-minute timestamp window can never be accepted again and are forgotten.
 
-With PostgreSQL (several replicas) the signatures seen are shared in a table. With SQLite there is
-one `serve` process, so they are kept in memory: a database write before every acknowledgement
-would queue requests behind SQLite's single writer.
+The signatures seen are kept in a table on SQLite and PostgreSQL alike, so a replay is refused by
+every replica and after a restart too (memory would forget them the moment `serve` restarts, while
+the 5-minute window is still open). On SQLite this is one small write before each acknowledgement.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -22,7 +20,7 @@ from core.models import SeenSlackRequest
 from core.sql import dialect_insert
 
 WINDOW = timedelta(minutes=5)
-# Prune once in this many requests: cheap, and the table stays small.
+# Prune once in this many requests (and on a fresh start): cheap, and the table stays small.
 _PRUNE_EVERY = 200
 
 
@@ -33,14 +31,11 @@ class ReplayGuard(Protocol):
 
 
 def replay_guard_for(sessions: sessionmaker[Session]) -> ReplayGuard:
-    bind = sessions.kw.get("bind")
-    if bind is not None and bind.dialect.name == "sqlite":
-        return MemoryReplayGuard()
     return DatabaseReplayGuard(sessions)
 
 
 class DatabaseReplayGuard:
-    """Shared by every replica through the database."""
+    """Shared by every replica, and kept across restarts, through the database."""
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
@@ -55,27 +50,7 @@ class DatabaseReplayGuard:
                 .on_conflict_do_nothing(index_elements=["signature"])
                 .returning(SeenSlackRequest.signature)
             )
-            self._count += 1
             if self._count % _PRUNE_EVERY == 0:
                 session.execute(delete(SeenSlackRequest).where(SeenSlackRequest.seen_at < now - 2 * WINDOW))
+            self._count += 1
             return inserted is not None
-
-
-class MemoryReplayGuard:
-    """One process: the signatures of the last few minutes, oldest first."""
-
-    def __init__(self) -> None:
-        self._seen: OrderedDict[str, datetime] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def first_use(self, signature: str, now: datetime) -> bool:
-        with self._lock:
-            while self._seen:
-                oldest, seen_at = next(iter(self._seen.items()))
-                if seen_at >= now - 2 * WINDOW:
-                    break
-                del self._seen[oldest]
-            if signature in self._seen:
-                return False
-            self._seen[signature] = now
-            return True

@@ -10,6 +10,7 @@ import json
 import logging
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -18,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from slack_bolt import App, BoltRequest
 from slack_sdk.signature import SignatureVerifier
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from bot.hubspot_webhooks import (
     SIGNATURE_HEADER,
@@ -29,8 +31,10 @@ from bot.hubspot_webhooks import (
     timestamp_fresh,
 )
 from bot.replay_guard import ReplayGuard
+from bot.slack_shapes import MalformedRequest, check_request
 from core.clock import Clock
 from core.queues.foreground import Foreground
+from handlers.errors import DATABASE_DOWN
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
@@ -96,6 +100,49 @@ class CachedProbe:
             self._refreshing = None
 
 
+class DatabaseOutage:
+    """While the database is unreachable, Slack requests are answered at once without trying it,
+    and the log says so once per backoff step (1 s, 2 s, 4 s … 60 s), not once per request."""
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic, cap: float = 60.0) -> None:
+        self._monotonic = monotonic
+        self._cap = cap
+        self._lock = threading.Lock()
+        self._retry_at: float | None = None  # None: the database is up
+        self._step = 0.0
+        self._refused = 0
+
+    def skip(self) -> bool:
+        """True while inside a backoff step: answer without trying the database."""
+        with self._lock:
+            if self._retry_at is None or self._monotonic() >= self._retry_at:
+                return False
+            self._refused += 1
+            return True
+
+    def failed(self, exc: DBAPIError) -> None:
+        with self._lock:
+            self._step = min(self._cap, self._step * 2 or 1.0)
+            self._retry_at = self._monotonic() + self._step
+            refused, self._refused = self._refused, 0
+        log.error(
+            "database unreachable (%s); Slack requests are answered that it is, next try in %.0f s "
+            "(%d refused meanwhile)",
+            type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__,
+            self._step,
+            refused,
+        )
+
+    def succeeded(self) -> None:
+        if self._retry_at is None:  # the usual case: no lock, nothing to say
+            return
+        with self._lock:
+            was_down, self._retry_at, self._step = self._retry_at is not None, None, 0.0
+            refused, self._refused = self._refused, 0
+        if was_down:
+            log.warning("database reachable again (%d Slack requests refused while it was not)", refused)
+
+
 @dataclass(frozen=True, slots=True)
 class HubSpotWebhooks:
     """POST /hubspot/webhooks: the app's client secret, and where the deal ids go (a DealRefresher)."""
@@ -123,6 +170,7 @@ class WebApp:
         self._replay_guard = replay_guard
         self._health = health
         self._clock = clock
+        self._outage = DatabaseOutage()
         self.registry = CollectorRegistry()
         self._slack_requests = Counter(
             "drumbeat_slack_requests",
@@ -220,10 +268,23 @@ class WebApp:
             self._slack_requests.labels("bad_signature").inc()
             log.warning("refused a Slack request with a missing, wrong or expired signature")
             return _text(start_response, 401, "Unauthorized")
-        if not self._replay_guard.first_use(signature, self._clock()):
-            self._slack_requests.labels("replayed").inc()
-            log.warning("refused a replayed Slack request")
-            return _text(start_response, 401, "Unauthorized")
+        try:
+            check_request(body, str(headers.get("content-type", "")))
+        except MalformedRequest as exc:  # signed, so Slack's (or a bug's): say what, no traceback
+            self._slack_requests.labels("malformed").inc()
+            log.warning("refused a malformed Slack request: %s", exc)
+            return _text(start_response, 400, f"Bad Request: {exc}")
+        if self._outage.skip():
+            return self._database_down(body, start_response)
+        try:
+            if not self._replay_guard.first_use(signature, self._clock()):
+                self._slack_requests.labels("replayed").inc()
+                log.warning("refused a replayed Slack request")
+                return _text(start_response, 401, "Unauthorized")
+        except (OperationalError, InterfaceError) as exc:
+            self._outage.failed(exc)
+            return self._database_down(body, start_response)
+        self._outage.succeeded()
         query = environ.get("QUERY_STRING", "")
         response = self._bolt.dispatch(BoltRequest(body=body, query=query, headers=headers))
         self._slack_requests.labels("accepted").inc()
@@ -232,6 +293,14 @@ class WebApp:
         payload = response.body.encode("utf-8") if isinstance(response.body, str) else response.body
         start_response(_status_line(response.status), [*out_headers, ("Content-Length", str(len(payload)))])
         return [payload]
+
+    def _database_down(self, body: str, start_response: StartResponse) -> Iterable[bytes]:
+        """A slash command's answer is shown to its person; anything else gets a 503."""
+        self._slack_requests.labels("database_down").inc()
+        if "command" in urllib.parse.parse_qs(body):
+            answer = json.dumps({"response_type": "ephemeral", "text": DATABASE_DOWN}).encode()
+            return _respond(start_response, 200, answer, "application/json")
+        return _text(start_response, 503, DATABASE_DOWN)
 
     def _healthz(self, start_response: StartResponse) -> Iterable[bytes]:
         checks = {

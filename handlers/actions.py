@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 
 from core.deals.commands import Accepted, DealCommands, DealForm, Outcome, Refused
 from handlers import blocks
+from handlers.payloads import BAD_BUTTON, deal_id_in, option_value
 from handlers.replies import choice_of, reply_to
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,11 @@ def register(app: App, deals: DealCommands) -> None:
         if isinstance(outcome, Accepted):
             deals.wake_worker()
 
-    def handle(verb: str, deal_id: str, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def handle(verb: str, value: object, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        deal_id = deal_id_in(value)
+        if deal_id is None:
+            respond(text=BAD_BUTTON, replace_original=False, response_type="ephemeral")
+            return
         if verb in MODALS:
             form = deals.form(deal_id, with_stages=verb == "update")
             open_form(client, body, verb, form, respond, response_url=body.get("response_url") or "")
@@ -39,7 +44,7 @@ def register(app: App, deals: DealCommands) -> None:
             ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond
         ) -> None:
             ack()
-            handle(verb, action["value"], body, client, respond)
+            handle(verb, action.get("value"), body, client, respond)
 
         return listener
 
@@ -56,13 +61,16 @@ def register(app: App, deals: DealCommands) -> None:
         ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond
     ) -> None:
         ack()
-        verb, _, deal_id = action["selected_option"]["value"].partition(":")
+        verb, _, deal_id = option_value(action).partition(":")
         handle(verb, deal_id, body, client, respond)
 
     @app.action(blocks.PICK)
     def pick(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         ack()
-        choice_id, deal_id = choice_of(action["block_id"]), action["selected_option"]["value"]
+        choice_id, deal_id = choice_of(action.get("block_id") or ""), deal_id_in(option_value(action))
+        if deal_id is None:
+            respond(text=BAD_BUTTON, replace_original=False, response_type="ephemeral")
+            return
         reply_in_place(respond, deals.pick(body["user"]["id"], choice_id, deal_id, body.get("response_url")))
 
 
@@ -93,13 +101,16 @@ def metadata_of(view: dict[str, Any]) -> dict[str, str]:
         loaded = json.loads(view.get("private_metadata") or "{}")
     except ValueError:
         return {}
-    return loaded if isinstance(loaded, dict) else {}
+    if not isinstance(loaded, dict):
+        return {}
+    # Only our own keys' string values: a number where a deal id goes must not reach a query.
+    return {k: v for k, v in loaded.items() if isinstance(v, str) and len(v) <= 2000 and v.isprintable()}
 
 
 def open_view(client: WebClient, body: dict[str, Any], view: dict[str, Any], respond: Respond) -> None:
     """views.open, or a clear word when Slack refuses it (a trigger older than 3 s, for one)."""
     try:
-        client.views_open(trigger_id=body["trigger_id"], view=view)
+        client.views_open(trigger_id=body.get("trigger_id") or "", view=view)
     except SlackApiError as exc:
         log.warning("views.open refused: %s", exc.response.get("error"))
         respond(

@@ -1,4 +1,9 @@
-"""The last line of defence: an exception in a listener is logged (scrubbed) and never shown raw."""
+"""The last line of defence: an exception in a listener is logged (scrubbed) and never shown raw.
+
+A database that cannot be reached and a Slack or
+`response_url` out of reach are expected, not bugs: one log line each, no traceback. Anything
+else is a bug, logged with its traceback.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,26 @@ import logging
 from typing import Any
 
 from slack_bolt import App, BoltResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 log = logging.getLogger(__name__)
 
 APOLOGY = "Sorry, something went wrong on Drumbeat's side and nothing was changed. Please try again."
+DATABASE_DOWN = "Drumbeat can't reach its database right now; nothing was changed, try again in a minute."
 
 
 def register(app: App) -> None:
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
         kind = body.get("type") or body.get("command") or "request"
+        if isinstance(error, (OperationalError, InterfaceError)):  # unreachable, not a bad query
+            log.error("database unreachable while answering a %s (%s)", kind, type(error.orig).__name__)
+            if body.get("command"):
+                return BoltResponse(status=200, body=DATABASE_DOWN)
+            return BoltResponse(status=503, body=DATABASE_DOWN)
+        if isinstance(error, OSError):  # Slack or a response_url out of reach: a fault, not a bug
+            log.warning("could not answer a %s: %s: %s", kind, type(error).__name__, error)
+            return BoltResponse(status=200, body=APOLOGY) if body.get("command") else BoltResponse(status=503)
         log.error("listener failed on %s: %s", kind, type(error).__name__, exc_info=error)
         if body.get("command"):
             # Slack shows a slash command's response body to the person who typed it.

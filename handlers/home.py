@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 def register(app: App, commands: DealCommands) -> None:
     @app.event("app_home_opened")
     def home_opened(event: dict[str, Any], client: WebClient) -> None:
-        if event.get("tab", "home") == "home":
-            publish_home(client, commands, event["user"])
+        user = event.get("user")
+        if event.get("tab", "home") == "home" and isinstance(user, str):
+            publish_home(client, commands, user)
 
 
 def publish_home(client: WebClient, commands: DealCommands, user_id: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import date
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -12,9 +11,11 @@ from slack_sdk import WebClient
 
 from core.deals.commands import Accepted, DealCommands, Outcome
 from core.deals.nudge_answers import NudgeAnswers, Snoozed
+from core.deals.values import control_character_problem
 from core.formatting import format_money
 from handlers import blocks
 from handlers.actions import metadata_of, open_form, open_view
+from handlers.payloads import BAD_BUTTON, deal_id_in, option_value, picked_date, snooze_days
 from handlers.replies import ack_form, deal_list, reply_to
 from rituals.engine import NudgeMessage
 
@@ -26,6 +27,7 @@ ON_TRACK, UPDATE, SNOOZE, MARK_LOST, MORE = (
     "nudge.more",
 )
 SNOOZE_MODAL = "nudge.snooze_modal"
+PICK_A_DATE = "Pick a date on the calendar."
 
 
 def render_nudge(message: NudgeMessage) -> tuple[str, list[dict[str, Any]]]:
@@ -130,8 +132,11 @@ def register(app: App, deals: DealCommands, answers: NudgeAnswers) -> None:
             ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond
         ) -> None:
             ack()
-            outcome = answers.button(body["user"]["id"], verb, action["value"])
-            answer(verb, action["value"], outcome, body, client, respond)
+            deal_id = deal_id_in(action.get("value"))
+            if deal_id is None:
+                respond(text=BAD_BUTTON, replace_original=False, response_type="ephemeral")
+                return
+            answer(verb, deal_id, answers.button(body["user"]["id"], verb, deal_id), body, client, respond)
 
         return listener
 
@@ -143,31 +148,46 @@ def register(app: App, deals: DealCommands, answers: NudgeAnswers) -> None:
         ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond
     ) -> None:
         ack()
-        form = answers.open_update(body["user"]["id"], action["value"])
-        open_form(client, body, "update", form, respond, response_url="")
+        deal_id = deal_id_in(action.get("value"))
+        if deal_id is None:
+            respond(text=BAD_BUTTON, replace_original=False, response_type="ephemeral")
+            return
+        open_form(
+            client, body, "update", answers.open_update(body["user"]["id"], deal_id), respond, response_url=""
+        )
 
     @app.action(SNOOZE)
     def snooze(
         ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond
     ) -> None:
         ack()
-        choice, _, deal_id = action["selected_option"]["value"].partition(":")
-        if choice == "date":
+        choice, _, value = option_value(action).partition(":")
+        deal_id, days = deal_id_in(value), snooze_days(choice)
+        if deal_id is None or (choice != "date" and days is None):
+            respond(text=BAD_BUTTON, replace_original=False, response_type="ephemeral")
+        elif days is None:
             open_view(client, body, snooze_modal(snooze_metadata(body, deal_id)), respond)
-            return
-        outcome = answers.snooze_for(body["user"]["id"], deal_id, int(choice))
-        answer("snooze", deal_id, outcome, body, client, respond)
+        else:
+            answer(
+                "snooze",
+                deal_id,
+                answers.snooze_for(body["user"]["id"], deal_id, days),
+                body,
+                client,
+                respond,
+            )
 
     @app.view(SNOOZE_MODAL)
     def snooze_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         values = view["state"]["values"]
-        chosen = (values.get("until", {}).get("value") or {}).get("selected_date")
-        if not chosen:
-            ack(response_action="errors", errors={"until": "Pick a date."})
-            return
+        chosen = picked_date((values.get("until", {}).get("value") or {}).get("selected_date"))
         reason = (values.get("reason", {}).get("value") or {}).get("value")
+        problem = control_character_problem(reason or "", "The reason")
+        if chosen is None or problem is not None:
+            ack(response_action="errors", errors={"reason": problem} if problem else {"until": PICK_A_DATE})
+            return
         deal_id = metadata_of(view).get("deal_id", "")
-        outcome = answers.snooze_until(body["user"]["id"], deal_id, date.fromisoformat(chosen), reason=reason)
+        outcome = answers.snooze_until(body["user"]["id"], deal_id, chosen, reason=reason)
         ack_form(ack, outcome, field="until")
         if isinstance(outcome, Snoozed):
             deals.wake_worker()

@@ -22,6 +22,7 @@ from core.deals.grammar import (
     parse_command,
     resolve_aliases,
 )
+from core.deals.values import control_character
 
 ALIASES = {"close_date": "close", "champion": "champion_name", "Region": "hs_region"}
 FAST = settings(max_examples=200, deadline=None)
@@ -408,7 +409,9 @@ def typed_commands(draw: st.DrawFn) -> Typed:
         items.insert(draw(st.integers(0, len(items))), f"note {opener}{note}{closer}")
     elif note_style == "rest":
         note = draw(
-            st.text(min_size=1, max_size=30).map(str.strip).filter(lambda t: t and t[0] not in OPENERS + "=")
+            st.text(min_size=1, max_size=30)
+            .map(str.strip)
+            .filter(lambda t: t and t[0] not in OPENERS + "=" and control_character(t) is None)
         )
         items.append(f"note {note}")
     text = " ".join([rendered_query, *items])
@@ -420,3 +423,17 @@ def typed_commands(draw: st.DrawFn) -> Typed:
 def test_what_the_grammar_describes_parses_back(typed: Typed) -> None:
     command = parse_command(slack_escaped(typed.text), aliases=ALIASES)
     assert command == typed.expected, typed.text
+
+
+@pytest.mark.parametrize(
+    "text", ['acme note "call\x00back"', "acme\x00 amount=5k", "acme stage=won\x1b", 'acme note "\ud800"']
+)
+def test_control_characters_are_refused_with_a_clear_message(text: str) -> None:
+    parsed = parse_command(text)
+    assert isinstance(parsed, ParseError)
+    assert "control character" in parsed.message and "Nothing was changed" in parsed.message
+
+
+def test_tabs_and_line_breaks_are_kept_in_a_note() -> None:
+    parsed = parse_command('acme note "line one\n\tline two"')
+    assert isinstance(parsed, DealCommand) and parsed.note == "line one\n\tline two"

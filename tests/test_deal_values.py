@@ -17,8 +17,10 @@ from core.deals.values import (
     MAX_AMOUNT,
     StageOption,
     ValueProblem,
+    control_character,
     parse_amount,
     parse_close_date,
+    parse_close_field,
     resolve_stage,
 )
 
@@ -217,14 +219,50 @@ def test_the_edges_of_the_calendar_are_a_problem_not_a_crash() -> None:
     assert "out of the calendar's range" in problem(parse_close_date, "+1m", today=date.max)
 
 
+# Today's dates for which ten years ahead stays within 2000-2100.
+SAFE_TODAY = st.dates(min_value=date(2000, 1, 1), max_value=date(2090, 1, 1))
+IN_RANGE = st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 12, 31))
+
+
 @FAST
-@given(st.dates(), st.dates())
+@given(IN_RANGE, st.dates())
 def test_iso_dates_parse_back(day: date, today: date) -> None:
     assert parse_close_date(day.isoformat(), today=today) == day
 
 
 @FAST
-@given(st.dates(max_value=date(9000, 1, 1)), st.sampled_from(list(calendar.day_name)), st.booleans())
+@given(st.dates().filter(lambda d: not 2000 <= d.year <= 2100), st.dates())
+def test_close_dates_outside_2000_to_2100_are_refused(day: date, today: date) -> None:
+    assert "is not between 2000 and 2100" in problem(parse_close_date, day.isoformat(), today=today)
+
+
+@pytest.mark.parametrize("typed", ["0001-01-01", "9999-12-31", "0026-01-15", "1999-12-31", "2101-01-01"])
+def test_typo_years_never_reach_the_crm(typed: str) -> None:
+    assert "check the year" in problem(parse_close_date, typed, today=date(2026, 1, 10))
+
+
+def test_a_past_close_date_needs_a_trailing_bang() -> None:
+    today = date(2026, 1, 10)
+    message = problem(parse_close_field, "2025-03-01", today=today)
+    assert "is in the past" in message and "`close=2025-03-01!`" in message
+    assert parse_close_field("2025-03-01!", today=today) == date(2025, 3, 1)
+    assert parse_close_field("2026-01-10", today=today) == today  # today is not the past
+    assert parse_close_field("+2w", today=today) == date(2026, 1, 24)
+    assert "check the year" in problem(parse_close_field, "1999-01-01!", today=today)
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "\x1b[31m", "ok\x7f", "x\ud800"])
+def test_control_characters_are_found(text: str) -> None:
+    assert control_character(text) is not None
+    assert control_character("tabs\tand\nlines\r\n are fine, é ✓") is None
+
+
+@FAST
+@given(
+    st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 1, 1)),
+    st.sampled_from(list(calendar.day_name)),
+    st.booleans(),
+)
 def test_a_weekday_is_its_next_occurrence_after_today(today: date, name: str, short: bool) -> None:
     day = parse_close_date(name[:3] if short else name, today=today)
     assert 1 <= (day - today).days <= 7
@@ -232,7 +270,7 @@ def test_a_weekday_is_its_next_occurrence_after_today(today: date, name: str, sh
 
 
 @FAST
-@given(st.dates(max_value=date(9000, 1, 1)), st.integers(0, 120))
+@given(SAFE_TODAY, st.integers(0, 120))
 def test_months_ahead_keep_the_day_or_clamp_to_the_month_end(today: date, months: int) -> None:
     day = parse_close_date(f"+{months}m", today=today)
     assert (day.year * 12 + day.month) - (today.year * 12 + today.month) == months
@@ -240,14 +278,14 @@ def test_months_ahead_keep_the_day_or_clamp_to_the_month_end(today: date, months
 
 
 @FAST
-@given(st.dates(max_value=date(9000, 1, 1)), st.integers(0, 500))
+@given(SAFE_TODAY, st.integers(0, 500))
 def test_days_and_weeks_ahead(today: date, count: int) -> None:
     assert parse_close_date(f"+{count}d", today=today) == today + timedelta(days=count)
     assert parse_close_date(f"+{count}w", today=today) == today + timedelta(weeks=count)
 
 
 @FAST
-@given(st.dates())
+@given(SAFE_TODAY)
 def test_period_ends(today: date) -> None:
     eom, eoq, eoy = (parse_close_date(raw, today=today) for raw in ("eom", "eoq", "eoy"))
     assert (eom.year, eom.month) == (today.year, today.month)

@@ -30,7 +30,7 @@ from core.deals.grammar import (
 from core.deals.pending import PendingChoices
 from core.deals.permissions import NOT_LINKED
 from core.deals.streaks import current_streak, record_review_week
-from core.deals.values import StageOption
+from core.deals.values import StageOption, control_character_problem
 from core.people import Actor, LookupUnavailable, PeopleDirectory
 
 __all__ = [
@@ -286,6 +286,10 @@ class DealCommands:
     ) -> Accepted | Refused | FormProblems:
         """The update modal, submitted (inputs by field key): only the fields edited change, and a
         value that cannot be right is shown on its own input."""
+        for key, value in submitted.items():
+            problem = control_character_problem(value or "", "This field")
+            if problem is not None:  # never reaches the database or the CRM
+                return FormProblems({key: problem})
         deal = self.desk.get(deal_id)
         if deal is None:
             return FormProblems({"stage": refusals.DEAL_GONE})
@@ -299,6 +303,9 @@ class DealCommands:
         self, user_id: str, deal_id: str, note: str, *, response_url: str | None
     ) -> Accepted | Refused | FormProblems:
         """The note modal, submitted."""
+        problem = control_character_problem(note, "The note")
+        if problem is not None:  # never reaches the database or the CRM
+            return FormProblems({"note": problem})
         deal = self.desk.get(deal_id)
         if deal is None:
             return FormProblems({"note": refusals.DEAL_GONE})

@@ -16,7 +16,14 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
 
-from core.deals.values import StageOption, ValueProblem, parse_amount, parse_close_date, resolve_stage
+from core.deals.values import (
+    PAST_MARK,
+    StageOption,
+    ValueProblem,
+    parse_amount,
+    parse_close_field,
+    resolve_stage,
+)
 from core.formatting import format_date, format_money
 from integrations.base import EDITABLE_PROPERTIES
 
@@ -115,9 +122,12 @@ FIELDS: tuple[EditableField, ...] = (
         name=CLOSE,
         key="close",
         label="Close date",
-        help="`2026-12-15`, `+10d`, `+2w`, `+1m`, `eom`, `eoq`, `eoy`, `friday`",
+        help=(
+            "`2026-12-15`, `+10d`, `+2w`, `+1m`, `eom`, `eoq`, `eoy`, `friday`; "
+            "a date in the past ends with `!` (`2025-03-01!`)"
+        ),
         example="2026-12-15",
-        parse=lambda raw, ctx: parse_close_date(raw, today=ctx.today).isoformat(),
+        parse=lambda raw, ctx: parse_close_field(raw, today=ctx.today).isoformat(),
         load=date.fromisoformat,
         store=lambda value: None if value is None else value.isoformat(),
         show=lambda value, _currency, _stages: format_date(value),
@@ -165,5 +175,7 @@ def modal_changes(
             except ValueProblem as problem:
                 problems[field.key] = problem.message[:150]
                 continue
+        if field.name == CLOSE:
+            value += PAST_MARK  # a date picked on the modal's calendar is meant, even in the past
         changes.append((field.key, value))
     return changes, problems

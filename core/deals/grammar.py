@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from core.deals.fields import FIELD_BY_KEY, KEYS
+from core.deals.values import control_character_problem
 
 __all__ = [
     "KEYS",
@@ -130,6 +131,9 @@ def parse_command(text: str, *, aliases: Mapping[str, str] = _NO_ALIASES, comman
             f"That's {len(text):,} characters; `{command}` takes at most {MAX_TEXT_LENGTH:,}. "
             f"Shorten the note, or log long notes in the CRM."
         )
+    control = control_character_problem(text, "That text")
+    if control is not None:  # refused before anything is stored or sent to the CRM
+        return ParseError(f"{control} Nothing was changed.")
     cleaned = _unslack(text).strip()
     if not cleaned:
         return ListMine()

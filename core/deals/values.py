@@ -9,6 +9,7 @@ from __future__ import annotations
 import calendar
 import difflib
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -16,10 +17,16 @@ from decimal import Decimal
 
 __all__ = [
     "MAX_AMOUNT",
+    "MAX_CLOSE_YEAR",
+    "MIN_CLOSE_YEAR",
+    "PAST_MARK",
     "StageOption",
     "ValueProblem",
+    "control_character",
+    "control_character_problem",
     "parse_amount",
     "parse_close_date",
+    "parse_close_field",
     "resolve_stage",
 ]
 
@@ -80,6 +87,9 @@ _UNIT_MONTHS = {
     **dict.fromkeys(("m", "mo", "mos", "month", "months"), 1),
     **dict.fromkeys(("y", "yr", "yrs", "year", "years"), 12),
 }
+MIN_CLOSE_YEAR, MAX_CLOSE_YEAR = 2000, 2100
+PAST_MARK = "!"
+"""After a close date, says a date in the past is meant: `close=2024-03-01!`."""
 _MAX_AHEAD_DAYS = 3660
 _MAX_AHEAD_MONTHS = 120
 _WEEKDAYS = {
@@ -194,6 +204,29 @@ def _too_large(shown: str) -> ValueProblem:
     return ValueProblem(f"`amount={shown}` is more than {MAX_AMOUNT:,} — check the number of zeros.")
 
 
+# -- text ----------------------------------------------------------------------------------------
+
+_ALLOWED_CONTROLS = frozenset("\t\n\r")
+
+
+def control_character(text: str) -> str | None:
+    """The first control character in `text` as `U+0000`, or None. Tabs and line breaks are fine;
+    NUL and the rest are never meant (PostgreSQL refuses NUL, and the CRM would store them), and
+    neither is a lone surrogate (it cannot be written as UTF-8)."""
+    for char in text:
+        if char not in _ALLOWED_CONTROLS and unicodedata.category(char) in ("Cc", "Cs"):
+            return f"U+{ord(char):04X}"
+    return None
+
+
+def control_character_problem(text: str, what: str) -> str | None:
+    """A person's message when `what` (e.g. "The note") holds a control character, else None."""
+    found = control_character(text)
+    if found is None:
+        return None
+    return f"{what} has a control character ({found}) that can't be saved; remove it and send again."
+
+
 # -- close dates -----------------------------------------------------------------------------------
 
 
@@ -209,7 +242,8 @@ def parse_close_date(raw: str, *, today: date) -> date:
     * a weekday, full or short (`friday`, `fri`, also `next friday`): its next occurrence strictly
       after today, so on a Friday `friday` means in seven days.
 
-    Dates in the past are returned as they are; the caller decides whether to warn.
+    Only years 2000 to 2100 are taken (a typo like `0026-01-15` would reach the CRM otherwise).
+    Dates in the past are returned as they are; the caller decides whether to refuse them.
     """
     text = " ".join(raw.split()).casefold()
     if not text:
@@ -225,6 +259,25 @@ def parse_close_date(raw: str, *, today: date) -> date:
         ) from None
     if found is None:
         raise ValueProblem(f"`close={shown}` isn't a date I understand — try {_DATE_EXAMPLES}.")
+    if not MIN_CLOSE_YEAR <= found.year <= MAX_CLOSE_YEAR:
+        raise ValueProblem(
+            f"`close={shown}` is not between {MIN_CLOSE_YEAR} and {MAX_CLOSE_YEAR}; check the year "
+            f"— try {_DATE_EXAMPLES}."
+        )
+    return found
+
+
+def parse_close_field(raw: str, *, today: date) -> date:
+    """`close=` as typed: `parse_close_date`, and a date before `today` only when the person says
+    they mean it with a trailing `!` (`close=2024-03-01!`, say for a deal that closed back then)."""
+    text = raw.strip()
+    meant = text.endswith(PAST_MARK)
+    found = parse_close_date(text.removesuffix(PAST_MARK) if meant else text, today=today)
+    if found < today and not meant:
+        shown = _shorten(" ".join(text.split()))
+        raise ValueProblem(
+            f"`close={shown}` is in the past; if you mean it, write `close={shown}{PAST_MARK}`."
+        )
     return found
 
 
