@@ -168,14 +168,8 @@ def register(app: App, deals: DealCommands, answers: NudgeAnswers) -> None:
         elif days is None:
             open_view(client, body, snooze_modal(snooze_metadata(body, deal_id)), respond)
         else:
-            answer(
-                "snooze",
-                deal_id,
-                answers.snooze_for(body["user"]["id"], deal_id, days),
-                body,
-                client,
-                respond,
-            )
+            outcome = answers.snooze_for(body["user"]["id"], deal_id, days)
+            answer("snooze", deal_id, outcome, body, client, respond)
 
     @app.view(SNOOZE_MODAL)
     def snooze_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
