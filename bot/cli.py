@@ -279,11 +279,15 @@ def serve_command(
     try:
         server.serve_forever()
     finally:
+        # SIGTERM: no new requests; work in flight is finished (a CRM write, a ritual firing) and
+        # claimed work not yet started is handed back for another replica to take at once.
+        log.info("shutting down: finishing the work in flight")
         watcher.stop()
         if scheduler is not None:
             scheduler.shutdown()
         runtime.stop_workers()
         services.close()
+        log.info("stopped")
 
 
 @app.command("socket")

@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from rituals.digest import PipelineDigest
-from rituals.engine import DeliveryError
+from rituals.engine import TOKEN_REFUSED, DeliveryError
 from rituals.manager_rituals import Poster, PostOutcome
 from rituals.posts import ChannelPost, SlackMessage
 
@@ -190,6 +190,8 @@ def _refused(exc: SlackApiError, channel: str) -> DeliveryError:
         message = f"{channel} cannot be posted to ({error}): check the channel in the rituals file"
     elif error == "missing_scope":
         message = f"the Slack app lacks the scope {exc.response.get('needed', 'chat:write')}"
+    elif error in TOKEN_REFUSED:
+        message = f"Slack refused Drumbeat's bot token ({error}): check SLACK_BOT_TOKEN"
     else:
         message = f"Slack refused the post ({error})"
     return DeliveryError(message, permanent=error in _PERMANENT)

@@ -207,7 +207,8 @@ class HubSpotCRM:
         missing: list[str] = []
         for what, hint, probe in probes:
             try:
-                self._call(what, probe, scope_hint=hint)
+                # Each probe names an object that does not exist: a 404 means the scope was accepted.
+                self._call(what, probe, scope_hint=hint, gone_on_404=True)
             except CrmScopeMissing as exc:
                 missing.extend(s for s in exc.scopes if s not in missing)
             except (CrmNotFound, CrmRejected):
@@ -297,6 +298,7 @@ class HubSpotCRM:
             lambda: self._deals_basic.get_by_id(
                 deal_id, properties=DEAL_PROPERTIES, _request_timeout=self._timeout
             ),
+            gone_on_404=True,
         )
         return _deal(obj.id, obj.properties)
 
@@ -332,6 +334,7 @@ class HubSpotCRM:
         self._call(
             "deals",
             lambda: self._deals_basic.update(deal_id, body, _request_timeout=self._timeout),
+            gone_on_404=True,
         )
         return self.get_deal(deal_id)
 
@@ -436,7 +439,10 @@ class HubSpotCRM:
         search: bool = False,
         before_retry: Callable[[], Any] | None = None,
         scope_hint: str | None = None,
+        gone_on_404: bool = False,
     ) -> T:
+        """Call HubSpot with retries. `gone_on_404`: only an endpoint addressing one object by id may
+        read a 404 as "that object is gone"; elsewhere (a search, a create) it is a fault to retry."""
         attempt = 0
         while True:
             attempt += 1
@@ -454,7 +460,7 @@ class HubSpotCRM:
                 if status == 0:  # the SDK's way of reporting a TLS failure
                     problem, retry_after = "network error (TLS)", None
                 else:
-                    problem, retry_after = self._classify(what, status, exc, scope_hint)
+                    problem, retry_after = self._classify(what, status, exc, scope_hint, gone_on_404)
             if attempt >= self._retry.max_attempts:
                 raise CrmUnavailable(
                     f"HubSpot is not answering: {problem} after {attempt} attempts; try again later."
@@ -477,7 +483,12 @@ class HubSpotCRM:
                     return found  # type: ignore[no-any-return]
 
     def _classify(
-        self, what: str, status: int, exc: Exception, scope_hint: str | None = None
+        self,
+        what: str,
+        status: int,
+        exc: Exception,
+        scope_hint: str | None = None,
+        gone_on_404: bool = False,
     ) -> tuple[str, float | None]:
         """Raise for permanent errors; return (problem, retry_after) for transient ones."""
         body = _json_body(exc)
@@ -496,7 +507,10 @@ class HubSpotCRM:
                 scopes,
             )
         if status == 404:
-            raise CrmNotFound(f"HubSpot has no such {what.rstrip('s')} (it may have been deleted).")
+            if gone_on_404:
+                raise CrmNotFound(f"HubSpot has no such {what.rstrip('s')} (it may have been deleted).")
+            # A 404 from a search or a create says nothing about the deal: never drop it for that.
+            return f"not found (404) from the {what} endpoint", None
         if status == 429:
             headers = getattr(exc, "headers", None) or {}
             return RATE_LIMITED, parse_retry_after(headers.get("Retry-After"))

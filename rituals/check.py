@@ -39,9 +39,9 @@ from rituals.config import (
     PipelineDigestRitual,
     RitualsConfig,
     StaleDealsRitual,
-    load_rituals_file,
     next_firings,
     parse_rituals_text,
+    read_rituals_text,
 )
 
 __all__ = ["NOT_CHECKED", "CheckReport", "RitualSummary", "check_config", "format_report"]
@@ -118,11 +118,7 @@ def format_report(report: CheckReport) -> list[str]:
 
 def _load(path: Path) -> tuple[RitualsConfig, dict[Loc, int]]:
     """The config and the line of every key and list item, from one read of the file."""
-    try:
-        text = Path(path).read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError):
-        # Unreadable: the loader says why, in its own words (and raises ConfigError).
-        return load_rituals_file(path), {}
+    text = read_rituals_text(path)  # ConfigError when unreadable, too big or not UTF-8
     config = parse_rituals_text(text, filename=str(path))
     return config, load_yaml_with_lines(text).lines
 

@@ -27,6 +27,7 @@ once in each offset, so whoever runs firings must treat both as the same firing.
 from __future__ import annotations
 
 import calendar
+import collections
 import difflib
 import functools
 import re
@@ -83,6 +84,7 @@ __all__ = [
     "load_rituals_file",
     "next_firings",
     "parse_rituals_text",
+    "read_rituals_text",
 ]
 
 
@@ -130,6 +132,21 @@ _ALIAS_RE = re.compile(r"[a-z][a-z0-9_]*")
 _COMMAND_RE = re.compile(r"/[a-z0-9][a-z0-9_-]{0,30}")
 _HHMM_RE = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
 
+# Limits that keep a hostile or generated file from costing minutes and gigabytes, and keep every
+# value within the database column it ends up in (core/models.py).
+MAX_FILE_BYTES = 1_000_000
+"""A real rituals file is a few kilobytes; above this, check-config refuses before parsing."""
+MAX_RITUALS = 500
+MAX_PEOPLE = 5_000
+MAX_VALUES = 200_000
+"""Values after YAML aliases are expanded: `&a [*b, *b, …]` chains cannot blow up validation."""
+MAX_RITUAL_ID = 100  # ritual_id columns
+MAX_SLACK_ID = 32  # slack_user, channel columns
+MAX_OWNER_ID = 64  # owner_id columns
+MAX_EMAIL = 320  # email columns
+MAX_PROPERTY = 64  # audit field column
+MAX_TEXT = 200  # stage and pipeline labels
+
 CANONICAL_DEAL_KEYS: tuple[str, ...] = KEYS
 """The ``key=value`` keys ``/deal`` understands without configuration."""
 _RESERVED_DEAL_WORDS = frozenset({*CANONICAL_DEAL_KEYS, "note", "help"})
@@ -144,8 +161,14 @@ def _is_email(value: str) -> bool:
     return _EMAIL_RE.fullmatch(value) is not None
 
 
+def _too_long(value: str, limit: int, what: str) -> None:
+    if len(value) > limit:
+        raise ValueError(f"is {len(value)} characters; {what} may be at most {limit}")
+
+
 def _check_slack_user(value: str) -> str:
     value = value.strip()
+    _too_long(value, MAX_EMAIL if "@" in value else MAX_SLACK_ID, "a Slack user id or email")
     if _SLACK_USER_RE.fullmatch(value):
         return value
     if _is_email(value):
@@ -163,6 +186,7 @@ def _owner_from_yaml(value: object) -> object:
 
 def _check_crm_owner(value: str) -> str:
     value = value.strip()
+    _too_long(value, MAX_EMAIL if "@" in value else MAX_OWNER_ID, "a CRM owner id or email")
     if _is_email(value):
         return value.lower()
     if _OWNER_ID_RE.fullmatch(value):
@@ -173,6 +197,7 @@ def _check_crm_owner(value: str) -> str:
 def _check_channel(value: str) -> str:
     value = value.strip()
     if _SLACK_CHANNEL_ID_RE.fullmatch(value):
+        _too_long(value, MAX_SLACK_ID, "a channel id")
         return value
     if value.startswith("#"):
         name = value[1:]
@@ -197,6 +222,7 @@ def _check_post_to(value: str) -> str:
 
 def _check_mention(value: str) -> str:
     value = value.strip()
+    _too_long(value, MAX_TEXT, "a user group")
     if _USERGROUP_ID_RE.fullmatch(value):
         return value
     if value.lower() in {"@here", "@channel", "@everyone"}:
@@ -208,6 +234,7 @@ def _check_mention(value: str) -> str:
 
 
 def _check_slug(value: str) -> str:
+    _too_long(value, MAX_RITUAL_ID, "an id")
     if _SLUG_RE.fullmatch(value):
         return value
     suggestion = re.sub(r"[^a-z0-9_-]+", "-", value.strip().lower()).strip("-_")
@@ -218,6 +245,7 @@ def _check_slug(value: str) -> str:
 
 
 def _check_property(value: str) -> str:
+    _too_long(value, MAX_PROPERTY, "a property name")
     if _PROPERTY_RE.fullmatch(value):
         return value
     raise ValueError("must be a CRM property name (letters, digits and _, e.g. hs_next_step)")
@@ -228,10 +256,12 @@ def _check_alias_name(value: str) -> str:
         raise ValueError(f"{value} is already a /deal keyword; an alias needs a name of its own")
     if not _ALIAS_RE.fullmatch(value):
         raise ValueError("an alias must be lower-case letters, digits and _, starting with a letter")
+    _too_long(value, MAX_PROPERTY, "an alias")
     return value
 
 
 def _check_alias_target(value: str) -> str:
+    _too_long(value, MAX_PROPERTY, "a property name")
     if value in CANONICAL_DEAL_KEYS or _PROPERTY_RE.fullmatch(value):
         return value
     keys = ", ".join(CANONICAL_DEAL_KEYS)
@@ -462,7 +492,7 @@ Slug = Annotated[str, AfterValidator(_check_slug)]
 CronSchedule = Annotated[str, AfterValidator(_check_schedule)]
 PropertyName = Annotated[str, AfterValidator(_check_property)]
 ClockTime = Annotated[time, BeforeValidator(_parse_clock)]
-NonEmptyText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+NonEmptyText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT)]
 NonEmptyList = Annotated[list[NonEmptyText], Field(min_length=1)]
 
 
@@ -593,7 +623,10 @@ class MissingFieldRule(_Model):
     def _checkable(cls, value: str) -> str:
         if value not in MISSING_FIELDS:
             suggestion = _did_you_mean(value, MISSING_FIELDS)
-            raise ValueError(f"Drumbeat can check a missing {', '.join(MISSING_FIELDS)}{suggestion}")
+            raise ValueError(
+                f"{value!r} is not a field Drumbeat can check{suggestion}; "
+                f"it checks a missing {', '.join(MISSING_FIELDS)}"
+            )
         return value
 
 
@@ -783,23 +816,42 @@ def next_firings(
 
 def load_rituals_file(path: Path) -> RitualsConfig:
     """Read and validate the rituals file; ConfigError (never OSError) when it cannot be used."""
+    return parse_rituals_text(read_rituals_text(path), filename=str(path))
+
+
+def read_rituals_text(path: Path) -> str:
+    """The file's text; ConfigError when it cannot be read, is too big, or is not UTF-8."""
     filename = str(path)
     try:
-        raw = Path(path).read_bytes()
+        with Path(path).open("rb") as file:
+            # Read one byte past the limit, never the whole of a huge file.
+            raw = file.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise ConfigError([ConfigProblem(filename, 1, "(file)", f"cannot read the file: {reason}")]) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError([_too_big(filename, Path(path).stat().st_size)])
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         problem = ConfigProblem(filename, line, "(file)", "is not UTF-8 text; save the file as UTF-8")
         raise ConfigError([problem]) from None
-    return parse_rituals_text(text, filename=filename)
+
+
+def _too_big(filename: str, size: int) -> ConfigProblem:
+    shown = f"{size / 1_000_000:.1f} MB" if size >= 100_000 else f"{size:,} bytes"
+    message = (
+        f"the file is {shown}; a rituals file may be at most {MAX_FILE_BYTES // 1_000_000} MB "
+        "(split it, or remove generated rituals)"
+    )
+    return ConfigProblem(filename, 1, "(file)", message)
 
 
 def parse_rituals_text(text: str, *, filename: str = "rituals.yaml") -> RitualsConfig:
     """Validate the rituals file's text; ConfigError with every problem when anything is wrong."""
+    if len(text) > MAX_FILE_BYTES:  # characters: a cheap lower bound of the bytes
+        raise ConfigError([_too_big(filename, len(text.encode("utf-8", "replace")))])
     try:
         loaded = load_yaml_with_lines(text)
     except YamlSyntaxError as exc:
@@ -812,6 +864,9 @@ def parse_rituals_text(text: str, *, filename: str = "rituals.yaml") -> RitualsC
         message = f"the file must be a mapping of settings ({', '.join(_TOP_KEYS)}), not {_describe(data)}"
         raise ConfigError([ConfigProblem(filename, loaded.root_line, "(file)", message)])
 
+    limits = _beyond_limits(filename, data, loaded.lines)
+    if limits:  # before validation, which is what would take minutes
+        raise ConfigError(limits)
     locator = _Locator(filename, data, loaded.lines, loaded.root_line)
     problems: list[ConfigProblem] = []
     for duplicate in loaded.duplicates:
@@ -824,9 +879,86 @@ def parse_rituals_text(text: str, *, filename: str = "rituals.yaml") -> RitualsC
         for error in exc.errors(include_url=False):
             problems.append(_problem(locator, dict(error)))
     else:
+        problems.extend(_manager_problems(locator, config.people))
         if not problems:
             return config
     raise ConfigError(_ordered(problems))
+
+
+def _beyond_limits(filename: str, data: dict[Any, Any], lines: dict[Loc, int]) -> list[ConfigProblem]:
+    problems: list[ConfigProblem] = []
+    for section, limit in (("rituals", MAX_RITUALS), ("people", MAX_PEOPLE)):
+        items = data.get(section)
+        if isinstance(items, list) and len(items) > limit:
+            message = f"{len(items):,} entries; a rituals file may have at most {limit:,}"
+            problems.append(ConfigProblem(filename, lines.get((section,), 1), section, message))
+    if not problems and _expanded_size(data) > MAX_VALUES:
+        message = (
+            f"more than {MAX_VALUES:,} values once YAML aliases (*name) are expanded; "
+            "write the values out instead"
+        )
+        problems.append(ConfigProblem(filename, 1, "(file)", message))
+    return problems
+
+
+def _expanded_size(data: object) -> int:
+    """How many values validation would visit: an alias counts its target's size each time it is used."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[object, bool]] = [(data, False)]
+    while stack:  # iterative post-order, each shared object sized once
+        value, children_done = stack.pop()
+        if not isinstance(value, dict | list) or id(value) in sizes:
+            continue
+        items = list(value.values()) if isinstance(value, dict) else value
+        if children_done:
+            total = 1 + sum(sizes.get(id(item), 1) for item in items)
+            sizes[id(value)] = min(total, MAX_VALUES + 1)  # capped: the count stays a small int
+        else:
+            stack.append((value, True))
+            stack.extend((item, False) for item in items if isinstance(item, dict | list))
+    return sizes.get(id(data), 1)
+
+
+def _manager_problems(locator: _Locator, people: Sequence[Person]) -> list[ConfigProblem]:
+    """Nobody manages themselves, and following managers never leads back to where it started."""
+    problems: list[ConfigProblem] = []
+    who: dict[str, int] = {}  # every name a person is written by (Slack id, emails) -> their index
+    for index, person in enumerate(people):
+        for name in _names_of(person):
+            who.setdefault(name, index)
+    managed_by: dict[int, int] = {}
+    for index, person in enumerate(people):
+        if person.manager is None:
+            continue
+        path = ("people", index, "manager")
+        if person.manager.lower() in _names_of(person):
+            message = f"{person.manager} is this person's own manager; a person cannot manage themselves"
+            problems.append(ConfigProblem(locator.filename, locator.line(path), locator.key(path), message))
+        elif person.manager.lower() in who:
+            managed_by[index] = who[person.manager.lower()]
+    reported: set[int] = set()
+    for start in managed_by:
+        chain, on_chain = [start], {start}
+        current = managed_by.get(start)
+        while current is not None and current not in on_chain and current not in reported:
+            chain.append(current)
+            on_chain.add(current)
+            current = managed_by.get(current)
+        if current is None or current in reported or current != start:
+            continue  # no cycle through `start` (a cycle elsewhere is reported from its own start)
+        reported.update(chain)
+        names = " manages ".join(people[i].slack for i in [start, *reversed(chain)])
+        path = ("people", start, "manager")
+        message = f"manager cycle: {names}; someone in it must report to a person outside it"
+        problems.append(ConfigProblem(locator.filename, locator.line(path), locator.key(path), message))
+    return problems
+
+
+def _names_of(person: Person) -> set[str]:
+    names = {person.slack.lower()}
+    if "@" in person.crm_owner:
+        names.add(person.crm_owner.lower())
+    return names
 
 
 _TOP_KEYS = tuple(RitualsConfig.model_fields)
@@ -918,9 +1050,15 @@ def _ritual_labels(data: Mapping[Any, Any]) -> dict[int, str]:
     if not isinstance(rituals, list):
         return {}
     ids = [item.get("id") if isinstance(item, dict) else None for item in rituals]
+    counts = collections.Counter(i for i in ids if isinstance(i, str))  # not ids.count: quadratic
     labels: dict[int, str] = {}
     for index, ritual_id in enumerate(ids):
-        if isinstance(ritual_id, str) and _SLUG_RE.fullmatch(ritual_id) and ids.count(ritual_id) == 1:
+        if (
+            isinstance(ritual_id, str)
+            and len(ritual_id) <= MAX_RITUAL_ID
+            and _SLUG_RE.fullmatch(ritual_id)
+            and counts[ritual_id] == 1
+        ):
             labels[index] = ritual_id
     return labels
 
@@ -1061,8 +1199,10 @@ def _message(kind: str, error: Mapping[str, Any], path: Sequence[object], data: 
         return f"must have at most {ctx.get('max_length')} items"
     if kind == "string_too_long":
         return f"must be at most {ctx.get('max_length')} characters"
-    if kind == "literal_error":
-        return f"must be {ctx.get('expected')}"
+    if kind == "literal_error":  # echo what was written, so a typo is easy to spot
+        plain = isinstance(value, str | int | float) and not isinstance(value, bool)
+        shown = f", not {value!r}" if plain and len(str(value)) <= 40 else ""
+        return f"must be {ctx.get('expected')}{shown}"
     message = str(error.get("msg", "is invalid"))
     message = re.sub(r"^Input should be", "must be", message)
     return message[:1].lower() + message[1:]

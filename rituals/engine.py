@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -82,12 +83,32 @@ Renderer = Callable[[NudgeMessage], tuple[str, list[dict[str, Any]]]]
 Sender = Callable[[str, str, list[dict[str, Any]]], tuple[str, str]]  # (user, text, blocks) -> (channel, ts)
 
 
-class DeliveryError(Exception):
-    """Slack would not take a DM; `permanent` when retrying cannot help (e.g. the user is gone)."""
+# Slack refused the bot token itself: no message can go out until an admin fixes SLACK_BOT_TOKEN.
+TOKEN_REFUSED = frozenset({"invalid_auth", "token_revoked", "not_authed"})
+_SLACK_ERROR = re.compile(r"\bSlack said ([a-z_]+)\b")
 
-    def __init__(self, message: str, *, permanent: bool) -> None:
+
+class DeliveryError(Exception):
+    """Slack would not take a DM; `permanent` when retrying cannot help (e.g. the user is gone).
+    `error` is Slack's error code when Slack answered (read from "Slack said …" when not given)."""
+
+    def __init__(self, message: str, *, permanent: bool, error: str | None = None) -> None:
         super().__init__(message)
         self.permanent = permanent
+        found = _SLACK_ERROR.search(message)
+        self.error = error or (found.group(1) if found else None)
+
+    @property
+    def token_refused(self) -> bool:
+        return self.error in TOKEN_REFUSED
+
+
+class _TokenRefused(Exception):
+    """Raised out of one person's delivery so the rest of the run asks Slack nothing more."""
+
+    def __init__(self, cause: DeliveryError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 @dataclass
@@ -210,6 +231,7 @@ class RitualEngine:
         self._history_retention = history_retention
         self._sleep = sleep
         self._dms = DMQueue(sessions, clock)
+        self._token_problem: str | None = None  # said once, until a DM goes out again
 
     # --- running a ritual ---
 
@@ -603,14 +625,36 @@ class RitualEngine:
         returns how many people got one. Each person's DMs are claimed just before sending, with a
         lease: a slow run that loses its claim cannot record (or repeat) what another deliverer did."""
         delivered = 0
+        refused: list[DeliveryError] = []
 
         def deliver(rows: list[PendingDM]) -> None:
             nonlocal delivered
-            delivered += self._deliver_to(rows[0].slack_user, rows, send)
+            if refused:  # the token is refused: hold everyone's DMs, ask Slack nothing more this run
+                self._hold(rows, refused[0])
+                return
+            try:
+                delivered += self._deliver_to(rows[0].slack_user, rows, send)
+            except _TokenRefused as exc:
+                refused.append(exc.cause)
+                self._hold(rows, exc.cause)
+                if self._token_problem != exc.cause.error:
+                    self._token_problem = exc.cause.error
+                    log.error(
+                        "Slack refused the bot token (%s): DMs are held, not dropped, until "
+                        "SLACK_BOT_TOKEN is fixed; /healthz reports it",
+                        exc.cause.error,
+                    )
 
         where = [] if only_firing is None else [PendingDM.firing_id == only_firing]
         dm_worker(self._dms, deliver).run_once(where=where, limit=limit)
+        if delivered and self._token_problem is not None:
+            log.info("Slack takes the bot token again; held DMs are going out")
+            self._token_problem = None
         return delivered
+
+    def _hold(self, rows: list[PendingDM], exc: DeliveryError) -> None:
+        for row in rows:  # already sent or lost: the fenced update leaves it alone
+            self._dms.later(row, self._retry_at(row, DM_RETRY), str(exc))
 
     def _deliver_to(self, user: str, rows: list[PendingDM], send: Sender) -> bool:
         alone = [r for r in rows if r.standalone]
@@ -634,6 +678,8 @@ class RitualEngine:
         try:
             channel, ts = send(user, text, blocks)
         except DeliveryError as exc:
+            if exc.token_refused:
+                raise _TokenRefused(exc) from None
             for row in batch:
                 if exc.permanent:
                     self._dms.failed(row, str(exc))

@@ -126,5 +126,7 @@ class RitualScheduler:
             log.exception("delivering queued DMs failed; will retry")
 
     def shutdown(self) -> None:
+        """Stop firing; a firing or DM dispatch already running is finished, never cut half-sent
+        (its claim would otherwise hold the firing as running and its other DMs unsent)."""
         if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
+            self._scheduler.shutdown(wait=True)

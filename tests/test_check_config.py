@@ -283,8 +283,8 @@ def test_a_missing_rule_on_a_crm_label_names_the_fields_drumbeat_checks(
     report = check_config(path, crm=fast_adapter(fake), now=NOW)
 
     assert format_report(report) == [
-        f"{path}:7: rituals[hygiene].rules[0].field: Drumbeat can check a missing amount, closedate, "
-        "hs_next_step, hubspot_owner_id"
+        f"{path}:7: rituals[hygiene].rules[0].field: 'Champion' is not a field Drumbeat can check; "
+        "it checks a missing amount, closedate, hs_next_step, hubspot_owner_id"
     ]
 
 
@@ -406,8 +406,8 @@ def test_a_missing_rule_on_a_field_drumbeat_does_not_mirror_is_an_error(tmp_path
     )
     report = check_config(path, crm=None, now=NOW)
     assert format_report(report) == [
-        f"{path}:6: rituals[h].rules[0].field: Drumbeat can check a missing amount, closedate, "
-        "hs_next_step, hubspot_owner_id (did you mean hs_next_step?)"
+        f"{path}:6: rituals[h].rules[0].field: 'hs_nextstep' is not a field Drumbeat can check "
+        "(did you mean hs_next_step?); it checks a missing amount, closedate, hs_next_step, hubspot_owner_id"
     ]
 
 

@@ -181,3 +181,23 @@ def test_person_changes_come_from_property_history_not_from_apps(fake: FakeHubSp
         .startswith(fake.deals[by_person]["properties"]["hs_lastmodifieddate"][:19])
     )
     assert fake.request_count(path_contains="/batch/read") == 1
+
+
+def test_a_404_from_the_notes_search_is_a_fault_not_a_deleted_deal(fake: FakeHubSpot) -> None:
+    deal_id = fake.add_deal(**deal_properties(1))
+    fake.fail_next(10, status=404, path_contains="/notes/search")
+    fake.reset_requests()
+    at = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+    with pytest.raises(CrmUnavailable, match=r"not found \(404\) from the notes endpoint after 4 attempts"):
+        fast_adapter(fake).add_note(deal_id, "Met the CFO", timestamp=at, idempotency_key="k404")
+    assert fake.request_count(path_contains="/notes/search") == 4  # retried, like any fault
+    assert not [n for n in fake.notes.values() if "k404" in n["properties"]["hs_note_body"]]
+
+
+def test_a_404_from_the_deal_endpoints_still_means_deleted(fake: FakeHubSpot) -> None:
+    deal_id = fake.add_deal(**deal_properties(1))
+    fake.archive_deal(deal_id)
+    fake.reset_requests()
+    with pytest.raises(CrmNotFound):
+        fast_adapter(fake).update_deal(deal_id, DealUpdate(amount=Decimal(5)))
+    assert fake.request_count() == 1  # not retried

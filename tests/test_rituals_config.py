@@ -300,7 +300,7 @@ def test_merge_keys_are_not_duplicates() -> None:
         ),
         pytest.param(
             "language: de\nrituals: []\n",
-            "rituals.yaml:1: language: must be 'en' or 'fr'",
+            "rituals.yaml:1: language: must be 'en' or 'fr', not 'de'",
             id="unknown-language",
         ),
         pytest.param(

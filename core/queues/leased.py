@@ -162,6 +162,15 @@ class LeasedQueue(Generic[Row]):
             row, {"status": self.spec.dead, "last_error": reason[:2000], **(values or {})}, also
         )
 
+    def release(self, rows: Sequence[Row]) -> int:
+        """Hand claimed rows back unworked (their worker is stopping): due at once for any worker, the
+        attempt not counted. Fenced like every outcome; returns how many were still ours."""
+        released = 0
+        for row in rows:
+            attempt = _claim(row)[2]
+            released += self._record(row, {"locked_by": None, "attempts": max(attempt - 1, 0)}, None)
+        return released
+
     def _record(
         self,
         row: Row,
@@ -258,7 +267,10 @@ class QueueWorker(Generic[Row]):
             if group is not None:
                 seen.append(getattr(rows[0], self.queue.spec.group_by or ""))
             units = [rows] if group is not None else [[row] for row in rows]
-            for unit in units:
+            for index, unit in enumerate(units):
+                if self.stopping:  # shutting down: what this claim has not started goes back at once
+                    self.queue.release([row for rest in units[index:] for row in rest])
+                    return handled
                 self._between_items()
                 self.process(unit)
                 handled += 1

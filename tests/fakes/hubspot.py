@@ -827,7 +827,8 @@ class FakeHubSpot:
         """Make the next ``count`` matching requests fail with ``status``.
 
         429 gets HubSpot's RATE_LIMIT body (SECONDLY for search, TEN_SECONDLY_ROLLING
-        otherwise); 502/503/504 a gateway HTML page; other codes a HubSpot JSON error.
+        otherwise); 502/503/504 a gateway HTML page; 404 HubSpot's OBJECT_NOT_FOUND body (e.g.
+        ``fail_next(9, status=404, path_contains="/notes/search")``); other codes a HubSpot JSON error.
         ``retry_after`` adds a ``Retry-After`` header.
         """
         with self._lock:
@@ -1047,6 +1048,8 @@ class FakeHubSpot:
             return _Response(status, self._missing_scope(scope).body, headers)
         if status >= 500:
             return _Response(status, _error_body("internal error", "INTERNAL_ERROR"), headers)
+        if status == 404:  # what HubSpot answers for an object or route it does not know
+            return _Response(status, _error_body("resource not found", "OBJECT_NOT_FOUND"), headers)
         category = _CATEGORIES.get(status, "BAD_REQUEST")
         return _Response(status, _error_body(f"Injected HTTP {status}", category), headers)
 
