@@ -194,7 +194,7 @@ def _refused(exc: SlackApiError, channel: str) -> DeliveryError:
         message = f"Slack refused Drumbeat's bot token ({error}): check SLACK_BOT_TOKEN"
     else:
         message = f"Slack refused the post ({error})"
-    return DeliveryError(message, permanent=error in _PERMANENT)
+    return DeliveryError(message, permanent=error in _PERMANENT, error=error)
 
 
 def _chart_refused(exc: SlackApiError) -> str:

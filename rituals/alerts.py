@@ -41,6 +41,7 @@ from core.models import (
 )
 from core.people import LookupUnavailable, PeopleDirectory, SlackProfile
 from core.queues.alert_posts import AlertPostQueue
+from core.queues.leased import attempts_of
 from core.sql import dialect_insert
 from rituals.config import DealAlertRitual, RitualsConfig
 from rituals.digest import DealScope, scope_for
@@ -658,7 +659,9 @@ def alert_poster(queue: AlertPostQueue, poster: Poster) -> Callable[[list[AlertP
             try:
                 outcome = poster(row.channel, message)
             except DeliveryError as exc:
-                if exc.permanent:
+                # An admin can fix a refused token or invite Drumbeat: a refusal is kept for a few
+                # tries (a refused token for as long as it takes) before the alert is given up.
+                if exc.permanent and not exc.token_refused and attempts_of(row) >= queue.spec.max_attempts:
                     log.error("deal alert %s for %s not posted: %s", row.id, row.channel, exc)
                     queue.dead_letter(row, str(exc))
                 else:

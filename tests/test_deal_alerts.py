@@ -413,3 +413,16 @@ def test_serves_minute_sync_posts_the_alerts_it_finds(scene: Scene) -> None:
     scheduler.refresh_mirror()  # what the job runs every minute, then the alerts
     assert app.runtime.alert_posts.run_once() == 1
     assert "Acme Corp" in readable(scene.posts()[0])
+
+
+def test_a_post_slack_refuses_for_a_fixable_reason_waits_and_goes_out_once_fixed(scene: Scene) -> None:
+    acme = scene.deal("Acme Corp", "101", "contractsent", "25000")
+    app = scene.watching()
+    scene.change(minutes(1), acme, dealstage="closedwon")
+    scene.slack.revoke_token(error="token_revoked")
+    scene.minute(app, minutes(2))  # refused: kept, not given up
+    scene.slack.restore_token()
+    scene.clock.set(minutes(4))
+    assert app.runtime.alert_posts.run_once() == 1
+    (post,) = scene.posts()
+    assert "Acme Corp" in readable(post)
