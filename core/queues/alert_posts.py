@@ -12,13 +12,13 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.models import AlertPost
-from core.queues.leased import LeasedQueue, QueueSpec, QueueWorker
+from core.queues.leased import LEASE, LeasedQueue, QueueSpec, QueueWorker
 
 __all__ = ["AlertPostQueue", "alert_post_worker"]
 
 SPEC = QueueSpec(
     AlertPost,
-    lease=timedelta(minutes=2),
+    lease=LEASE,
     waiting="pending",
     done="posted",
     dead="failed",

@@ -13,9 +13,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.models import PendingDM
-from core.queues.leased import LeasedQueue, QueueSpec, QueueWorker
+from core.queues.leased import LEASE, LeasedQueue, QueueSpec, QueueWorker
 
-LEASE = timedelta(minutes=2)
 PER_MESSAGE = 20  # DMs claimed for one person at a time
 
 SPEC = QueueSpec(
