@@ -198,8 +198,13 @@ def _work(
         gave_up = f"gave up after {command.attempts} attempts ({type(exc).__name__})"
         answer = answering.give_up(command)
     if not answering.send(command, answer):
-        # The change (if any) is stored under the command's key; answering is simply tried again.
-        inbox.retry(command, "the answer could not be delivered")
+        # The change (if any) is stored under the command's key; answering is simply tried again,
+        # a bounded number of times (the outbox still applies the change and confirms it itself).
+        if command.attempts >= MAX_ATTEMPTS:
+            log.error("gave up answering /deal command %s after %d attempts", command.id, command.attempts)
+            inbox.dead_letter(command, f"the answer could not be delivered after {command.attempts} attempts")
+        else:
+            inbox.retry(command, "the answer could not be delivered")
         return
     if gave_up is not None:
         inbox.dead_letter(command, gave_up)

@@ -1,0 +1,287 @@
+"""Issue #12, the queues' part: the last value wins whatever replica or crash delays an update, a dead
+worker's claims are taken over within about 30 s, and one bad item never holds up the others."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from bot.status import DeadLetters, gather_status
+from core.models import OutboxEntry, ReceivedCommand
+from core.queues.leased import QueueWorker
+from core.queues.outbox import ChangeRequest, Outbox, enqueue
+from tests.conftest import RunningApp, stop_app
+from tests.deal_scenario import SettableClock, outbox_rows, seed, start_drumbeat, wait_until
+from tests.fakes.hubspot import FakeHubSpot
+from tests.fakes.slack import FakeSlack
+
+
+def _flat(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, ensure_ascii=False)
+
+
+def _received(app: RunningApp) -> list[ReceivedCommand]:
+    with app.services.sessions() as session:
+        return list(session.scalars(select(ReceivedCommand).order_by(ReceivedCommand.id)))
+
+
+def _work_out(app: RunningApp, command_id: int) -> None:
+    """This replica's command worker claims and works out one command, as its loop would."""
+    commands = app.runtime.commands
+    (command,) = commands.queue.claim(commands.holder, where=[ReceivedCommand.id == command_id])
+    commands.process([command])
+
+
+def test_an_older_update_worked_out_later_on_another_replica_does_not_win(
+    engine: Any, database_url: str, fake_slack: FakeSlack, fake_hubspot: FakeHubSpot
+) -> None:
+    """Defect 1: A is received first (replica one), B a moment later (replica two); B is worked out
+    and applied first. A's amount must not overwrite B's; A's other field still applies."""
+    team = seed(fake_hubspot, fake_slack)
+    clock = SettableClock()
+    one = start_drumbeat(database_url, fake_slack, fake_hubspot, clock=clock, worker=False)
+    two = start_drumbeat(database_url, fake_slack, fake_hubspot, clock=clock, worker=False)
+    try:
+        first_url, second_url = fake_slack.response_url(), fake_slack.response_url()
+        older = one.slack.slash_command(
+            'acme corp amount=850001 next="Call the CFO"', user_id="U0ALICE", response_url=first_url
+        )
+        newer = two.slack.slash_command("acme corp amount=850002", user_id="U0ALICE", response_url=second_url)
+        assert "Working on it" in older.text and "Working on it" in newer.text
+        a, b = (command.id for command in _received(one))
+
+        _work_out(two, b)  # replica one is busy: the newer update is worked out and applied first
+        assert two.runtime.worker.run_once() == 1
+        assert fake_hubspot.deals[team.acme]["properties"]["amount"] == "850002"
+        _work_out(one, a)  # ...then the older one
+        assert one.runtime.worker.run_once() == 1
+
+        properties = fake_hubspot.deals[team.acme]["properties"]
+        assert properties["amount"] == "850002"  # the last value the person sent
+        assert properties["hs_next_step"] == "Call the CFO"  # per field: A's other change applies
+        older_entry, newer_entry = sorted(outbox_rows(one), key=lambda e: e.received_order)
+        assert older_entry.idempotency_key == f"cmd-{a}"
+        assert (older_entry.status, newer_entry.status) == ("done", "done")
+        assert older_entry.last_error == "superseded by a later update: amount"
+        saved = fake_slack.wait_for_responses(first_url, 2)[-1]
+        assert "Call the CFO" in _flat(saved) and "850,001" not in _flat(saved)
+    finally:
+        stop_app(one)
+        stop_app(two)
+
+
+def test_an_update_whose_command_was_held_by_a_killed_worker_is_superseded_when_it_comes_back(
+    engine: Any, database_url: str, fake_slack: FakeSlack, fake_hubspot: FakeHubSpot
+) -> None:
+    """Defect 1 after a crash: the worker holding the older command dies (it is never worked out
+    there); the newer goes through; when the lease runs out, the older is recorded as superseded and
+    its person hears that, not "Saved"."""
+    team = seed(fake_hubspot, fake_slack)
+    clock = SettableClock()
+    app = start_drumbeat(database_url, fake_slack, fake_hubspot, clock=clock, worker=False)
+    try:
+        first_url, second_url = fake_slack.response_url(), fake_slack.response_url()
+        app.slack.slash_command("acme corp amount=850001", user_id="U0ALICE", response_url=first_url)
+        app.slack.slash_command("acme corp amount=850002", user_id="U0ALICE", response_url=second_url)
+        a, b = (command.id for command in _received(app))
+        killed = app.runtime.commands.queue.claim("killed-worker", where=[ReceivedCommand.id == a])
+        assert [c.id for c in killed] == [a]  # claimed, then SIGKILL: never worked out, never renewed
+
+        _work_out(app, b)
+        assert app.runtime.worker.run_once() == 1
+        clock.advance(seconds=31)  # the dead worker's lease runs out
+        assert app.runtime.commands.run_once() == 1
+        assert app.runtime.worker.run_once() == 1
+
+        assert fake_hubspot.deals[team.acme]["properties"]["amount"] == "850002"
+        statuses = {e.idempotency_key: (e.status, e.last_error) for e in outbox_rows(app)}
+        assert statuses[f"cmd-{a}"] == ("superseded", "a later update of this deal was saved first (amount)")
+        told = _flat(fake_slack.wait_for_responses(first_url, 2)[-1])
+        assert "was not applied" in told and "Saved" not in told
+    finally:
+        stop_app(app)
+
+
+def test_a_dead_workers_claim_is_taken_over_after_30_seconds_and_its_person_told_it_is_queued(
+    engine: Any, database_url: str, fake_slack: FakeSlack, fake_hubspot: FakeHubSpot
+) -> None:
+    """Defect 2: a worker claims an outbox entry and dies. Another replica takes it over once 30 s
+    have passed (not 10 minutes), and the person hears once, at 30 s, that the update is queued."""
+    team = seed(fake_hubspot, fake_slack)
+    clock = SettableClock()
+    app = start_drumbeat(database_url, fake_slack, fake_hubspot, clock=clock, worker=False)
+    try:
+        url = fake_slack.response_url()
+        app.slack.slash_command("acme corp amount=9100", user_id="U0ALICE", response_url=url)
+        _work_out(app, _received(app)[0].id)
+        outbox = app.runtime.worker.queue
+        assert len(outbox.claim("killed-worker")) == 1  # ...SIGKILL: no heartbeat renews it
+        worker = app.runtime.worker
+        clock.advance(seconds=29)
+        assert worker.run_once() == 0  # the lease still holds
+        clock.advance(seconds=2)  # 31 s after the claim
+        assert isinstance(outbox, Outbox)
+        assert [e.id for e in outbox.take_delayed()] == [outbox_rows(app)[0].id]  # told once...
+        assert outbox.take_delayed() == []  # ...only once
+        assert worker.run_once() == 1
+        assert fake_hubspot.deals[team.acme]["properties"]["amount"] == "9100"
+        (entry,) = outbox_rows(app)
+        assert (entry.status, entry.attempts, entry.locked_by) == ("done", 2, worker.holder)
+    finally:
+        stop_app(app)
+
+
+def test_the_queued_notice_goes_out_once_from_the_running_worker(
+    engine: Any, database_url: str, fake_slack: FakeSlack, fake_hubspot: FakeHubSpot
+) -> None:
+    seed(fake_hubspot, fake_slack)
+    clock = SettableClock()
+    app = start_drumbeat(database_url, fake_slack, fake_hubspot, clock=clock, worker=False)
+    try:
+        url = fake_slack.response_url()
+        app.slack.slash_command("acme corp amount=9200", user_id="U0ALICE", response_url=url)
+        _work_out(app, _received(app)[0].id)
+        app.runtime.worker.queue.claim("killed-worker")
+        clock.advance(seconds=31)
+        status = gather_status(
+            app.services.sessions,
+            app.services.rituals,
+            crm=app.services.crm,
+            crm_label="HubSpot",
+            slack_problem=None,
+            now=clock(),
+        )
+        outbox = status.queues[0]
+        assert (outbox.waiting, outbox.oldest_age is not None and outbox.oldest_age.total_seconds() >= 31) == (
+            1,
+            True,
+        )
+        app.runtime.start_workers()
+        wait_until(lambda: any("Saved" in _flat(r) for r in fake_slack.responses(url)), what="saved")
+        assert sum("queued" in _flat(r) for r in fake_slack.responses(url)) == 1
+    finally:
+        stop_app(app)
+
+
+def test_a_live_worker_renews_its_claim_so_no_one_takes_it_over(
+    sessions: Any, fake_hubspot: FakeHubSpot
+) -> None:
+    """Defect 2, the other side: a worker busy for longer than the lease keeps its row."""
+    clock = SettableClock()
+    outbox = Outbox(sessions, clock)
+    with sessions.begin() as session:
+        enqueue(
+            session,
+            ChangeRequest("d1", "Acme", {"amount": "1"}, {}, None, "U0ALICE", "slash"),
+            now=clock(),
+        )
+    busy, release, renewed = threading.Event(), threading.Event(), threading.Event()
+
+    def slow(rows: list[OutboxEntry]) -> None:
+        busy.set()
+        release.wait(10)
+        outbox.finish(rows[0])
+
+    worker = QueueWorker(outbox, slow, name="slow", heartbeat=0.05)
+    runner = threading.Thread(target=worker.run_once)
+    runner.start()
+    try:
+        assert busy.wait(5)
+        for _ in range(3):  # 60 s in all, twice the lease, renewed as it goes
+            clock.advance(seconds=20)
+
+            def lease_ahead() -> bool:
+                with sessions() as session:
+                    until = session.scalar(select(OutboxEntry.locked_until))
+                return until is not None and until > clock()
+
+            renewed.clear()
+            wait_until(lease_ahead, what="a renewed lease")
+            assert outbox.claim("another-replica") == []
+    finally:
+        release.set()
+        runner.join(10)
+    with sessions() as session:
+        assert session.scalar(select(OutboxEntry.status)) == "done"
+
+
+def test_a_bad_response_url_holds_up_no_one_and_its_person_gets_a_dm(
+    engine: Any, database_url: str, fake_slack: FakeSlack, fake_hubspot: FakeHubSpot
+) -> None:
+    """Defect 4: three commands claimed in one batch; one's response_url is not a URL, one's refuses
+    connections. The third is answered as usual, and the other two people get their answer by DM."""
+    team = seed(fake_hubspot, fake_slack)
+    app = start_drumbeat(database_url, fake_slack, fake_hubspot, clock=SettableClock(), worker=False)
+    try:
+        with socket_closed_port() as refused:
+            good = fake_slack.response_url()
+            app.slack.slash_command("acme corp amount=7001", user_id="U0ALICE", response_url="not a url")
+            app.slack.slash_command("acme corp next=Demo", user_id="U0ALICE", response_url=refused)
+            app.slack.slash_command("acme corp close=2031-01-15", user_id="U0ALICE", response_url=good)
+            fake_slack.clear_calls()
+            assert app.runtime.commands.run_once() == 3
+        assert [c.status for c in _received(app)] == ["done", "done", "done"]
+        assert "Saving to HubSpot" in _flat(fake_slack.wait_for_responses(good, 1)[0])
+        dms = [c for c in fake_slack.calls_to("chat.postMessage") if c.decoded_params.get("channel") == "U0ALICE"]
+        assert len(dms) == 2
+        assert app.runtime.worker.run_once() == 3
+        assert fake_hubspot.deals[team.acme]["properties"]["amount"] == "7001"
+    finally:
+        stop_app(app)
+
+
+def test_an_answer_that_can_never_be_delivered_is_dead_lettered_and_counted(
+    engine: Any, database_url: str, fake_slack: FakeSlack, fake_hubspot: FakeHubSpot
+) -> None:
+    seed(fake_hubspot, fake_slack)
+    clock = SettableClock()
+    app = start_drumbeat(database_url, fake_slack, fake_hubspot, clock=clock, worker=False)
+    try:
+        app.slack.slash_command("acme corp amount=7002", user_id="U0ALICE", response_url="not a url")
+        fake_slack.fail("chat.postMessage", "account_inactive", times=100)
+        for _ in range(5):
+            assert app.runtime.commands.run_once() == 1
+            clock.advance(minutes=2)  # past the backoff
+        assert app.runtime.commands.run_once() == 0
+        (command,) = _received(app)
+        assert (command.status, command.attempts) == ("failed", 5)
+        assert command.last_error == "the answer could not be delivered after 5 attempts"
+        status = gather_status(
+            app.services.sessions,
+            app.services.rituals,
+            crm=app.services.crm,
+            crm_label="HubSpot",
+            slack_problem=None,
+            now=clock(),
+        )
+        commands = status.queues[1]
+        assert (commands.failed, commands.last_failure) == (1, command.last_error)
+        metrics = {
+            sample.labels["queue"]: sample.value
+            for family in DeadLetters(app.services.sessions).collect()
+            for sample in family.samples
+        }
+        assert metrics["/deal commands"] == 1
+        body = httpx.get(f"{app.url}/metrics").text
+        assert 'drumbeat_queue_dead_letters{queue="/deal commands"} 1.0' in body
+    finally:
+        stop_app(app)
+
+
+class socket_closed_port:  # noqa: N801 - used as a context manager, like a function
+    """A local URL that refuses connections: a port bound, then closed."""
+
+    def __enter__(self) -> str:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        return f"http://127.0.0.1:{port}/hooks/refused"
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
