@@ -4,20 +4,31 @@ worker's claims are taken over within about 30 s, and one bad item never holds u
 from __future__ import annotations
 
 import json
+import logging
+import os
+import signal
+import socket
+import subprocess
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+import pytest
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import sessionmaker
 
 from bot.status import DeadLetters, gather_status
 from core.models import OutboxEntry, ReceivedCommand
 from core.queues.leased import QueueWorker
 from core.queues.outbox import ChangeRequest, Outbox, enqueue
-from tests.conftest import RunningApp, stop_app
+from tests.cli import DRUMBEAT
+from tests.conftest import BOT_TOKEN, HUBSPOT_TOKEN, SIGNING_SECRET, RunningApp, stop_app
 from tests.deal_scenario import SettableClock, outbox_rows, seed, start_drumbeat, wait_until
 from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.slack import FakeSlack
+from tests.slack_signing import SlackRequests
 
 
 def _flat(payload: dict[str, Any]) -> str:
@@ -156,7 +167,10 @@ def test_the_queued_notice_goes_out_once_from_the_running_worker(
             now=clock(),
         )
         outbox = status.queues[0]
-        assert (outbox.waiting, outbox.oldest_age is not None and outbox.oldest_age.total_seconds() >= 31) == (
+        assert (
+            outbox.waiting,
+            outbox.oldest_age is not None and outbox.oldest_age.total_seconds() >= 31,
+        ) == (
             1,
             True,
         )
@@ -217,7 +231,7 @@ def test_a_bad_response_url_holds_up_no_one_and_its_person_gets_a_dm(
     team = seed(fake_hubspot, fake_slack)
     app = start_drumbeat(database_url, fake_slack, fake_hubspot, clock=SettableClock(), worker=False)
     try:
-        with socket_closed_port() as refused:
+        with SocketClosedPort() as refused:
             good = fake_slack.response_url()
             app.slack.slash_command("acme corp amount=7001", user_id="U0ALICE", response_url="not a url")
             app.slack.slash_command("acme corp next=Demo", user_id="U0ALICE", response_url=refused)
@@ -226,7 +240,9 @@ def test_a_bad_response_url_holds_up_no_one_and_its_person_gets_a_dm(
             assert app.runtime.commands.run_once() == 3
         assert [c.status for c in _received(app)] == ["done", "done", "done"]
         assert "Saving to HubSpot" in _flat(fake_slack.wait_for_responses(good, 1)[0])
-        dms = [c for c in fake_slack.calls_to("chat.postMessage") if c.decoded_params.get("channel") == "U0ALICE"]
+        dms = [
+            c for c in fake_slack.calls_to("chat.postMessage") if c.decoded_params.get("channel") == "U0ALICE"
+        ]
         assert len(dms) == 2
         assert app.runtime.worker.run_once() == 3
         assert fake_hubspot.deals[team.acme]["properties"]["amount"] == "7001"
@@ -272,16 +288,106 @@ def test_an_answer_that_can_never_be_delivered_is_dead_lettered_and_counted(
         stop_app(app)
 
 
-class socket_closed_port:  # noqa: N801 - used as a context manager, like a function
+class SocketClosedPort:
     """A local URL that refuses connections: a port bound, then closed."""
 
     def __enter__(self) -> str:
-        import socket
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        return f"http://127.0.0.1:{port}/hooks/refused"
+        return f"http://127.0.0.1:{_free_port()}/hooks/refused"
 
     def __exit__(self, *exc_info: object) -> None:
         return None
+
+
+@pytest.mark.postgres
+def test_a_sigkilled_serve_has_its_claim_taken_over_by_the_other_replica_within_about_30_seconds(
+    migrated_postgres_url: str, fake_slack: FakeSlack, fake_hubspot: FakeHubSpot, tmp_path: Path
+) -> None:
+    """Defect 2, for real: `drumbeat serve` is SIGKILLed while its CRM write is in flight; the other
+    replica writes the update again within about 30 s of the kill (it waited 10 minutes before)."""
+    team = seed(fake_hubspot, fake_slack)
+    survivor = start_drumbeat(
+        migrated_postgres_url, fake_slack, fake_hubspot, clock=SettableClock(), worker=False
+    )
+    port = _free_port()
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "DATABASE_URL": migrated_postgres_url,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake_slack.api_url,
+        "CRM": "hubspot",
+        "HUBSPOT_ACCESS_TOKEN": HUBSPOT_TOKEN,
+        "HUBSPOT_API_URL": fake_hubspot.url,
+        "LOG_FORMAT": "json",
+    }
+    doomed = subprocess.Popen(
+        [DRUMBEAT, "serve", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _listening(url), timeout=30, what="serve listening")
+        fake_hubspot.reset_requests()
+        fake_hubspot.latency = 20.0  # the doomed replica's PATCH hangs...
+        with SlackRequests(url, SIGNING_SECRET) as slack:
+            ack = slack.slash_command(
+                "acme corp amount=9300", user_id="U0ALICE", response_url=fake_slack.response_url()
+            )
+        assert "Working on it" in ack.text
+        wait_until(lambda: fake_hubspot.request_count(method="PATCH") == 1, timeout=30, what="the PATCH sent")
+        (claimed,) = outbox_rows(survivor)
+        assert claimed.status == "pending" and claimed.locked_until is not None
+        doomed.send_signal(signal.SIGKILL)  # ...and the replica dies with it in flight
+        doomed.wait(10)
+        killed_at = time.monotonic()
+        fake_hubspot.latency = 0.0
+        survivor.runtime.start_workers()
+        wait_until(lambda: fake_hubspot.request_count(method="PATCH") == 2, timeout=60, what="the takeover")
+        takeover = time.monotonic() - killed_at
+        print(f"takeover {takeover:.1f}s after the SIGKILL")
+        assert takeover < 40
+        wait_until(lambda: outbox_rows(survivor)[0].status == "done", timeout=10, what="done")
+        assert fake_hubspot.deals[team.acme]["properties"]["amount"] == "9300"
+    finally:
+        fake_hubspot.latency = 0.0
+        if doomed.poll() is None:
+            doomed.kill()
+            doomed.wait(10)
+        stop_app(survivor)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _listening(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz").status_code in (200, 503)
+    except httpx.TransportError:
+        return False
+
+
+def test_a_worker_logs_a_database_outage_once_per_backoff_step(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Defect 8, the workers' part: a database that cannot be reached is logged with a traceback
+    once, then one line per backoff step (1 s, 2 s, 4 s...), not on every poll."""
+    unreachable = create_engine(f"sqlite:///{tmp_path / 'no-such-dir' / 'drumbeat.db'}")
+    clock = SettableClock()
+    worker = QueueWorker(
+        Outbox(sessionmaker(unreachable), clock), lambda rows: None, name="outbox", poll_interval=0.01
+    )
+    with caplog.at_level(logging.INFO, logger="core.queues.leased"):
+        worker.start()
+        time.sleep(3.5)
+        worker.stop()
+    records = [r for r in caplog.records if r.name == "core.queues.leased"]
+    assert 2 <= len(records) <= 3, [r.getMessage() for r in records]  # at 0 s, 1 s and 3 s
+    assert records[0].exc_info is not None and all(r.exc_info is None for r in records[1:])
+    assert "still failing (OperationalError); retrying in 2s" in records[1].getMessage()
+    unreachable.dispose()
