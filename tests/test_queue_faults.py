@@ -21,7 +21,8 @@ from sqlalchemy.orm import sessionmaker
 
 from bot.status import DeadLetters, gather_status
 from core.models import OutboxEntry, ReceivedCommand
-from core.queues.leased import QueueWorker
+from core.queues import alert_posts, dms
+from core.queues.leased import LEASE, LeasedQueue, QueueSpec, QueueWorker
 from core.queues.outbox import ChangeRequest, Outbox, enqueue
 from tests.cli import DRUMBEAT
 from tests.conftest import BOT_TOKEN, HUBSPOT_TOKEN, SIGNING_SECRET, RunningApp, stop_app
@@ -391,3 +392,108 @@ def test_a_worker_logs_a_database_outage_once_per_backoff_step(
     assert records[0].exc_info is not None and all(r.exc_info is None for r in records[1:])
     assert "still failing (OperationalError); retrying in 2s" in records[1].getMessage()
     unreachable.dispose()
+
+
+def test_a_failure_retried_past_its_queues_limit_is_dead_lettered_with_the_reason(sessions: Any) -> None:
+    """Defect 4: bounded attempts (DMs and alert posts give up after 10; here a queue giving up after 2)."""
+    clock = SettableClock()
+    queue = LeasedQueue(
+        QueueSpec(OutboxEntry, lease=LEASE, dead="rejected", due_at="next_attempt_at", give_up_after=2),
+        sessions,
+        clock,
+    )
+    with sessions.begin() as session:
+        enqueue(
+            session, ChangeRequest("d1", "Acme", {"amount": "1"}, {}, None, "U0ALICE", "slash"), now=clock()
+        )
+    (row,) = queue.claim("w")
+    assert queue.retry(row, "Slack said ratelimited")
+    clock.advance(minutes=1)
+    (row,) = queue.claim("w")
+    assert queue.retry(row, "Slack said ratelimited")
+    with sessions() as session:
+        entry = session.scalars(select(OutboxEntry)).one()
+    assert (entry.status, entry.last_error) == (
+        "rejected",
+        "gave up after 2 attempts: Slack said ratelimited",
+    )
+    assert dms.SPEC.give_up_after == alert_posts.SPEC.give_up_after == 10
+
+
+@pytest.mark.postgres
+def test_fault_run_two_replicas_one_slow_the_last_update_of_each_deal_wins(
+    migrated_postgres_url: str, fake_slack: FakeSlack, fake_hubspot: FakeHubSpot
+) -> None:
+    """Defect 1 as a fault run: 4 deals, 12 updates each, sent alternately to two replicas; the
+    first replica claims its commands but works them out only after the second applied all of its
+    own, and the CRM
+    answers some PATCHes 500 or 429. Every deal must end on the last amount sent, and no deal may
+    be written an amount older than one it was written before."""
+    seed(fake_hubspot, fake_slack)
+    deals = [
+        fake_hubspot.add_deal(
+            dealname=f"Fault {name}", pipeline="default", dealstage="qualifiedtobuy", hubspot_owner_id="101"
+        )
+        for name in ("alpha", "bravo", "charlie", "delta")
+    ]
+    clock = SettableClock()
+    slow = start_drumbeat(migrated_postgres_url, fake_slack, fake_hubspot, clock=clock, worker=False)
+    fast = start_drumbeat(migrated_postgres_url, fake_slack, fake_hubspot, clock=clock, worker=False)
+    sent: dict[str, list[int]] = {deal_id: [] for deal_id in deals}
+    try:
+        fake_hubspot.reset_requests()
+        fake_hubspot.fail_next(6, status=500, method="PATCH")
+        fake_hubspot.fail_next(4, status=429, method="PATCH")
+        acked = 0
+        for step in range(12):
+            for name, deal_id in zip(("alpha", "bravo", "charlie", "delta"), deals, strict=True):
+                amount = 100_000 + step * 10 + len(sent[deal_id])
+                replica = slow if step % 2 == 0 else fast
+                ack = replica.slack.slash_command(
+                    f"fault {name} amount={amount}", user_id="U0ALICE", response_url=fake_slack.response_url()
+                )
+                acked += "Working on it" in ack.text
+                sent[deal_id].append(amount)
+        # The slow replica has claimed the commands it received, and is busy (slow response_urls).
+        held = [c.id for i, c in enumerate(_received(slow)) if (i // 4) % 2 == 0]  # even steps
+        slow_commands = slow.runtime.commands
+        claimed = slow_commands.queue.claim(
+            slow_commands.holder, limit=100, where=[ReceivedCommand.id.in_(held)]
+        )
+        assert len(claimed) == 24
+        fast.runtime.start_workers()
+        wait_until(lambda: len(outbox_rows(fast)) == 24, timeout=60, what="the fast replica's updates queued")
+        wait_until(
+            lambda: all(e.status != "pending" for e in outbox_rows(fast)),
+            timeout=60,
+            what="the fast ones applied",
+        )
+        for command in claimed:  # the slow replica catches up: its (older) updates come last
+            slow_commands.process([command])
+        slow.runtime.start_workers()
+        wait_until(lambda: len(outbox_rows(fast)) == 48, timeout=60, what="all queued")
+        wait_until(lambda: all(e.status != "pending" for e in outbox_rows(fast)), timeout=90, what="all done")
+
+        written: dict[str, list[int]] = {deal_id: [] for deal_id in deals}
+        for request in fake_hubspot.requests:
+            deal_id = request.path.rsplit("/", 1)[-1]
+            if request.method == "PATCH" and deal_id in written:
+                written[deal_id].append(int(request.body["properties"]["amount"]))
+        out_of_order = 0
+        for deal_id, amounts in written.items():
+            place = [sent[deal_id].index(a) for a in amounts]
+            out_of_order += sum(1 for i in range(1, len(place)) if place[i] < max(place[:i]))
+        final = {d: int(fake_hubspot.deals[d]["properties"]["amount"]) for d in deals}
+        statuses = [e.status for e in outbox_rows(fast)]
+        print(
+            f"sent 48, acked {acked}, applied {statuses.count('done')}, superseded "
+            f"{statuses.count('superseded')}, PATCHes {sum(map(len, written.values()))}, "
+            f"out of order {out_of_order}, lost {sum(final[d] != sent[d][-1] for d in deals)}"
+        )
+        assert acked == 48
+        assert final == {d: sent[d][-1] for d in deals}
+        assert out_of_order == 0
+        assert statuses.count("rejected") == 0
+    finally:
+        stop_app(slow)
+        stop_app(fast)

@@ -25,6 +25,7 @@ SPEC = QueueSpec(
     due_at="next_attempt_at",
     first_backoff=timedelta(seconds=30),
     max_backoff=timedelta(minutes=30),
+    give_up_after=10,  # a channel Slack keeps failing for hours: kept as failed, with the reason
 )
 
 

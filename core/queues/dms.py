@@ -28,6 +28,7 @@ SPEC = QueueSpec(
     # Only for failures nobody expected; Slack's own refusals are retried at a time rituals choose.
     first_backoff=timedelta(minutes=5),
     max_backoff=timedelta(hours=1),
+    give_up_after=10,  # Slack failing one person's DMs for hours: kept as failed, with the reason
 )
 
 

@@ -70,6 +70,9 @@ class QueueSpec(Generic[Row]):
     first_backoff: timedelta = timedelta(seconds=5)
     max_backoff: timedelta = timedelta(minutes=10)
     max_attempts: int = 5  # failures the worker loop tolerates before a row is dead-lettered
+    # Claims after which a failure's `retry` dead-letters the row instead; None: retried until it goes
+    # (the outbox: an accepted update is retried until the CRM takes or refuses it).
+    give_up_after: int | None = None
     due: Callable[[datetime], Sequence[ColumnElement[bool]]] = field(default=_nothing_more)
 
 
@@ -176,7 +179,19 @@ class LeasedQueue(Generic[Row]):
         at: datetime | None = None,
         values: dict[str, Any] | None = None,
     ) -> bool:
-        """Try again at `at`, or after the backoff for the attempts so far. False when the claim was lost."""
+        """Try again at `at`, or after the backoff for the attempts so far. False when the claim was lost.
+
+        A failure (`reason`) on the spec's `give_up_after`th claim dead-letters the row instead."""
+        limit = self.spec.give_up_after
+        if reason is not None and limit is not None and attempts_of(row) >= limit:
+            log.error(
+                "%s row %s given up after %d attempts: %s",
+                self.spec.model.__name__,
+                _claim(row)[0],
+                limit,
+                reason,
+            )
+            return self.dead_letter(row, f"gave up after {limit} attempts: {reason}", values)
         when = at or self._clock() + self.backoff(attempts_of(row))
         changes: dict[str, Any] = dict(values or {})
         if reason is not None:
