@@ -519,6 +519,7 @@ def status_command(now: NowOption = None) -> None:
     for queue in status.queues:
         oldest = f", oldest waiting {_age(queue.oldest_age)}" if queue.oldest_age is not None else ""
         failed = f", {queue.failed} failed or rejected" if queue.failed else ""
+        failed += f" (latest: {queue.last_failure})" if queue.failed and queue.last_failure else ""
         console.print(f"{queue.name}: {queue.waiting} waiting{oldest}{failed}", highlight=False)
     synced = f"{status.last_sync:%Y-%m-%d %H:%M} UTC" if status.last_sync else "never"
     console.print(

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from bot.db import ping
 from bot.replay_guard import replay_guard_for
 from bot.services import Services
+from bot.status import DeadLetters
 from bot.web import CachedProbe, HealthProbes, HubSpotWebhooks, WebApp
 from core.deals.commands import DealCommands
 from core.deals.desk import DealDesk
@@ -241,7 +242,7 @@ def create_web_app(services: Services, runtime: SlackRuntime) -> WebApp:
     webhooks = None
     if webhook_secret is not None and runtime.refresher is not None:
         webhooks = HubSpotWebhooks(secret=webhook_secret, refresh=runtime.refresher.submit)
-    return WebApp(
+    web = WebApp(
         runtime.bolt,
         signing_secret=signing_secret,
         replay_guard=replay_guard_for(services.sessions),
@@ -254,6 +255,8 @@ def create_web_app(services: Services, runtime: SlackRuntime) -> WebApp:
         foreground=runtime.foreground,
         hubspot_webhooks=webhooks,
     )
+    web.registry.register(DeadLetters(services.sessions))
+    return web
 
 
 def _stored(_command_id: int) -> None:

@@ -4,12 +4,17 @@ their tokens. No Slack import: the Slack check is handed in."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from sqlalchemy import func, select
-from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
 from core.models import (
     AlertPost,
@@ -21,10 +26,15 @@ from core.models import (
     RitualFiring,
     SyncState,
 )
+from core.queues import alert_posts, commands, dms, outbox
+from core.queues.leased import QueueSpec
 from integrations.base import CRM, CrmError
 from rituals.config import RitualBase, RitualsConfig, next_firings
 
+log = logging.getLogger(__name__)
+
 __all__ = [
+    "DeadLetters",
     "Health",
     "QueueDepth",
     "RitualStatus",
@@ -53,6 +63,9 @@ class QueueDepth:
     waiting: int
     oldest_age: timedelta | None
     failed: int
+    """Dead-lettered: given up on for good (for CRM updates, refused by the CRM too)."""
+    last_failure: str | None = None
+    """Why the latest of them was given up on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,21 +101,7 @@ def gather_status(
 ) -> Status:
     with sessions() as session:
         rituals = [_ritual(session, ritual, now) for ritual in config.scheduled]
-        queues = [
-            _queue(
-                session, "CRM updates (outbox)", OutboxEntry.status, OutboxEntry.created_at, now, "pending"
-            ),
-            _queue(
-                session,
-                "/deal commands",
-                ReceivedCommand.status,
-                ReceivedCommand.received_at,
-                now,
-                "received",
-            ),
-            _queue(session, "DMs", PendingDM.status, PendingDM.send_after, now, "pending"),
-            _queue(session, "deal alert posts", AlertPost.status, AlertPost.created_at, now, "pending"),
-        ]
+        queues = [_queue(session, name, spec, since, now) for name, spec, since in QUEUES]
         mirrored = session.scalar(select(func.count()).select_from(MirrorDeal)) or 0
         history = session.scalar(select(func.count()).select_from(DealHistory)) or 0
         deals_state = session.get(SyncState, "deals")
@@ -138,21 +137,52 @@ def _ritual(session: Session, ritual: RitualBase, now: datetime) -> RitualStatus
     )
 
 
-def _queue(
-    session: Session,
-    name: str,
-    status: InstrumentedAttribute[str],
-    since: InstrumentedAttribute[datetime],
-    now: datetime,
-    waiting_status: str,
-) -> QueueDepth:
-    rows: dict[str, int] = dict(session.execute(select(status, func.count()).group_by(status)).all())
-    oldest = session.scalar(select(func.min(since)).where(status == waiting_status))
+# The queues an admin sees: name, what the queue is, and when a waiting item started waiting.
+QUEUES: list[tuple[str, QueueSpec[Any], Any]] = [
+    ("CRM updates (outbox)", outbox.SPEC, OutboxEntry.created_at),
+    ("/deal commands", commands.SPEC, ReceivedCommand.received_at),
+    ("DMs", dms.SPEC, PendingDM.send_after),
+    ("deal alert posts", alert_posts.SPEC, AlertPost.created_at),
+]
+
+
+def _queue(session: Session, name: str, spec: QueueSpec[Any], since: Any, now: datetime) -> QueueDepth:
+    model: Any = spec.model
+    rows: dict[str, int] = dict(
+        session.execute(select(model.status, func.count()).group_by(model.status)).all()
+    )
+    oldest = session.scalar(select(func.min(since)).where(model.status == spec.waiting))
     age = None
     if oldest is not None:
         age = max(now - oldest, timedelta(0))
-    failed = sum(n for s, n in rows.items() if s in ("failed", "rejected"))
-    return QueueDepth(name, int(rows.get(waiting_status, 0)), age, int(failed))
+    last_failure = session.scalar(
+        select(model.last_error).where(model.status == spec.dead).order_by(model.id.desc()).limit(1)
+    )
+    return QueueDepth(name, int(rows.get(spec.waiting, 0)), age, int(rows.get(spec.dead, 0)), last_failure)
+
+
+class DeadLetters(Collector):
+    """`/metrics`: items each queue gave up on (dead-lettered), read from the database when scraped."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def collect(self) -> Iterator[Metric]:
+        gauge = GaugeMetricFamily(
+            "drumbeat_queue_dead_letters",
+            "Queued items given up on, with a reason, per queue.",
+            labels=["queue"],
+        )
+        try:
+            with self._sessions() as session:
+                for name, spec, _since in QUEUES:
+                    model: Any = spec.model
+                    count = session.scalar(select(func.count()).where(model.status == spec.dead)) or 0
+                    gauge.add_metric([name], count)
+        except SQLAlchemyError as exc:  # the database is away: /metrics still answers, without these
+            log.warning("dead letter counts unavailable (%s)", type(exc).__name__)
+            return
+        yield gauge
 
 
 def _crm_problem(crm: CRM) -> str | None:

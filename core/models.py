@@ -193,7 +193,11 @@ class OutboxEntry(Base):
     requested_by: Mapped[str] = mapped_column(String(32))
     source: Mapped[str] = mapped_column(String(32))
     response_url: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    # The update's place in its deal's order, given when Slack's request was received (outbox module).
+    received_order: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), default=0, server_default="0"
+    )
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, done, rejected, superseded
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -22,15 +22,20 @@ log = logging.getLogger(__name__)
 def post_reply(
     client: WebClient, user_id: str, response_url: str | None, content: list[dict[str, Any]]
 ) -> None:
-    """Replace the ephemeral message the person acted on, or DM them when there is none."""
+    """Replace the ephemeral message the person acted on, or DM them when there is none, or when
+    the response_url refuses it or cannot be reached (expired, refused, not even a URL)."""
     fallback = next((b["text"]["text"] for b in content if b.get("type") == "section"), "Drumbeat")
     if response_url:
-        response = WebhookClient(response_url, timeout=10).send(
-            text=fallback, blocks=content, replace_original=True, response_type="ephemeral"
-        )
-        if response.status_code == 200:
-            return
-        log.warning("response_url refused the update (%s); sending a DM instead", response.status_code)
+        try:
+            response = WebhookClient(response_url, timeout=10).send(
+                text=fallback, blocks=content, replace_original=True, response_type="ephemeral"
+            )
+        except (OSError, ValueError) as exc:  # refused, timed out, or a malformed URL
+            log.warning("response_url unreachable (%s); sending a DM instead", type(exc).__name__)
+        else:
+            if response.status_code == 200:
+                return
+            log.warning("response_url refused the update (%s); sending a DM instead", response.status_code)
     client.chat_postMessage(channel=user_id, text=fallback, blocks=content)
 
 
@@ -47,6 +52,13 @@ class SlackNotifier:
             return  # the nudge message already shows what was done, in place
         if notice.kind == "queued":
             content = blocks.queued(notice.deal_name, label)
+        elif notice.kind == "superseded":
+            content = [
+                blocks.mrkdwn(
+                    f"↩️ A later update to *{blocks.escape(notice.deal_name)}* was saved to {label} first, "
+                    f"so this one was not applied (it changed {blocks.escape(notice.reason or '')})."
+                )
+            ]
         elif notice.kind == "rejected":
             content = blocks.rejected(notice.deal_name, notice.reason or "it refused the change", label)
         else:

@@ -12,19 +12,20 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.models import AlertPost
-from core.queues.leased import LeasedQueue, QueueSpec, QueueWorker
+from core.queues.leased import LEASE, LeasedQueue, QueueSpec, QueueWorker
 
 __all__ = ["AlertPostQueue", "alert_post_worker"]
 
 SPEC = QueueSpec(
     AlertPost,
-    lease=timedelta(minutes=2),
+    lease=LEASE,
     waiting="pending",
     done="posted",
     dead="failed",
     due_at="next_attempt_at",
     first_backoff=timedelta(seconds=30),
     max_backoff=timedelta(minutes=30),
+    give_up_after=10,  # a channel Slack keeps failing for hours: kept as failed, with the reason
 )
 
 

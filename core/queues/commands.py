@@ -19,12 +19,11 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.models import ReceivedCommand
-from core.queues.leased import LeasedQueue, QueueSpec, QueueWorker
+from core.queues.leased import LEASE, LeasedQueue, QueueSpec, QueueWorker
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
-LEASE = timedelta(seconds=60)
 STORE_TIMEOUT = 2.0  # seconds a request waits for its command to be committed (Slack allows 3)
 WRITER_IDLE = 1.0  # seconds the writer thread lingers for more arrivals before it ends
 
@@ -32,6 +31,13 @@ WRITER_IDLE = 1.0  # seconds the writer thread lingers for more arrivals before 
 def command_key(command_id: int) -> str:
     """The outbox idempotency key of the change a received command makes."""
     return f"cmd-{command_id}"
+
+
+def command_of_key(key: str) -> int | None:
+    """The received command an outbox key names, if any: its id is the update's place in the order
+    of its deal's updates (ids are given in the order requests are stored, before each ack)."""
+    prefix, _, number = key.partition("-")
+    return int(number) if prefix == "cmd" and number.isdigit() else None
 
 
 @dataclass
@@ -48,9 +54,9 @@ SPEC = QueueSpec(
     waiting="received",
     done="done",
     dead="failed",
-    # Retried when the lease would have run out, as before there was a backoff: the person waits.
-    first_backoff=LEASE,
-    max_backoff=LEASE,
+    # The person waits for the answer: retried soon, at most a minute apart.
+    first_backoff=timedelta(seconds=5),
+    max_backoff=timedelta(minutes=1),
     max_attempts=MAX_ATTEMPTS,
 )
 
@@ -192,8 +198,13 @@ def _work(
         gave_up = f"gave up after {command.attempts} attempts ({type(exc).__name__})"
         answer = answering.give_up(command)
     if not answering.send(command, answer):
-        # The change (if any) is stored under the command's key; answering is simply tried again.
-        inbox.retry(command, "the answer could not be delivered")
+        # The change (if any) is stored under the command's key; answering is simply tried again,
+        # a bounded number of times (the outbox still applies the change and confirms it itself).
+        if command.attempts >= MAX_ATTEMPTS:
+            log.error("gave up answering /deal command %s after %d attempts", command.id, command.attempts)
+            inbox.dead_letter(command, f"the answer could not be delivered after {command.attempts} attempts")
+        else:
+            inbox.retry(command, "the answer could not be delivered")
         return
     if gave_up is not None:
         inbox.dead_letter(command, gave_up)

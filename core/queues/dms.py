@@ -13,9 +13,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.models import PendingDM
-from core.queues.leased import LeasedQueue, QueueSpec, QueueWorker
+from core.queues.leased import LEASE, LeasedQueue, QueueSpec, QueueWorker
 
-LEASE = timedelta(minutes=2)
 PER_MESSAGE = 20  # DMs claimed for one person at a time
 
 SPEC = QueueSpec(
@@ -29,6 +28,7 @@ SPEC = QueueSpec(
     # Only for failures nobody expected; Slack's own refusals are retried at a time rituals choose.
     first_backoff=timedelta(minutes=5),
     max_backoff=timedelta(hours=1),
+    give_up_after=10,  # Slack failing one person's DMs for hours: kept as failed, with the reason
 )
 
 

@@ -25,7 +25,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LeasedQueue", "QueueSpec", "QueueWorker", "attempts_of"]
+__all__ = ["LEASE", "LeasedQueue", "QueueSpec", "QueueWorker", "attempts_of"]
+
+# Every queue's lease: short, since a live worker renews its claims (`QueueWorker`'s heartbeat),
+# so a dead worker's claims are taken over within about this long.
+LEASE = timedelta(seconds=30)
+# How long the worker loop waits after a failure that is not one row's (the database is down),
+# doubling up to the cap: one log line per step instead of one per poll.
+LOOP_FIRST_BACKOFF = 1.0
+LOOP_MAX_BACKOFF = 60.0
 
 
 # A mapped class with the columns every queue table has: id, status, attempts, locked_until,
@@ -62,6 +70,9 @@ class QueueSpec(Generic[Row]):
     first_backoff: timedelta = timedelta(seconds=5)
     max_backoff: timedelta = timedelta(minutes=10)
     max_attempts: int = 5  # failures the worker loop tolerates before a row is dead-lettered
+    # Claims after which a failure's `retry` dead-letters the row instead; None: retried until it goes
+    # (the outbox: an accepted update is retried until the CRM takes or refuses it).
+    give_up_after: int | None = None
     due: Callable[[datetime], Sequence[ColumnElement[bool]]] = field(default=_nothing_more)
 
 
@@ -94,6 +105,7 @@ class LeasedQueue(Generic[Row]):
         ident = self.column("id")
         due = [*self.due(now), *where]
         with self._sessions.begin() as session:
+            self._before_claim(session)
             if self.spec.group_by is not None:
                 group = self.column(self.spec.group_by)
                 first = session.execute(select(group).where(*due).order_by(ident).limit(1)).first()
@@ -119,6 +131,35 @@ class LeasedQueue(Generic[Row]):
                 return []
             return list(session.scalars(select(self.spec.model).where(ident.in_(claimed)).order_by(ident)))
 
+    def _before_claim(self, session: Session) -> None:
+        """A hook at the start of a claim's transaction (the outbox serialises its claims)."""
+
+    def renew(self, rows: Sequence[Row]) -> set[int]:
+        """Extend the lease of rows this claim still holds; returns the ids still held (a row taken
+        over after a lapsed lease is not renewed, and its late worker must not act on it)."""
+        if not rows:
+            return set()
+        now = self._clock()
+        held: set[int] = set()
+        with self._sessions.begin() as session:
+            for row in rows:
+                ident, holder, attempt = _claim(row)
+                result: Any = session.execute(
+                    update(self.spec.model)
+                    .where(
+                        self.column("id") == ident,
+                        self.column("status") == self.spec.waiting,
+                        self.column("locked_by") == holder,
+                        self.column("attempts") == attempt,
+                        # Not a row retried meanwhile with a later time (queues without a due column)
+                        self.column("locked_until") <= now + self.spec.lease,
+                    )
+                    .values(locked_until=now + self.spec.lease)
+                )
+                if result.rowcount:
+                    held.add(ident)
+        return held
+
     def backoff(self, attempts: int) -> timedelta:
         """Doubling from the first delay, capped: 5s, 10s, 20s, ... up to the maximum."""
         delay: timedelta = self.spec.first_backoff * 2 ** max(attempts - 1, 0)
@@ -138,7 +179,19 @@ class LeasedQueue(Generic[Row]):
         at: datetime | None = None,
         values: dict[str, Any] | None = None,
     ) -> bool:
-        """Try again at `at`, or after the backoff for the attempts so far. False when the claim was lost."""
+        """Try again at `at`, or after the backoff for the attempts so far. False when the claim was lost.
+
+        A failure (`reason`) on the spec's `give_up_after`th claim dead-letters the row instead."""
+        limit = self.spec.give_up_after
+        if reason is not None and limit is not None and attempts_of(row) >= limit:
+            log.error(
+                "%s row %s given up after %d attempts: %s",
+                self.spec.model.__name__,
+                _claim(row)[0],
+                limit,
+                reason,
+            )
+            return self.dead_letter(row, f"gave up after {limit} attempts: {reason}", values)
         when = at or self._clock() + self.backoff(attempts_of(row))
         changes: dict[str, Any] = dict(values or {})
         if reason is not None:
@@ -202,9 +255,13 @@ class QueueWorker(Generic[Row]):
     """The worker loop: `threads` daemon threads claim due rows and hand them to `process`, polling
     every `poll_interval` seconds or at once when `wakeup` is set (after an enqueue in this process).
 
-    `process` records each row's outcome itself; if it raises, the rows are retried with backoff and
-    dead-lettered after `max_attempts`. `between_items` runs before each piece of work (e.g. step
-    aside while Slack requests are being answered).
+    `process` records each row's outcome itself; if it raises, only that piece of work is retried
+    with backoff, and dead-lettered after `max_attempts`. `between_items` runs before each piece of
+    work (e.g. step aside while Slack requests are being answered); `housekeeping` once per poll.
+
+    While rows are claimed (worked, or waiting behind others of the same batch) a heartbeat thread
+    renews their lease every `heartbeat` seconds, so the lease can be short: a worker that dies
+    stops renewing and its rows are claimed again once the lease runs out.
     """
 
     def __init__(
@@ -218,6 +275,8 @@ class QueueWorker(Generic[Row]):
         batch: int = 1,
         between_items: Callable[[], None] = lambda: None,
         wakeup: threading.Event | None = None,
+        heartbeat: float | None = None,
+        housekeeping: Callable[[], None] = lambda: None,
     ) -> None:
         self.queue = queue
         self.holder = f"{name}-{secrets.token_hex(3)}"
@@ -227,9 +286,15 @@ class QueueWorker(Generic[Row]):
         self._poll = poll_interval
         self._batch = batch
         self._between_items = between_items
+        self._housekeeping = housekeeping
         self._wake = wakeup or threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        # A third of the lease: two renewals may fail (a slow database) before the lease runs out.
+        self._heartbeat = heartbeat or queue.spec.lease.total_seconds() / 3
+        self._held: dict[int, Row] = {}
+        self._held_lock = threading.Lock()
+        self._beating: threading.Thread | None = None
 
     @property
     def stopping(self) -> bool:
@@ -267,16 +332,22 @@ class QueueWorker(Generic[Row]):
             if group is not None:
                 seen.append(getattr(rows[0], self.queue.spec.group_by or ""))
             units = [rows] if group is not None else [[row] for row in rows]
-            for index, unit in enumerate(units):
-                if self.stopping:  # shutting down: what this claim has not started goes back at once
-                    self.queue.release([row for rest in units[index:] for row in rest])
-                    return handled
-                self._between_items()
-                self.process(unit)
-                handled += 1
+            self._renew_while_held(rows)
+            try:
+                for index, unit in enumerate(units):
+                    if self.stopping:  # shutting down: what this claim has not started goes back at once
+                        self.queue.release([row for rest in units[index:] for row in rest])
+                        return handled
+                    self._between_items()
+                    self.process(unit)
+                    self._stop_renewing(unit)
+                    handled += 1
+            finally:
+                self._stop_renewing(rows)
         return handled
 
     def process(self, rows: list[Row]) -> None:
+        """Work one unit; a failure is this unit's alone (the rest of its batch is worked as usual)."""
         try:
             self._process(rows)
         except Exception as exc:  # a bug or an answer nobody expected: back off, then give up
@@ -288,11 +359,61 @@ class QueueWorker(Generic[Row]):
                 else:
                     self.queue.retry(row, reason)
 
+    def renew_now(self, rows: Sequence[Row]) -> bool:
+        """Renew before a step that must not run on a lost claim (a CRM write): False if lost."""
+        return len(self.queue.renew(rows)) == len(rows)
+
+    def _renew_while_held(self, rows: Sequence[Row]) -> None:
+        with self._held_lock:
+            for row in rows:
+                self._held[_claim(row)[0]] = row
+            if self._beating is None or not self._beating.is_alive():
+                self._beating = threading.Thread(
+                    target=self._beat, name=f"{self._name}-heartbeat", daemon=True
+                )
+                self._beating.start()
+
+    def _stop_renewing(self, rows: Sequence[Row]) -> None:
+        with self._held_lock:
+            for row in rows:
+                self._held.pop(_claim(row)[0], None)
+
+    def _beat(self) -> None:
+        """Renew the held rows' leases until none is held (the next claim starts it again)."""
+        while not self._stop.wait(self._heartbeat):
+            with self._held_lock:
+                rows = list(self._held.values())
+                if not rows:
+                    self._beating = None
+                    return
+            try:
+                kept = self.queue.renew(rows)
+            except Exception as exc:  # noqa: BLE001 - the database is away: the lease is the fallback
+                log.warning("%s: could not renew leases (%s)", self._name, type(exc).__name__)
+                continue
+            if len(kept) < len(rows):
+                log.warning(
+                    "%s: lost the claim on %s", self._name, sorted({_claim(r)[0] for r in rows} - kept)
+                )
+
     def _loop(self) -> None:
+        delay = LOOP_FIRST_BACKOFF
         while not self._stop.is_set():
             try:
+                self._housekeeping()
                 self.run_once()
-            except Exception:  # keep polling: the work stays leased and is retried
-                log.exception("%s failed; retrying", self._name)
+            except Exception as exc:  # the database is down, most likely: the work stays leased
+                if delay == LOOP_FIRST_BACKOFF:
+                    log.exception("%s failed; retrying in %.0fs", self._name, delay)
+                else:
+                    log.warning(
+                        "%s still failing (%s); retrying in %.0fs", self._name, type(exc).__name__, delay
+                    )
+                self._stop.wait(delay)
+                delay = min(delay * 2, LOOP_MAX_BACKOFF)
+                continue
+            if delay != LOOP_FIRST_BACKOFF:
+                log.info("%s working again", self._name)
+                delay = LOOP_FIRST_BACKOFF
             self._wake.wait(self._poll)
             self._wake.clear()

@@ -1,9 +1,19 @@
 """The outbox: accepted changes are stored before Slack gets its ack, then applied to the CRM by workers.
 
 Every `serve` process runs a worker: the leased queue's loop (`core.queues.leased`), so replicas never
-apply one entry at the same time, and one deal's entries are applied in order. A worker that
-dies mid-way leaves a lease that runs out, and the entry is applied again: a PATCH with the same
-values changes nothing, and a note carries the entry's idempotency key, so nothing is applied twice.
+apply one entry at the same time. A worker that dies mid-way stops renewing its lease, which runs
+out within seconds, and the entry is applied again: a PATCH with the same values changes nothing,
+and a note carries the entry's idempotency key, so nothing is applied twice.
+
+The last value wins, per field. Each entry has its place in its deal's order (`received_order`),
+given when Slack's request was received, before the ack: a `/deal` update's is its received
+command's id (2 * id), and a button's or modal's is just after the last command received before
+it (2 * that id + 1); ties go by entry id. A deal's entries are applied one at a time (no entry is
+claimed while another of the deal is in flight) and in that order (none while an earlier one
+waits). An entry that only reached the outbox after a later one was applied (its command was
+worked out late: a slow replica, a crash) is superseded field by field: the fields a later applied
+entry set are dropped, the rest and its note are applied, and an entry with nothing left is
+recorded as "superseded" with the reason, its person told that a newer update was saved first.
 """
 
 from __future__ import annotations
@@ -11,18 +21,20 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, exists, insert, select
+from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from core.deals.fields import FIELD_BY_NAME, FIELDS
 from core.mirror.sync import drop_deals, store_deal
-from core.models import AuditEntry, OutboxEntry
-from core.queues.leased import LeasedQueue, QueueSpec, QueueWorker
+from core.models import AuditEntry, OutboxEntry, ReceivedCommand
+from core.queues.commands import command_of_key
+from core.queues.leased import LEASE, LeasedQueue, QueueSpec, QueueWorker
 from core.sql import dialect_insert
 from integrations.base import (
     CRM,
@@ -36,11 +48,15 @@ from integrations.base import (
 
 log = logging.getLogger(__name__)
 
-# Longer than the slowest CRM call with all its retries, so a live worker never loses its claim.
-LEASE = timedelta(minutes=10)
 MAX_UNEXPECTED_FAILURES = 5
 MAX_BACKOFF = timedelta(minutes=10)
 FIRST_BACKOFF = timedelta(seconds=5)
+QUEUED_AFTER = timedelta(seconds=30)  # an update not in the CRM by then: its person hears it is queued
+SWEEP_EVERY = 5.0  # seconds between two looks for such updates, per worker
+# Outbox claims take this PostgreSQL advisory lock, so two replicas never claim two entries of one
+# deal at once (each would see the other's entry unclaimed). Claims are short; the CRM call is not
+# under it. SQLite has a single writer, and the claim's UPDATE re-checks what was selected.
+CLAIM_LOCK = 0x0D12_0B0C
 
 # Field names in `changes` are the editable fields' (core.deals.fields) and this one; anything else
 # is a CRM property written as it is.
@@ -60,7 +76,7 @@ class ChangeRequest:
     idempotency_key: str | None = None  # the same key twice stores the change once
 
 
-NoticeKind = Literal["done", "queued", "rejected"]
+NoticeKind = Literal["done", "queued", "rejected", "superseded"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +106,11 @@ def enqueue(session: Session, request: ChangeRequest, *, now: datetime) -> int:
     Core inserts, not the ORM: this runs before every acknowledgement, so it is kept cheap.
     """
     key = request.idempotency_key or secrets.token_hex(8)
+    command = command_of_key(key)
+    if command is not None:
+        order = 2 * command
+    else:  # a button or a modal: just after every command received before it
+        order = 2 * (session.scalar(select(func.max(ReceivedCommand.id))) or 0) + 1
     inserted: int | None = session.execute(
         dialect_insert(session)(OutboxEntry)
         .values(
@@ -102,6 +123,7 @@ def enqueue(session: Session, request: ChangeRequest, *, now: datetime) -> int:
             requested_by=request.requested_by,
             source=request.source,
             response_url=request.response_url,
+            received_order=order,
             status="pending",
             attempts=0,
             next_attempt_at=now,
@@ -143,9 +165,11 @@ def deal_update(changes: Mapping[str, str]) -> DealUpdate:
     )
 
 
-def apply_entry(crm: CRM, entry: OutboxEntry) -> Deal:
-    """Write one entry to the CRM. Safe to repeat: same values again, and the note is keyed."""
-    deal = crm.update_deal(entry.deal_id, deal_update(entry.changes)) if entry.changes else None
+def apply_entry(crm: CRM, entry: OutboxEntry, changes: Mapping[str, str] | None = None) -> Deal:
+    """Write one entry (or `changes`, what is left of it) to the CRM. Safe to repeat: same values
+    again, and the note is keyed."""
+    changes = entry.changes if changes is None else changes
+    deal = crm.update_deal(entry.deal_id, deal_update(changes)) if changes else None
     if entry.note:
         crm.add_note(
             entry.deal_id, entry.note, timestamp=entry.created_at, idempotency_key=entry.idempotency_key
@@ -153,13 +177,18 @@ def apply_entry(crm: CRM, entry: OutboxEntry) -> Deal:
     return crm.get_deal(entry.deal_id) if entry.note or deal is None else deal
 
 
+def _before(a: Any, b: Any) -> ColumnElement[bool]:
+    """Entry `a` comes before entry `b` in their deal's order."""
+    return or_(a.received_order < b.received_order, and_(a.received_order == b.received_order, a.id < b.id))
+
+
 def _in_order(now: datetime) -> Sequence[ColumnElement[bool]]:
-    # One deal's changes reach the CRM in the order they were made: the last one wins.
-    older = aliased(OutboxEntry)
+    # One deal's changes reach the CRM in the order Slack delivered them, one at a time.
+    other = aliased(OutboxEntry)
+    same_deal = [other.deal_id == OutboxEntry.deal_id, other.status == "pending"]
     return (
-        ~exists().where(
-            older.deal_id == OutboxEntry.deal_id, older.status == "pending", older.id < OutboxEntry.id
-        ),
+        ~exists().where(*same_deal, _before(other, OutboxEntry)),
+        ~exists().where(*same_deal, other.id != OutboxEntry.id, other.locked_until >= now),
     )
 
 
@@ -184,12 +213,57 @@ class Outbox(LeasedQueue[OutboxEntry]):
         super().__init__(SPEC, sessions, clock)
         self._clock = clock
 
-    def complete(self, entry: OutboxEntry, deal: Deal) -> bool:
-        """Record success; False when this worker no longer holds the entry (then it says nothing)."""
+    def _before_claim(self, session: Session) -> None:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK})
+
+    def applied_after(self, entry: OutboxEntry) -> set[str]:
+        """The fields set by entries of the deal that come after this one and were applied."""
+        later = select(OutboxEntry.changes).where(
+            OutboxEntry.deal_id == entry.deal_id,
+            OutboxEntry.status == "done",
+            or_(
+                OutboxEntry.received_order > entry.received_order,
+                and_(OutboxEntry.received_order == entry.received_order, OutboxEntry.id > entry.id),
+            ),
+        )
+        with self._sessions() as session:
+            return {name for changes in session.scalars(later) for name in changes}
+
+    def supersede(self, entry: OutboxEntry, reason: str) -> bool:
+        """Nothing of it is left to apply: a later update of the deal set every field it sets."""
+        return self._record(
+            entry, {"status": "superseded", "last_error": reason, "completed_at": self._clock()}, None
+        )
+
+    def take_delayed(self) -> list[OutboxEntry]:
+        """Updates waiting longer than `QUEUED_AFTER` whose person was not told yet, marked told
+        (one replica wins each)."""
         now = self._clock()
+        waiting = [
+            OutboxEntry.status == "pending",
+            OutboxEntry.told_queued.is_(False),
+            OutboxEntry.created_at <= now - QUEUED_AFTER,
+        ]
+        with self._sessions() as session:  # a read first: most looks find nothing, and write nothing
+            if session.scalar(select(OutboxEntry.id).where(*waiting).limit(1)) is None:
+                return []
+        with self._sessions.begin() as session:
+            ids = session.scalars(
+                update(OutboxEntry).where(*waiting).values(told_queued=True).returning(OutboxEntry.id)
+            ).all()
+            rows = list(session.scalars(select(OutboxEntry).where(OutboxEntry.id.in_(ids))))
+            session.expunge_all()
+        return rows
+
+    def complete(self, entry: OutboxEntry, deal: Deal, superseded: Sequence[str] = ()) -> bool:
+        """Record success (and the fields a later update had set first, not written);
+        False when this worker no longer holds the entry (then it says nothing)."""
+        now = self._clock()
+        why = f"superseded by a later update: {', '.join(superseded)}" if superseded else None
         return self.finish(
             entry,
-            {"completed_at": now, "result": _deal_summary(deal), "last_error": None},
+            {"completed_at": now, "result": _deal_summary(deal), "last_error": why},
             also=lambda session: store_deal(session, deal, now),
         )
 
@@ -228,6 +302,7 @@ def outbox_worker(
         poll_interval=poll_interval,
         between_items=between_items,
         wakeup=wakeup,
+        housekeeping=apply.tell_delayed,
     )
 
 
@@ -238,10 +313,37 @@ class ApplyToCrm:
         self._outbox = outbox
         self._crm = crm
         self._notify = notify
+        self._next_sweep = 0.0
+        self._sweep_lock = threading.Lock()
+
+    def tell_delayed(self) -> None:
+        """Tell once the people whose update is still not in the CRM after `QUEUED_AFTER` (a crashed
+        worker's, or one behind a slow update of the same deal) that it is queued."""
+        with self._sweep_lock:  # the worker's threads share one look every `SWEEP_EVERY` seconds
+            if time.monotonic() < self._next_sweep:
+                return
+            self._next_sweep = time.monotonic() + SWEEP_EVERY
+        for entry in self._outbox.take_delayed():
+            self._tell(entry, "queued", reason="still waiting")
 
     def __call__(self, entry: OutboxEntry) -> None:
+        newer = self._outbox.applied_after(entry)
+        if LOST_REASON in entry.changes and "stage" in newer:
+            newer.add(LOST_REASON)  # a lost reason goes with the stage it was given for
+        changes = {name: value for name, value in entry.changes.items() if name not in newer}
+        superseded = sorted(set(entry.changes) - set(changes))
+        if superseded:
+            log.info("CRM update %s: %s superseded by a later update", entry.id, ", ".join(superseded))
+        if superseded and not changes and not entry.note:
+            reason = "a later update of this deal was saved first (" + ", ".join(superseded) + ")"
+            if self._outbox.supersede(entry, reason):
+                self._tell(entry, "superseded", reason=", ".join(superseded))
+            return
+        if not self._outbox.renew([entry]):  # taken over (a lapsed lease): the new holder writes it
+            log.warning("CRM update %s: claim lost before writing it", entry.id)
+            return
         try:
-            deal = apply_entry(self._crm, entry)
+            deal = apply_entry(self._crm, entry, changes)
         except (CrmRejected, CrmNotFound) as exc:
             if self._outbox.reject(entry, str(exc), gone=isinstance(exc, CrmNotFound)):
                 self._tell(entry, "rejected", reason=str(exc))
@@ -261,11 +363,17 @@ class ApplyToCrm:
             else:
                 self._outbox.retry_later(entry, "unexpected error")
             return
-        if self._outbox.complete(entry, deal):
-            self._tell(entry, "done", after=deal)
+        if self._outbox.complete(entry, deal, superseded):
+            self._tell(entry, "done", after=deal, changes=changes)
 
     def _tell(
-        self, entry: OutboxEntry, kind: NoticeKind, *, after: Deal | None = None, reason: str | None = None
+        self,
+        entry: OutboxEntry,
+        kind: NoticeKind,
+        *,
+        after: Deal | None = None,
+        reason: str | None = None,
+        changes: Mapping[str, str] | None = None,
     ) -> None:
         notice = Notice(
             kind=kind,
@@ -274,7 +382,7 @@ class ApplyToCrm:
             deal_name=entry.deal_name,
             requested_by=entry.requested_by,
             response_url=entry.response_url,
-            changes=entry.changes,
+            changes=entry.changes if changes is None else changes,
             before=entry.before,
             note=entry.note,
             after=after,
