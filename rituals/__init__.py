@@ -19,4 +19,5 @@ __all__ = [
     "quiet",
     "reload",
     "scheduler",
+    "starter",
 ]
