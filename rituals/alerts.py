@@ -168,10 +168,10 @@ class AlertRenderer(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class PlannedAlert:
-    """What one rule says: to a channel, or as a DM to `recipient` (a Slack user)."""
+    """What one rule says, to `target`: a channel, or the Slack user of a DM."""
 
     ritual_id: str
-    target: str  # the channel as the rituals file names it, or the Slack user of a DM
+    target: str  # a channel as the rituals file names it, or a Slack user id
     is_dm: bool
     post: ChannelPost
     deals: int
@@ -179,10 +179,11 @@ class PlannedAlert:
 
 @dataclass
 class AlertReport:
+    """What one look found and queued, and what it could not do (for the log and `drumbeat sync`)."""
+
     started_watching: bool = False
     changes: int = 0
     planned: list[PlannedAlert] = field(default_factory=list)
-    posted: int = 0
     warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
