@@ -78,7 +78,10 @@ def _check_command(form: dict[str, list[str]]) -> None:
 def _check_url(value: object, what: str) -> None:
     if not isinstance(value, str) or len(value) > _MAX_URL:
         raise MalformedRequest(f"`{what}` is not a URL")
-    parsed = urllib.parse.urlsplit(value) if value.isprintable() else None
+    try:
+        parsed = urllib.parse.urlsplit(value) if value.isprintable() else None
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        parsed = None
     if value and (parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc):
         raise MalformedRequest(f"`{what}` is not a URL")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from http.client import HTTPException
 from typing import Any
 
 from slack_sdk import WebClient
@@ -30,7 +31,7 @@ def post_reply(
             response = WebhookClient(response_url, timeout=10).send(
                 text=fallback, blocks=content, replace_original=True, response_type="ephemeral"
             )
-        except (OSError, ValueError) as exc:  # refused, timed out, or a malformed URL
+        except (OSError, ValueError, HTTPException) as exc:  # refused, timed out, or a malformed URL
             log.warning("response_url unreachable (%s); sending a DM instead", type(exc).__name__)
         else:
             if response.status_code == 200:

@@ -31,6 +31,9 @@ from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.slack import FakeSlack
 from tests.slack_signing import SlackRequests
 
+# Passes the edge's shape check (a scheme and a host) but no HTTP client can send to it.
+UNUSABLE_URL = "http://127.0.0.1:notaport/response"
+
 
 def _flat(payload: dict[str, Any]) -> str:
     return json.dumps(payload, ensure_ascii=False)
@@ -227,14 +230,14 @@ def test_a_live_worker_renews_its_claim_so_no_one_takes_it_over(
 def test_a_bad_response_url_holds_up_no_one_and_its_person_gets_a_dm(
     engine: Any, database_url: str, fake_slack: FakeSlack, fake_hubspot: FakeHubSpot
 ) -> None:
-    """Defect 4: three commands claimed in one batch; one's response_url is not a URL, one's refuses
+    """Defect 4: three commands claimed in one batch; one's response_url cannot be used, one's refuses
     connections. The third is answered as usual, and the other two people get their answer by DM."""
     team = seed(fake_hubspot, fake_slack)
     app = start_drumbeat(database_url, fake_slack, fake_hubspot, clock=SettableClock(), worker=False)
     try:
         with SocketClosedPort() as refused:
             good = fake_slack.response_url()
-            app.slack.slash_command("acme corp amount=7001", user_id="U0ALICE", response_url="not a url")
+            app.slack.slash_command("acme corp amount=7001", user_id="U0ALICE", response_url=UNUSABLE_URL)
             app.slack.slash_command("acme corp next=Demo", user_id="U0ALICE", response_url=refused)
             app.slack.slash_command("acme corp close=2031-01-15", user_id="U0ALICE", response_url=good)
             fake_slack.clear_calls()
@@ -258,7 +261,7 @@ def test_an_answer_that_can_never_be_delivered_is_dead_lettered_and_counted(
     clock = SettableClock()
     app = start_drumbeat(database_url, fake_slack, fake_hubspot, clock=clock, worker=False)
     try:
-        app.slack.slash_command("acme corp amount=7002", user_id="U0ALICE", response_url="not a url")
+        app.slack.slash_command("acme corp amount=7002", user_id="U0ALICE", response_url=UNUSABLE_URL)
         fake_slack.fail("chat.postMessage", "account_inactive", times=100)
         for _ in range(5):
             assert app.runtime.commands.run_once() == 1

@@ -216,6 +216,14 @@ MALFORMED: dict[str, tuple[str, str]] = {
     "event-a-list": ("[]", JSON_CONTENT_TYPE),
     "event-without-event": ('{"type": "event_callback"}', JSON_CONTENT_TYPE),
     "command-without-user": ("command=%2Fdeal&text=acme", FORM_CONTENT_TYPE),
+    "response-url-not-a-url": (
+        "command=%2Fdeal&text=acme&user_id=U0ALICE&response_url=not+a+url",
+        FORM_CONTENT_TYPE,
+    ),
+    "response-url-broken-ipv6": (
+        "command=%2Fdeal&text=acme&user_id=U0ALICE&response_url=http%3A%2F%2F%5B%3A%3A1%2Fx",
+        FORM_CONTENT_TYPE,
+    ),
     "empty-form": ("", FORM_CONTENT_TYPE),
 }
 
