@@ -171,11 +171,12 @@ def _check_event(envelope: dict[str, Any]) -> None:
     if kind == "url_verification":
         _string(envelope, "challenge", required=True, limit=255)
         return
+    # Bolt reads `event` from any envelope, whatever its type: it must be an object if present.
+    event = _dict(envelope, "event", required=kind == "event_callback")
     if kind != "event_callback":
         if not isinstance(kind, str):
             raise MalformedRequest("an event without a type")
         return  # app_rate_limited and the like: Bolt answers them
-    event = _dict(envelope, "event", required=True)
     if not isinstance(event.get("type"), str):
         raise MalformedRequest("an event without a type")
     if "user" in event and not valid_id(event["user"]) and not isinstance(event["user"], dict):

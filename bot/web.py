@@ -286,7 +286,13 @@ class WebApp:
             return self._database_down(body, start_response)
         self._outage.succeeded()
         query = environ.get("QUERY_STRING", "")
-        response = self._bolt.dispatch(BoltRequest(body=body, query=query, headers=headers))
+        try:
+            response = self._bolt.dispatch(BoltRequest(body=body, query=query, headers=headers))
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            # Bolt's own reading of a request that passed the shape check: still a malformed request.
+            self._slack_requests.labels("malformed").inc()
+            log.warning("refused a Slack request Bolt could not read: %s: %s", type(exc).__name__, exc)
+            return _text(start_response, 400, "Bad Request")
         self._slack_requests.labels("accepted").inc()
         self._ack_seconds.observe(time.perf_counter() - started)
         out_headers = [(k, v) for k, values in response.headers.items() for v in values]

@@ -8,6 +8,9 @@ else is a bug, logged with its traceback.
 from __future__ import annotations
 
 import logging
+import os
+import traceback
+from pathlib import Path
 from typing import Any
 
 from slack_bolt import App, BoltResponse
@@ -17,6 +20,19 @@ log = logging.getLogger(__name__)
 
 APOLOGY = "Sorry, something went wrong on Drumbeat's side and nothing was changed. Please try again."
 DATABASE_DOWN = "Drumbeat can't reach its database right now; nothing was changed, try again in a minute."
+
+
+_OUR_CODE = tuple(
+    str(Path(__file__).resolve().parent.parent / package) + os.sep
+    for package in ("bot", "handlers", "rituals", "core", "integrations")
+)
+
+
+def _raised_by_drumbeat(error: BaseException) -> bool:
+    """Whether any frame of the error's traceback is Drumbeat's: a bug of ours, not a bad request."""
+    return any(
+        frame.f_code.co_filename.startswith(_OUR_CODE) for frame, _ in traceback.walk_tb(error.__traceback__)
+    )
 
 
 def register(app: App) -> None:
@@ -31,6 +47,9 @@ def register(app: App) -> None:
         if isinstance(error, OSError):  # Slack or a response_url out of reach: a fault, not a bug
             log.warning("could not answer a %s: %s: %s", kind, type(error).__name__, error)
             return BoltResponse(status=200, body=APOLOGY) if body.get("command") else BoltResponse(status=503)
+        if not _raised_by_drumbeat(error):  # Bolt itself could not read this (signed) request
+            log.warning("refused a %s Bolt could not read: %s: %s", kind, type(error).__name__, error)
+            return BoltResponse(status=400, body="")
         log.error("listener failed on %s: %s", kind, type(error).__name__, exc_info=error)
         if body.get("command"):
             # Slack shows a slash command's response body to the person who typed it.

@@ -215,6 +215,8 @@ MALFORMED: dict[str, tuple[str, str]] = {
     "event-not-json": ('{"type": "event_callback", ', JSON_CONTENT_TYPE),
     "event-a-list": ("[]", JSON_CONTENT_TYPE),
     "event-without-event": ('{"type": "event_callback"}', JSON_CONTENT_TYPE),
+    # Found by the fuzzer: Bolt reads `event` whatever the envelope's type.
+    "event-a-list-in-an-odd-envelope": ('{"type": "odd", "event": [null, {}]}', JSON_CONTENT_TYPE),
     "command-without-user": ("command=%2Fdeal&text=acme", FORM_CONTENT_TYPE),
     "response-url-not-a-url": (
         "command=%2Fdeal&text=acme&user_id=U0ALICE&response_url=not+a+url",
