@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, delete, func, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from core.deals.values import named
 from core.models import (
     AlertMatch,
     AlertPost,
@@ -125,14 +126,11 @@ def matches(rule: DealAlertRitual, change: Change, scope: DealScope | None = Non
     if when.created and not change.is_new:
         return False
     if when.stages is not None:
-        wanted = {s.lower() for s in when.stages}
         moved_in = change.stage_moved or change.is_new
-        if not moved_in or not ({change.stage_id.lower(), change.stage_label.lower()} & wanted):
+        if not moved_in or not named(change.stage_id, change.stage_label, when.stages):
             return False
-    if when.pipelines is not None:
-        wanted = {p.lower() for p in when.pipelines}
-        if not ({change.pipeline_id.lower(), change.pipeline_label.lower()} & wanted):
-            return False
+    if when.pipelines is not None and not named(change.pipeline_id, change.pipeline_label, when.pipelines):
+        return False
     if when.amount_at_least is not None and (
         change.amount is None or change.amount < Decimal(str(when.amount_at_least))
     ):
@@ -392,7 +390,7 @@ class _People:
             self._zones[owner.slack_id] = owner.tz
             return owner.slack_id
         manager = manager_of(
-            self._config, change.owner_id, owner.slack_id if owner else None, owner_email(owner)
+            self._config, change.owner_id, owner.slack_id if owner else None, owner.email if owner else None
         )
         if manager is None:
             self._report.warnings.append(f"{change.owner_name} has no manager in the rituals file's people")
@@ -412,10 +410,6 @@ class _People:
             return None
         self._zones[found.slack_id] = found.tz
         return found.slack_id
-
-
-def owner_email(profile: object) -> str | None:
-    return getattr(profile, "email", None)
 
 
 def manager_of(config: RitualsConfig, owner_id: str, slack_id: str | None, email: str | None) -> str | None:

@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, Float, and_, case, cast, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from core.deals.staleness import is_stale, reviews_for, stale_cutoff, unreviewed_since
+from core.deals.values import named
 from core.formatting import format_date, format_money
 from core.mirror.history import history_start
 from core.mirror.summary import PipelineSummary, StageKey, StageSums, open_stage_totals, pipeline_summaries
@@ -106,10 +107,9 @@ def scope_for(
     owners covered (either one matching is enough)."""
     pipeline_ids: frozenset[str] | None = None
     if pipelines is not None:
-        wanted = {p.lower() for p in pipelines}
-        pipeline_ids = frozenset(
-            p.id for p in session.scalars(select(MirrorPipeline)) if {p.id.lower(), p.label.lower()} & wanted
-        )
+        wanted = list(pipelines)
+        mirrored = session.scalars(select(MirrorPipeline))
+        pipeline_ids = frozenset(p.id for p in mirrored if named(p.id, p.label, wanted))
     owner_ids: frozenset[str] | None = None
     if owners is not None or teams is not None:
         owner_keys = {o.lower() for o in owners or ()}

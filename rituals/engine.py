@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.deals.desk import DealDesk, DealView
 from core.deals.streaks import current_streak
+from core.deals.values import named
 from core.mirror.sync import HISTORY_RETENTION, SyncResult, sync_mirror
 from core.models import NudgeRecord, PendingDM
 from core.people import LookupUnavailable, PeopleDirectory
@@ -578,8 +579,7 @@ class RitualEngine:
 
     def _stage_matcher(self) -> Callable[[DealView, Sequence[str]], bool]:
         def matches(deal: DealView, stages: Sequence[str]) -> bool:
-            wanted = {s.lower() for s in stages}
-            return deal.stage_id.lower() in wanted or deal.stage_label.lower() in wanted
+            return named(deal.stage_id, deal.stage_label, stages)
 
         return matches
 

@@ -18,7 +18,7 @@ from core.deals import refusals
 from core.deals.fields import FIELD_BY_KEY, FIELD_BY_NAME, STAGE, ParseContext
 from core.deals.permissions import DealFacts, refusal
 from core.deals.staleness import Review, is_stale, reviews_for
-from core.deals.values import StageOption, ValueProblem
+from core.deals.values import StageOption, ValueProblem, named
 from core.models import MirrorDeal, MirrorOwner, MirrorPipeline, MirrorStage
 from core.people import Actor
 from core.queues.outbox import ChangeRequest, enqueue
@@ -153,10 +153,10 @@ class DealDesk:
 
     def pipeline_ids(self, names: Iterable[str]) -> list[str]:
         """Pipeline ids for ids or labels (case-insensitive), as the rituals file names them."""
-        wanted = {n.lower() for n in names}
+        names = list(names)
         with self._sessions() as session:
             pipelines = session.scalars(select(MirrorPipeline)).all()
-        return [p.id for p in pipelines if p.id.lower() in wanted or p.label.lower() in wanted]
+        return [p.id for p in pipelines if named(p.id, p.label, names)]
 
     def my_open_deals(self, actor: Actor) -> list[DealView]:
         """Most urgent first: past close date, then longest untouched, then closing soonest."""

@@ -10,7 +10,7 @@ import calendar
 import difflib
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -24,11 +24,20 @@ __all__ = [
     "ValueProblem",
     "control_character",
     "control_character_problem",
+    "named",
     "parse_amount",
     "parse_close_date",
     "parse_close_field",
     "resolve_stage",
 ]
+
+
+def named(ident: str, label: str, names: Iterable[str]) -> bool:
+    """Whether `names` (ids or labels, as the rituals file writes them) name this pipeline or stage,
+    whatever the case."""
+    wanted = {name.lower() for name in names}
+    return ident.lower() in wanted or label.lower() in wanted
+
 
 MAX_AMOUNT = Decimal(10) ** 12
 """The largest amount accepted; anything bigger is a typo."""
