@@ -222,10 +222,7 @@ class Outbox(LeasedQueue[OutboxEntry]):
         later = select(OutboxEntry.changes).where(
             OutboxEntry.deal_id == entry.deal_id,
             OutboxEntry.status == "done",
-            or_(
-                OutboxEntry.received_order > entry.received_order,
-                and_(OutboxEntry.received_order == entry.received_order, OutboxEntry.id > entry.id),
-            ),
+            _before(entry, OutboxEntry),
         )
         with self._sessions() as session:
             return {name for changes in session.scalars(later) for name in changes}
