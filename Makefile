@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint
+.PHONY: demo test lint messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,3 +28,9 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# Re-extract the messages marked in the code and merge them into each language's catalog.
+messages: $(VENV)/.dev
+	$(BIN)/pybabel extract -q -F babel.cfg -k _ -k N_ -k n_:1,2 --no-wrap --sort-by-file \
+		-o $(VENV)/drumbeat.pot bot handlers rituals core integrations
+	$(BIN)/pybabel update -q --no-wrap -i $(VENV)/drumbeat.pot -d core/i18n/locale -D drumbeat

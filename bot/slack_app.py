@@ -100,8 +100,9 @@ class SlackRuntime:
         self.deals.desk.stale_after_days = config.stale_after_days
         self.deals.people.update(
             admins=config.admins,
-            links=[PersonLink(p.crm_owner, p.slack, p.manager) for p in config.people],
+            links=person_links(config),
             default_tz=config.timezone,
+            default_language=config.language,
         )
 
     def web_app(self, services: Services) -> WebApp:
@@ -125,8 +126,9 @@ def create_runtime(
         lambda user_id: lookup_profile(client, user_id),
         lookup_email=lambda email: lookup_email(client, email),
         admins=config.admins,
-        links=[PersonLink(p.crm_owner, p.slack, p.manager) for p in config.people],
+        links=person_links(config),
         default_tz=config.timezone,
+        default_language=config.language,
         clock=services.clock,
         read_only=read_only,
     )
@@ -285,15 +287,31 @@ def report_renderers(client: WebClient | None) -> ReportRenderers:
     )
 
 
+def person_links(config: RitualsConfig) -> list[PersonLink]:
+    return [PersonLink(p.crm_owner, p.slack, p.manager, p.language) for p in config.people]
+
+
 def lookup_profile(client: WebClient, user_id: str) -> SlackProfile | None:
-    """users.info: email (needs users:read.email) and time zone; None when there is no such user."""
-    return _lookup("users.info", "user_not_found", lambda: client.users_info(user=user_id))
+    """users.info: email (needs users:read.email), time zone and locale; None when there is no such user."""
+    return _lookup(
+        "users.info", "user_not_found", lambda: client.users_info(user=user_id, include_locale=True)
+    )
 
 
 def lookup_email(client: WebClient, email: str) -> SlackProfile | None:
-    """users.lookupByEmail: the Slack person for a CRM owner's email, or None when there is none."""
+    """users.lookupByEmail: the Slack person for a CRM owner's email, or None when there is none.
+
+    That answer carries no locale, so users.info is asked for it: a profile is cached for a day.
+    """
     found = _lookup("users.lookupByEmail", "users_not_found", lambda: client.users_lookupByEmail(email=email))
-    return None if found is None else replace(found, email=found.email or email)
+    if found is None:
+        return None
+    try:
+        full = lookup_profile(client, found.slack_id)
+    except LookupUnavailable as exc:
+        log.info("Slack locale of %s unknown for now: %s", found.slack_id, exc)
+        full = None
+    return replace(full or found, email=(full or found).email or email)
 
 
 def _lookup(method: str, not_found: str, call: Callable[[], Any]) -> SlackProfile | None:
@@ -308,7 +326,13 @@ def _lookup(method: str, not_found: str, call: Callable[[], Any]) -> SlackProfil
         raise LookupUnavailable(f"Slack is unreachable ({type(exc).__name__})") from None
     profile = user.get("profile") or {}
     name = profile.get("real_name") or user.get("real_name") or user.get("name") or user["id"]
-    return SlackProfile(slack_id=user["id"], email=profile.get("email"), name=name, tz=user.get("tz"))
+    return SlackProfile(
+        slack_id=user["id"],
+        email=profile.get("email"),
+        name=name,
+        tz=user.get("tz"),
+        locale=user.get("locale"),
+    )
 
 
 def slack_token_problem(client: WebClient) -> str | None:

@@ -173,6 +173,7 @@ class SlackPerson(Base):
     email: Mapped[str | None] = mapped_column(String(320), index=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     tz: Mapped[str | None] = mapped_column(String(64))
+    locale: Mapped[str | None] = mapped_column(String(35))  # Slack's, e.g. fr-FR; BCP 47 tags fit in 35
     refreshed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

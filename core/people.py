@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.i18n import DEFAULT_LANGUAGE, Language, Translator, pick_language, translator
 from core.models import MirrorOwner, SlackPerson
 from core.sql import dialect_insert
 
@@ -31,15 +32,18 @@ class SlackProfile:
     email: str | None
     name: str
     tz: str | None
+    locale: str | None = None  # Slack's `fr-FR`, `en-US`; None when Slack did not say
 
 
 @dataclass(frozen=True, slots=True)
 class PersonLink:
-    """One `people:` entry: a CRM owner (id or email), a Slack user (id or email), their manager."""
+    """One `people:` entry: a CRM owner (id or email), a Slack user (id or email), their manager,
+    and the language they read when it is not their Slack locale's."""
 
     crm_owner: str
     slack: str
     manager: str | None = None
+    language: Language | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +55,12 @@ class Actor:
     owner_id: str | None
     is_admin: bool
     report_owner_ids: frozenset[str]
+    language: Language = DEFAULT_LANGUAGE
+
+    @property
+    def t(self) -> Translator:
+        """Their language's messages, money and dates."""
+        return translator(self.language)
 
     @property
     def is_linked(self) -> bool:
@@ -76,6 +86,7 @@ class PeopleDirectory:
         admins: Iterable[str] = (),
         links: Iterable[PersonLink] = (),
         default_tz: str = "UTC",
+        default_language: Language = DEFAULT_LANGUAGE,
         clock: Callable[[], datetime],
         lookup_email: ProfileLookup | None = None,
         read_only: bool = False,
@@ -87,15 +98,24 @@ class PeopleDirectory:
         self._admins = {a.strip().lower() for a in admins}
         self._links = tuple(links)
         self._default_tz = default_tz
+        self._default_language = default_language
         self._clock = clock
         self._actors: dict[str, tuple[float, Actor]] = {}
         self._actors_lock = threading.Lock()
 
-    def update(self, *, admins: Iterable[str], links: Iterable[PersonLink], default_tz: str) -> None:
-        """A reloaded rituals file: new admins, `people:` overrides and default zone."""
+    def update(
+        self,
+        *,
+        admins: Iterable[str],
+        links: Iterable[PersonLink],
+        default_tz: str,
+        default_language: Language = DEFAULT_LANGUAGE,
+    ) -> None:
+        """A reloaded rituals file: new admins, `people:` overrides, default zone and language."""
         self._admins = {a.strip().lower() for a in admins}
         self._links = tuple(links)
         self._default_tz = default_tz
+        self._default_language = default_language
         with self._actors_lock:
             self._actors.clear()
 
@@ -131,7 +151,24 @@ class PeopleDirectory:
             owner_id=owner_id,
             is_admin=bool(keys & self._admins),
             report_owner_ids=reports,
+            language=self._language(keys, profile),
         )
+
+    @property
+    def default_language(self) -> Language:
+        """The rituals file's `language:`: channel posts and people Drumbeat knows nothing about."""
+        return self._default_language
+
+    def language_of(self, profile: SlackProfile | None) -> Language:
+        """What a person reads: their `people:` language, else their Slack locale's, else the default."""
+        if profile is None:
+            return self._default_language
+        keys = {profile.slack_id.lower()} | ({profile.email.lower()} if profile.email else set())
+        return self._language(keys, profile)
+
+    def _language(self, keys: set[str], profile: SlackProfile | None) -> Language:
+        chosen = next((link.language for link in self._links if link.slack.lower() in keys), None)
+        return pick_language(chosen, profile.locale if profile else None, self._default_language)
 
     def profile(self, slack_id: str, *, wait: bool = True) -> SlackProfile | None:
         """The cached Slack profile, looked up again once a day.
@@ -143,10 +180,10 @@ class PeopleDirectory:
         with self._sessions() as session:
             cached = session.get(SlackPerson, slack_id)
             if cached is not None and now - cached.refreshed_at < PROFILE_MAX_AGE:
-                return SlackProfile(cached.slack_id, cached.email, cached.name, cached.tz)
+                return _cached_profile(cached)
         if cached is not None and not wait:
             threading.Thread(target=self._refresh_quietly, args=(slack_id,), daemon=True).start()
-            return SlackProfile(cached.slack_id, cached.email, cached.name, cached.tz)
+            return _cached_profile(cached)
         try:
             fresh = self._lookup(slack_id)
         except LookupUnavailable:
@@ -154,7 +191,7 @@ class PeopleDirectory:
                 raise
             fresh = None  # yesterday's profile beats no answer
         if fresh is None:
-            return SlackProfile(cached.slack_id, cached.email, cached.name, cached.tz) if cached else None
+            return _cached_profile(cached) if cached else None
         self._remember(fresh)
         return fresh
 
@@ -186,7 +223,7 @@ class PeopleDirectory:
                 select(SlackPerson).where(func.lower(SlackPerson.email) == email.lower())
             ).first()
             if cached is not None and now - cached.refreshed_at < PROFILE_MAX_AGE:
-                return SlackProfile(cached.slack_id, cached.email, cached.name, cached.tz)
+                return _cached_profile(cached)
         try:
             fresh = self._lookup_email(email) if self._lookup_email else None
         except LookupUnavailable:
@@ -194,7 +231,7 @@ class PeopleDirectory:
                 raise
             fresh = None
         if fresh is None:
-            return SlackProfile(cached.slack_id, cached.email, cached.name, cached.tz) if cached else None
+            return _cached_profile(cached) if cached else None
         self._remember(fresh)
         return fresh
 
@@ -207,6 +244,7 @@ class PeopleDirectory:
             "email": fresh.email.lower() if fresh.email else None,
             "name": fresh.name,
             "tz": fresh.tz,
+            "locale": fresh.locale,
             "refreshed_at": now,
         }
         with self._sessions.begin() as session:
@@ -232,6 +270,10 @@ class PeopleDirectory:
             if link.slack.lower() in keys:
                 return _resolve_owner(session, link.crm_owner)
         return None
+
+
+def _cached_profile(cached: SlackPerson) -> SlackProfile:
+    return SlackProfile(cached.slack_id, cached.email, cached.name, cached.tz, cached.locale)
 
 
 def _resolve_owner(session: Session, id_or_email: str) -> str | None:

@@ -740,15 +740,15 @@ def test_amounts_in_two_currencies_are_shown_side_by_side_and_never_added(
     usd = [t for t in blocks if t.startswith("*Sales Pipeline* (USD)")]
     assert len(eur) == 1 and len(usd) == 1
     assert eur[0].startswith("*Sales Pipeline* (EUR) — 2 open deals · €15,000 · weighted €11,000")
-    assert usd[0].startswith("*Sales Pipeline* (USD) — 1 open deal · $8,000 · weighted $7,200")
+    assert usd[0].startswith("*Sales Pipeline* (USD) — 1 open deal · US$8,000 · weighted US$7,200")
     totals = next(t for t in blocks if t.startswith("*Total*"))
     assert totals.splitlines() == [
         "*Total* (EUR) — 2 open deals · €15,000 · weighted €11,000",
-        "*Total* (USD) — 1 open deal · $8,000 · weighted $7,200",
+        "*Total* (USD) — 1 open deal · US$8,000 · weighted US$7,200",
     ]
     everything = readable(post)
     for mixed in ("23,000", "18,200"):  # 15,000 + 8,000 and 11,000 + 7,200 under any symbol
         assert mixed not in everything
-    assert "3 open deals (€15,000; $8,000)" in post["text"]
+    assert "3 open deals (€15,000; US$8,000)" in post["text"]
     (chart,) = fake_slack.files
     assert chart.alt_txt and "(EUR)" in chart.alt_txt and "(USD)" in chart.alt_txt

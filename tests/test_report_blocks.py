@@ -290,11 +290,11 @@ def test_multi_currency_totals_are_listed_separately_never_summed() -> None:
     assert (
         line_with(texts, "*Total* (EUR)") == "*Total* (EUR) — 24 open deals · €1,234,000 · weighted €456,000"
     )
-    assert line_with(texts, "*Total* (USD)") == "*Total* (USD) — 3 open deals · $3,000 · weighted $1,000"
-    assert line_with(texts, "2 new") == "2 new (€45,000; $3,000)"
+    assert line_with(texts, "*Total* (USD)") == "*Total* (USD) — 3 open deals · US$3,000 · weighted US$1,000"
+    assert line_with(texts, "2 new") == "2 new (€45,000; US$3,000)"
     assert (
         post.message.text
-        == "Pipeline digest for Mon 30 Nov: 27 open deals (€1,234,000; $3,000); nothing needs a decision."
+        == "Pipeline digest for Mon 30 Nov: 27 open deals (€1,234,000; US$3,000); nothing needs a decision."
     )
     everything = all_text(post.message) + post.message.text
     for summed in ("1,237,000", "48,000", "457,000"):
@@ -649,8 +649,8 @@ def test_prep_since_last_with_nothing_changed_and_two_currencies() -> None:
     texts = section_texts(render_prep(brief(pipeline=pipeline)))
 
     assert (
-        texts[0]
-        == "10 open deals · €300,000 (weighted €100,000)\n2 open deals · CHF 3,000 (weighted CHF 1,000)"
+        texts[0] == "10 open deals · €300,000 (weighted €100,000)\n"
+        "2 open deals · CHF\u00a03,000 (weighted CHF\u00a01,000)"
     )
     assert texts[1] == "*Since your last prep (Tue 24 Nov)*\nNo changes in the CRM since then."
 

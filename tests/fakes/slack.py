@@ -247,6 +247,7 @@ class _User:
     display_name: str
     is_admin: bool
     updated: int
+    locale: str = "en-US"
 
 
 @dataclass
@@ -672,7 +673,9 @@ class FakeSlack:
         display_name: str | None = None,
         name: str | None = None,
         is_admin: bool = False,
+        locale: str = "en-US",
     ) -> None:
+        """`locale` is what users.info says with `include_locale=true` (Slack's `fr-FR`, `en-US`…)."""
         try:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError) as error:
@@ -690,6 +693,7 @@ class FakeSlack:
                 display_name=display_name if display_name is not None else "",
                 is_admin=is_admin,
                 updated=int(time.time()),
+                locale=locale,
             )
 
     def add_channel(
@@ -1508,7 +1512,10 @@ class FakeSlack:
         user = self._users.get(_as_str(request.params.get("user")) or "")
         if user is None:
             raise _ApiError("user_not_found")
-        return {"user": self._user_obj(user)}
+        obj = self._user_obj(user)
+        if _as_bool(request.params.get("include_locale")):
+            obj["locale"] = user.locale  # Slack adds it only when asked
+        return {"user": obj}
 
     def _users_lookup_by_email(self, request: _Request) -> dict[str, Any]:
         email = (_as_str(request.params.get("email")) or "").strip().lower()
