@@ -31,6 +31,7 @@ from core.deals.pending import PendingChoices
 from core.deals.permissions import NOT_LINKED
 from core.deals.streaks import current_streak, record_review_week
 from core.deals.values import StageOption, control_character_problem
+from core.i18n import Translator, translator
 from core.people import Actor, LookupUnavailable, PeopleDirectory
 
 __all__ = [
@@ -205,10 +206,20 @@ class DealCommands:
     def _answer(
         self, user_id: str, command: Command, text: str, response_url: str | None, *, key: str | None
     ) -> Outcome:
-        if isinstance(command, ShowHelp):
-            return Usage(format_help(self.command, self.aliases))
-        if isinstance(command, ParseError):
-            return Refused(f"{command.message}\nType `{self.command} help` for examples.")
+        if isinstance(command, ShowHelp | ParseError):
+            # Said in the person's language: parsed again, for them (parsing is pure and quick).
+            t = self._reader(user_id)
+            if isinstance(command, ShowHelp):
+                return Usage(format_help(self.command, self.aliases, t=t))
+            problem = self._parse(text, t)
+            assert isinstance(problem, ParseError)
+            return Refused(
+                t._(
+                    "{problem}\nType `{command} help` for examples.",
+                    problem=problem.message,
+                    command=self.command,
+                )
+            )
         try:
             actor = self.people.actor(user_id)
         except LookupUnavailable:
@@ -293,10 +304,10 @@ class DealCommands:
         deal = self.desk.get(deal_id)
         if deal is None:
             return FormProblems({"stage": refusals.DEAL_GONE})
-        changes, problems = modal_changes(deal, submitted)
+        actor = self.people.actor(user_id)
+        changes, problems = modal_changes(deal, submitted, t=actor.t)
         if problems:
             return FormProblems(problems)
-        actor = self.people.actor(user_id)
         return self.desk.accept(actor, deal, changes, None, source="modal", response_url=response_url)
 
     def submit_note(
@@ -343,8 +354,15 @@ class DealCommands:
 
     # --- shared steps ---
 
-    def _parse(self, text: str) -> Command:
-        return parse_command(text, aliases=self.aliases, command=self.command)
+    def _parse(self, text: str, t: Translator | None = None) -> Command:
+        return parse_command(text, aliases=self.aliases, command=self.command, t=t or translator("en"))
+
+    def _reader(self, user_id: str) -> Translator:
+        """The person's language; the workspace's when Slack can't say who they are just now."""
+        try:
+            return self.people.actor(user_id).t
+        except LookupUnavailable:
+            return translator(self.people.default_language)
 
     def _list(self, actor: Actor, deals: list[DealView]) -> DealList:
         now = self.clock()

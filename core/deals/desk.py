@@ -19,6 +19,7 @@ from core.deals.fields import FIELD_BY_KEY, FIELD_BY_NAME, STAGE, ParseContext
 from core.deals.permissions import DealFacts, refusal
 from core.deals.staleness import Review, is_stale, reviews_for
 from core.deals.values import StageOption, ValueProblem, named
+from core.i18n import Translator, translator
 from core.models import MirrorDeal, MirrorOwner, MirrorPipeline, MirrorStage
 from core.people import Actor
 from core.queues.outbox import ChangeRequest, enqueue
@@ -229,7 +230,7 @@ class DealDesk:
             return Refused(refusals.DEAL_GONE)
         stages = _Lazy(lambda: self.stage_options(deal.pipeline_id))
         today = actor.local_now(self._clock()).date()
-        changes, problems = self._resolve(deal, list(raw_changes), stages, today=today)
+        changes, problems = self._resolve(deal, list(raw_changes), stages, today=today, t=actor.t)
         if note is not None and not note.strip():
             problems.append('The note is empty: write something after `note`, e.g. note "Met the CFO".')
         if note is not None and len(note) > MAX_NOTE:
@@ -305,10 +306,11 @@ class DealDesk:
         stages: Callable[[], list[StageOption]],
         *,
         today: date,
+        t: Translator | None = None,
     ) -> tuple[dict[str, str], list[str]]:
         changes: dict[str, str] = {}
         problems: list[str] = []
-        context = ParseContext(today=today, stages=stages)
+        context = ParseContext(today=today, stages=stages, t=t or translator("en"))
         for key, raw in raw_changes:
             field = FIELD_BY_KEY.get(key) or FIELD_BY_NAME.get(key)
             if field is None:  # an alias's CRM property, written as it is

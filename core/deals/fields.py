@@ -1,7 +1,8 @@
 """The one table of the deal fields a person edits from Slack.
 
 Each field has a name (the attribute on `DealView`, `Deal` and `DealUpdate`, and the key of an
-outbox entry's `changes`), the `/deal` key (also the update modal's block id), a label, the CRM
+outbox entry's `changes`), the `/deal` key (also the update modal's block id) and its French twin
+(`montant=`, understood from everyone), a label, the CRM
 property it is stored in (from `integrations.base.EDITABLE_PROPERTIES`, which the adapters map with),
 a parser from what a person typed to the stored text, and a formatter for messages. The `/deal`
 grammar, the update modal, the desk, the outbox's `DealUpdate` and the adapters all read it, so a
@@ -20,11 +21,13 @@ from core.deals.values import (
     PAST_MARK,
     StageOption,
     ValueProblem,
+    fold,
     parse_amount,
     parse_close_field,
     resolve_stage,
 )
 from core.formatting import format_date, format_money
+from core.i18n import N_, Language, Translator, translator
 from integrations.base import EDITABLE_PROPERTIES
 
 __all__ = [
@@ -33,10 +36,12 @@ __all__ = [
     "FIELDS",
     "FIELD_BY_KEY",
     "FIELD_BY_NAME",
+    "FRENCH_KEYS",
     "KEYS",
     "MAX_NEXT_STEP",
     "NEXT",
     "STAGE",
+    "TYPED_KEYS",
     "EditableField",
     "ParseContext",
     "Stored",
@@ -45,15 +50,17 @@ __all__ = [
 
 STAGE, AMOUNT, CLOSE, NEXT = "stage_id", "amount", "close_date", "next_step"
 MAX_NEXT_STEP = 500
+_ENGLISH = translator("en")
 
 
 @dataclass(frozen=True, slots=True)
 class ParseContext:
-    """What parsing needs besides the text: the person's today, and the deal's stages (read on
-    first use only, since only a stage change needs them)."""
+    """What parsing needs besides the text: the person's today, the deal's stages (read on first
+    use only, since only a stage change needs them), and their language (`12,5k`, `15/01`, messages)."""
 
     today: date
     stages: Callable[[], Sequence[StageOption]]
+    t: Translator = _ENGLISH
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +69,15 @@ class EditableField:
     """Attribute of `DealView`, `Deal` and `DealUpdate`; key in an outbox entry's `changes`."""
     key: str
     """The `/deal` key (`stage=`), and the update modal's block id."""
+    french_key: str
+    """The same key in French (`étape=`); both work for everyone, accents and case ignored."""
     label: str
     help: str
-    """What `/deal help` says the key takes."""
+    """What `/deal help` says the key takes (a message: `t._(field.help)`)."""
     example: str
     """A value for examples in messages: `stage=won`."""
+    french_example: str
+    """The same in French: `étape=gagnée`."""
     parse: Callable[[str, ParseContext], str]
     """What a person typed -> the stored text; raises `ValueProblem` saying what to type instead."""
     load: Callable[[str], Any]
@@ -75,7 +86,7 @@ class EditableField:
     """The typed value (None when empty) -> stored text, as `parse` writes it."""
     show: Callable[[Any, str | None, Mapping[str, str]], str]
     """The typed value for a message, given the deal's currency and stage labels by id."""
-    check: Callable[[str], object] | None = None
+    check: Callable[[str, Translator], object] | None = None
     """The part of `parse` that needs no context, run where the value is typed (the modal's text
     inputs) so a problem shows on its own input; None for fields picked from a list."""
 
@@ -83,10 +94,23 @@ class EditableField:
     def crm_property(self) -> str:
         return EDITABLE_PROPERTIES[self.name]
 
+    def key_in(self, language: Language) -> str:
+        """The key as `/deal help` and messages write it for a reader of `language`."""
+        return self.french_key if language == "fr" else self.key
 
-def _check_next(raw: str) -> str:
+    def example_in(self, language: Language) -> str:
+        return self.french_example if language == "fr" else self.example
+
+
+def _check_next(raw: str, t: Translator) -> str:
     if len(raw) > MAX_NEXT_STEP:
-        raise ValueProblem(f"The next step is too long ({len(raw)} characters; {MAX_NEXT_STEP} at most).")
+        raise ValueProblem(
+            t._(
+                "The next step is too long ({count} characters; {limit} at most).",
+                count=t.number(len(raw)),
+                limit=t.number(MAX_NEXT_STEP),
+            )
+        )
     return raw.strip()
 
 
@@ -98,10 +122,12 @@ FIELDS: tuple[EditableField, ...] = (
     EditableField(
         name=STAGE,
         key="stage",
+        french_key="étape",
         label="Stage",
-        help="a stage name or id; a unique prefix is enough, and `won` / `lost` work too",
+        help=N_("a stage name or id; a unique prefix is enough, and `won` / `lost` work too"),
         example="won",
-        parse=lambda raw, ctx: resolve_stage(raw, list(ctx.stages())).id,
+        french_example="gagnée",
+        parse=lambda raw, ctx: resolve_stage(raw, list(ctx.stages()), t=ctx.t).id,
         load=str,
         store=lambda value: value,
         show=lambda value, _currency, stages: stages.get(value, value),
@@ -109,25 +135,29 @@ FIELDS: tuple[EditableField, ...] = (
     EditableField(
         name=AMOUNT,
         key="amount",
+        french_key="montant",
         label="Amount",
-        help="`12000`, `12k`, `1.2m`, `12,500`, `€12 500`",
+        help=N_("`12000`, `12k`, `1.2m`, `12,500`, `€12 500`"),
         example="12k",
-        parse=lambda raw, _ctx: format(parse_amount(raw).normalize(), "f"),
+        french_example="12,5k",
+        parse=lambda raw, ctx: format(parse_amount(raw, t=ctx.t).normalize(), "f"),
         load=Decimal,
         store=_amount_text,
         show=lambda value, currency, _stages: format_money(value, currency),
-        check=parse_amount,
+        check=lambda raw, t: parse_amount(raw, t=t),
     ),
     EditableField(
         name=CLOSE,
         key="close",
+        french_key="clôture",
         label="Close date",
-        help=(
+        help=N_(
             "`2026-12-15`, `+10d`, `+2w`, `+1m`, `eom`, `eoq`, `eoy`, `friday`; "
             "a date in the past ends with `!` (`2025-03-01!`)"
         ),
         example="2026-12-15",
-        parse=lambda raw, ctx: parse_close_field(raw, today=ctx.today).isoformat(),
+        french_example="fdm",
+        parse=lambda raw, ctx: parse_close_field(raw, today=ctx.today, t=ctx.t).isoformat(),
         load=date.fromisoformat,
         store=lambda value: None if value is None else value.isoformat(),
         show=lambda value, _currency, _stages: format_date(value),
@@ -135,10 +165,12 @@ FIELDS: tuple[EditableField, ...] = (
     EditableField(
         name=NEXT,
         key="next",
+        french_key="prochaine",
         label="Next step",
-        help="the next step",
+        help=N_("the next step"),
         example='"Send MSA"',
-        parse=lambda raw, _ctx: _check_next(raw),
+        french_example='"Envoyer le contrat"',
+        parse=lambda raw, ctx: _check_next(raw, ctx.t),
         load=str,
         store=lambda value: value,
         show=lambda value, _currency, _stages: value or "—",
@@ -149,6 +181,9 @@ FIELD_BY_NAME: dict[str, EditableField] = {f.name: f for f in FIELDS}
 FIELD_BY_KEY: dict[str, EditableField] = {f.key: f for f in FIELDS}
 KEYS: tuple[str, ...] = tuple(f.key for f in FIELDS)
 """The built-in `/deal` change keys, in the order help lists them."""
+FRENCH_KEYS: tuple[str, ...] = tuple(f.french_key for f in FIELDS)
+TYPED_KEYS: dict[str, str] = {fold(typed): f.key for f in FIELDS for typed in (f.key, f.french_key)}
+"""What a person may type (folded: case and accents ignored, `etape` is `étape`) -> the key."""
 
 
 class Stored(Protocol):
@@ -158,11 +193,12 @@ class Stored(Protocol):
 
 
 def modal_changes(
-    deal: Stored, submitted: Mapping[str, str | None]
+    deal: Stored, submitted: Mapping[str, str | None], *, t: Translator = _ENGLISH
 ) -> tuple[list[tuple[str, str]], dict[str, str]]:
     """The update modal's inputs (by block id, i.e. field key) as `/deal` changes, and the problems
-    by block id. An input left as it was prefilled is no change (a long next step is prefilled cut
-    short, and must not be cut); an empty one is none either."""
+    by block id, in the reader's language (`t`, which also reads their `12,5k`). An input left as it
+    was prefilled is no change (a long next step is prefilled cut short, and must not be cut); an
+    empty one is none either."""
     changes: list[tuple[str, str]] = []
     problems: dict[str, str] = {}
     for field in FIELDS:
@@ -171,7 +207,7 @@ def modal_changes(
             continue
         if field.check is not None:
             try:
-                field.check(value)
+                field.check(value, t)
             except ValueProblem as problem:
                 problems[field.key] = problem.message[:150]
                 continue

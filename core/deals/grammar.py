@@ -1,15 +1,16 @@
 """The `/deal` text grammar: turns what the person typed into a `Command`, never raising.
 
     (empty)                      -> ListMine
-    help | ? | -h | --help       -> ShowHelp
+    help | aide | ? | -h | --help -> ShowHelp
     SEARCH [ITEM ...]            -> DealCommand (a lookup when there are no items)
     ITEM := KEY=VALUE | note "TEXT" | note TEXT TO THE END OF THE LINE
 
 * SEARCH is every word before the first KEY=VALUE or `note`; quotes are removed and whitespace
   collapsed (`"acme corp"` and `acme corp` give the same search). Quote a name that is the word
   `note` or contains `=`.
-* KEY is case-insensitive: `stage`, `amount`, `close`, `next`, `note` (`note=...` is the note too),
-  or an alias from the config. Spaces around `=` are allowed (`stage = won`).
+* KEY ignores case and accents: `stage`, `amount`, `close`, `next`, `note` (`note=...` is the note
+  too), their French twins `étape`, `montant`, `clôture`, `prochaine` (for everyone, whatever their
+  language), or an alias from the config. Spaces around `=` are allowed (`stage = won`).
 * VALUE is a word, or quoted with "...", '...', or Slack's smart quotes (U+201C/U+201D,
   U+2018/U+2019). A closing quote must end the word (be followed by a space, `=` or the end), so
   apostrophes inside quoted text (`note 'don't wait'`) are fine. No-break spaces do not end an
@@ -18,6 +19,8 @@
   (`note = text` is the pair `note=text`).
 * Slack's escaping (`&amp;`, `&lt;`, `&gt;`) is undone and link markup (`<https://x|label>`,
   `<mailto:a@b.c>`) becomes its label (or its address when there is none).
+
+Problems and the help are written in the reader's language (`t`); the keys they show are theirs.
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from core.deals.fields import FIELD_BY_KEY, KEYS
-from core.deals.values import control_character_problem
+from core.deals.fields import FIELD_BY_KEY, FIELDS, KEYS, TYPED_KEYS
+from core.deals.values import control_character, fold
+from core.i18n import N_, Translator, translator
 
 __all__ = [
     "KEYS",
@@ -50,7 +54,8 @@ NOTE_KEY = "note"
 MAX_TEXT_LENGTH = 3000
 
 _NO_ALIASES: Mapping[str, str] = MappingProxyType({})
-_HELP_WORDS = frozenset({"help", "?", "-h", "--help"})
+_ENGLISH = translator("en")
+_HELP_WORDS = frozenset({"help", "aide", "?", "-h", "--help"})
 _DOUBLE_OPENERS = '"“”„'
 _DOUBLE_CLOSERS = '"“”'
 _SINGLE_OPENERS = "'\u2018"
@@ -59,7 +64,8 @@ _NO_BREAK_SPACES = "\u00a0\u202f\u2007"
 _SLACK_MARKUP = re.compile(r"<([^<>]*)>")
 _SLACK_ENTITY = re.compile(r"&(amp|lt|gt);")
 _ENTITIES = {"amp": "&", "lt": "<", "gt": ">"}
-_EXAMPLE = '`{cmd} acme stage=won amount=12k next="Send MSA"`'
+_EXAMPLE = N_('`{command} acme stage=won amount=12k next="Send MSA"`')
+_NOTE_EXAMPLE = N_('note="Met the CFO"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,26 +107,35 @@ Command = ShowHelp | ListMine | DealCommand | ParseError
 
 
 def resolve_aliases(aliases: Mapping[str, str]) -> dict[str, str]:
-    """The aliases that take effect: lower-cased name -> canonical key or CRM property name.
+    """The aliases that take effect: folded name (case and accents ignored) -> canonical key or CRM
+    property name.
 
-    Names that are blank, contain spaces or `=`, or shadow a built-in key (`stage`, ..., `note`) are
-    ignored, as are blank targets. A target naming a built-in key case-insensitively becomes that key.
+    Names that are blank, contain spaces or `=`, or shadow a built-in key (`stage`, ..., `note`, or
+    a French one: `montant`) are ignored, as are blank targets. A target naming a built-in key
+    (whatever the case, in either language) becomes that key.
     """
-    builtins = {*KEYS, NOTE_KEY}
+    builtins = {**TYPED_KEYS, NOTE_KEY: NOTE_KEY}
     resolved: dict[str, str] = {}
     for name, target in aliases.items():
-        key = name.strip().casefold()
+        key = fold(name.strip())
         if not key or key in builtins or "=" in key or any(c.isspace() for c in key):
             continue
         clean_target = target.strip()
         if not clean_target:
             continue
-        resolved[key] = clean_target.casefold() if clean_target.casefold() in builtins else clean_target
+        resolved[key] = builtins.get(fold(clean_target), clean_target)
     return resolved
 
 
-def parse_command(text: str, *, aliases: Mapping[str, str] = _NO_ALIASES, command: str = "/deal") -> Command:
-    """Parse the text after the slash command. Never raises; problems come back as `ParseError`.
+def parse_command(
+    text: str,
+    *,
+    aliases: Mapping[str, str] = _NO_ALIASES,
+    command: str = "/deal",
+    t: Translator = _ENGLISH,
+) -> Command:
+    """Parse the text after the slash command. Never raises; problems come back as `ParseError`,
+    written for a reader of `t`'s language.
 
     Text longer than `MAX_TEXT_LENGTH` characters (as Slack sent it) is refused.
 
@@ -128,19 +143,30 @@ def parse_command(text: str, *, aliases: Mapping[str, str] = _NO_ALIASES, comman
     """
     if len(text) > MAX_TEXT_LENGTH:
         return ParseError(
-            f"That's {len(text):,} characters; `{command}` takes at most {MAX_TEXT_LENGTH:,}. "
-            f"Shorten the note, or log long notes in the CRM."
+            t._(
+                "That's {count} characters; `{command}` takes at most {limit}. "
+                "Shorten the note, or log long notes in the CRM.",
+                count=t.number(len(text)),
+                command=command,
+                limit=t.number(MAX_TEXT_LENGTH),
+            )
         )
-    control = control_character_problem(text, "That text")
+    control = control_character(text)
     if control is not None:  # refused before anything is stored or sent to the CRM
-        return ParseError(f"{control} Nothing was changed.")
+        return ParseError(
+            t._(
+                "That text has a control character ({character}) that can't be saved; "
+                "remove it and send again. Nothing was changed.",
+                character=control,
+            )
+        )
     cleaned = _unslack(text).strip()
     if not cleaned:
         return ListMine()
     if cleaned.casefold() in _HELP_WORDS:
         return ShowHelp()
     try:
-        return _Parser(cleaned, _key_table(aliases), command).parse()
+        return _Parser(cleaned, _key_table(aliases), command, t).parse()
     except _Problem as problem:
         return ParseError(problem.message)
 
@@ -174,7 +200,8 @@ def _markup_label(match: re.Match[str]) -> str:
 
 
 def _key_table(aliases: Mapping[str, str]) -> dict[str, str]:
-    table = {key: key for key in (*KEYS, NOTE_KEY)}
+    """Folded key as typed -> canonical key (or an alias's CRM property)."""
+    table = {**TYPED_KEYS, NOTE_KEY: NOTE_KEY}
     table.update(resolve_aliases(aliases))
     return table
 
@@ -195,11 +222,12 @@ def _shorten(text: str, limit: int = 30) -> str:
 class _Parser:
     """Recursive descent over the cleaned text; one instance per call."""
 
-    def __init__(self, text: str, keys: dict[str, str], command: str) -> None:
+    def __init__(self, text: str, keys: dict[str, str], command: str, t: Translator) -> None:
         self._text = text
         self._pos = 0
         self._keys = keys
         self._command = command
+        self._t = t
         self._changes: list[tuple[str, str]] = []
         self._typed_keys: dict[str, str] = {}
         self._note: str | None = None
@@ -212,9 +240,10 @@ class _Parser:
         while self._skip_spaces():
             self._item()
         if not query:
+            t = self._t
             if self._changes or self._note is not None:
-                raise _Problem(f"Say which deal first, e.g. {self._example()}.")
-            raise _Problem(f"Type part of a deal's name, e.g. `{self._command} acme`.")
+                raise _Problem(t._("Say which deal first, e.g. {example}.", example=self._example()))
+            raise _Problem(t._("Type part of a deal's name, e.g. `{command} acme`.", command=self._command))
         return DealCommand(query=query, changes=tuple(self._changes), note=self._note)
 
     def _query(self) -> str:
@@ -236,22 +265,37 @@ class _Parser:
             self._pair(word)
         elif self._is_note_keyword(word):
             self._set_note(self._note_text())
-        else:
-            after = f" after `{self._last_item}`" if self._last_item else ""
+        elif self._last_item:
             raise _Problem(
-                f"I didn't understand `{_shorten(word.text)}`{after}. After the deal's name, write "
-                f'`key=value` pairs or `note "..."`, and quote values with spaces: `next="Send MSA"`.'
+                self._t._(
+                    "I didn't understand `{word}` after `{previous}`. After the deal's name, write "
+                    '`key=value` pairs or `note "..."`, and quote values with spaces: `next="Send MSA"`.',
+                    word=_shorten(word.text),
+                    previous=self._last_item,
+                )
+            )
+        else:
+            raise _Problem(
+                self._t._(
+                    "I didn't understand `{word}`. After the deal's name, write "
+                    '`key=value` pairs or `note "..."`, and quote values with spaces: `next="Send MSA"`.',
+                    word=_shorten(word.text),
+                )
             )
         self._last_item = _shorten(self._text[start : self._pos].strip())
 
     def _pair(self, word: _Word) -> None:
+        t = self._t
         if word.quoted:
             raise _Problem(
-                f"A key can't be in quotes: write `{_shorten(word.text)}=value`, e.g. `stage=won`."
+                t._(
+                    "A key can't be in quotes: write `{key}=value`, e.g. `stage=won`.",
+                    key=_shorten(word.text),
+                )
             )
-        typed = word.text.casefold()
+        typed = fold(word.text)
         if not typed:
-            raise _Problem(f"`=` needs a key in front of it, e.g. {self._example()}.")
+            raise _Problem(t._("`=` needs a key in front of it, e.g. {example}.", example=self._example()))
         key = self._keys.get(typed)
         if key is None:
             raise _Problem(self._unknown_key_message(word.text))
@@ -261,19 +305,28 @@ class _Parser:
             return
         if key in self._typed_keys:
             first = self._typed_keys[key]
-            also = f" (as `{first}` and `{word.text}`)" if first.casefold() != typed else ""
-            raise _Problem(f"`{key}` is given twice{also} — keep just one.")
+            shown = FIELD_BY_KEY[key].key_in(t.language) if key in FIELD_BY_KEY else key
+            if fold(first) == typed:
+                raise _Problem(t._("`{key}` is given twice — keep just one.", key=shown))
+            raise _Problem(
+                t._(
+                    "`{key}` is given twice (as `{first}` and `{second}`) — keep just one.",
+                    key=shown,
+                    first=first,
+                    second=word.text,
+                )
+            )
         self._typed_keys[key] = word.text
         self._changes.append((key, value))
 
     def _value(self, key: str) -> str:
         start = self._pos
         if not self._skip_spaces() or (self._pos > start and self._item_starts_here()):
-            raise _Problem(f"`{key}=` needs a value, e.g. {self._value_example(key)}.")
+            raise self._no_value(key)
         value = self._quoted() if _is_opener(self._text[self._pos]) else self._bare_value()
         value = value.strip()
         if not value:
-            raise _Problem(f"`{key}=` needs a value, e.g. {self._value_example(key)}.")
+            raise self._no_value(key)
         return value
 
     def _note_text(self) -> str:
@@ -290,7 +343,7 @@ class _Parser:
 
     def _set_note(self, text: str) -> None:
         if self._note is not None:
-            raise _Problem('There are two notes — write just one: `note "..."`.')
+            raise _Problem(self._t._('There are two notes — write just one: `note "..."`.'))
         self._note = text
 
     # -- the lexer -------------------------------------------------------------------------------
@@ -338,8 +391,10 @@ class _Parser:
                 self._pos = end + 1
                 return inner
         raise _Problem(
-            f"Unbalanced quotes: `{_shorten(text[self._pos :])}` has no closing quote. "
-            f'Close each quote, e.g. `next="Send MSA"`.'
+            self._t._(
+                'Unbalanced quotes: `{text}` has no closing quote. Close each quote, e.g. `next="Send MSA"`.',
+                text=_shorten(text[self._pos :]),
+            )
         )
 
     def _at_equals(self) -> bool:
@@ -362,46 +417,85 @@ class _Parser:
 
     @staticmethod
     def _is_note_keyword(word: _Word) -> bool:
-        return not word.quoted and word.text.casefold() == NOTE_KEY
+        return not word.quoted and fold(word.text) == NOTE_KEY
 
     # -- messages --------------------------------------------------------------------------------
 
     def _example(self) -> str:
-        return _EXAMPLE.format(cmd=self._command)
+        return self._t._(_EXAMPLE, command=self._command)
 
-    def _value_example(self, key: str) -> str:
-        examples = {key: f"{key}={field.example}" for key, field in FIELD_BY_KEY.items()}
-        examples[NOTE_KEY] = 'note="Met the CFO"'
-        canonical = self._keys.get(key.casefold(), "")
-        return f"`{examples.get(canonical, key + '=...')}`"
+    def _no_value(self, typed: str) -> _Problem:
+        canonical = self._keys.get(fold(typed), "")
+        field = FIELD_BY_KEY.get(canonical)
+        if field is not None:
+            example = f"{field.key_in(self._t.language)}={field.example_in(self._t.language)}"
+        elif canonical == NOTE_KEY:
+            example = self._t._(_NOTE_EXAMPLE)
+        else:
+            example = f"{typed}=..."
+        return _Problem(
+            self._t._("`{key}=` needs a value, e.g. {example}.", key=typed, example=f"`{example}`")
+        )
 
     def _empty_note_message(self) -> str:
-        return f'The note is empty — write it after `note`, e.g. `{self._command} acme note "Met the CFO"`.'
+        return self._t._(
+            'The note is empty — write it after `note`, e.g. `{command} acme note "Met the CFO"`.',
+            command=self._command,
+        )
 
     def _unknown_key_message(self, typed: str) -> str:
-        valid = [*KEYS, NOTE_KEY, *sorted(k for k in self._keys if k not in KEYS and k != NOTE_KEY)]
-        guess = difflib.get_close_matches(typed.casefold(), valid, n=1, cutoff=0.6)
-        hint = f" Did you mean `{guess[0]}`?" if guess else ""
+        t = self._t
+        builtin = {*TYPED_KEYS, NOTE_KEY}
+        aliases = sorted(k for k in self._keys if k not in builtin)
+        valid = [*(f.key_in(t.language) for f in FIELDS), NOTE_KEY, *aliases]
+        # A guess may be in either language: `amont` is `amount`, `etpae` is `étape`.
+        spelled = {fold(k): k for k in (*valid, *KEYS, *(f.french_key for f in FIELDS))}
+        guess = difflib.get_close_matches(fold(typed), list(spelled), n=1, cutoff=0.6)
         listed = ", ".join(f"`{k}`" for k in valid)
-        return f"I don't know the key `{_shorten(typed)}`.{hint} Keys: {listed}."
+        if guess:
+            return t._(
+                "I don't know the key `{key}`. Did you mean `{guess}`? Keys: {keys}.",
+                key=_shorten(typed),
+                guess=spelled[guess[0]],
+                keys=listed,
+            )
+        return t._("I don't know the key `{key}`. Keys: {keys}.", key=_shorten(typed), keys=listed)
 
 
-def format_help(command_name: str = "/deal", aliases: Mapping[str, str] = _NO_ALIASES) -> str:
-    """The usage text for `command_name help`, in Slack mrkdwn, with the config's aliases."""
+def format_help(
+    command_name: str = "/deal", aliases: Mapping[str, str] = _NO_ALIASES, *, t: Translator = _ENGLISH
+) -> str:
+    """The usage text for `command_name help`, in Slack mrkdwn, with the config's aliases: the keys
+    and examples of the reader's language, and a word that the other language's keys work too."""
     cmd = command_name
+    language = t.language
     lines = [
-        f"*`{cmd}` — find and update your deals*",
-        f"• `{cmd}` — your open deals, most urgent first",
-        f"• `{cmd} acme` — find a deal by name",
-        f'• `{cmd} acme stage=contract amount=12k close=2026-12-15 next="Send MSA"` — update in one line',
-        f'• `{cmd} acme note "Met the CFO, budget approved"` — log a note',
-        f'• `{cmd} "acme corp" stage=won` — quote names and values that have spaces',
-        "*Keys*",
-        *(f"• `{key}` — {FIELD_BY_KEY[key].help}" for key in KEYS),
+        t._("*`{command}` — find and update your deals*", command=cmd),
+        t._("• `{command}` — your open deals, most urgent first", command=cmd),
+        t._("• `{command} acme` — find a deal by name", command=cmd),
+        t._(
+            "• `{command} acme stage=contract amount=12k close=2026-12-15"
+            ' next="Send MSA"` — update in one line',
+            command=cmd,
+        ),
+        t._('• `{command} acme note "Met the CFO, budget approved"` — log a note', command=cmd),
+        t._('• `{command} "acme corp" stage=won` — quote names and values that have spaces', command=cmd),
+        t._("*Keys*"),
+        *(f"• `{field.key_in(language)}` — {t._(field.help)}" for field in FIELDS),
     ]
+    other = [field.key if language == "fr" else field.french_key for field in FIELDS]
+    lines.append(
+        t._("• the keys in the other language work too: {keys}", keys=", ".join(f"`{k}`" for k in other))
+    )
     extra = resolve_aliases(aliases)
     if extra:
-        shown = ", ".join(f"`{name}` → `{target}`" for name, target in sorted(extra.items()))
-        lines.append(f"• also: {shown}")
-    lines.append(f"`{cmd} help` shows this again.")
+        shown = ", ".join(f"`{name}` → `{_key_in(target, t)}`" for name, target in sorted(extra.items()))
+        lines.append(t._("• also: {aliases}", aliases=shown))
+    lines.append(t._("`{command} help` shows this again.", command=cmd))
     return "\n".join(lines)
+
+
+def _key_in(key: str, t: Translator) -> str:
+    """A canonical key as the reader types it (an alias's CRM property stays as it is)."""
+    field = FIELD_BY_KEY.get(key)
+    return field.key_in(t.language) if field is not None else key
