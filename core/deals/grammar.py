@@ -433,9 +433,8 @@ class _Parser:
             example = self._t._(_NOTE_EXAMPLE)
         else:
             example = f"{typed}=..."
-        return _Problem(
-            self._t._("`{key}=` needs a value, e.g. {example}.", key=typed, example=f"`{example}`")
-        )
+        quoted = f"`{example}`"
+        return _Problem(self._t._("`{key}=` needs a value, e.g. {example}.", key=typed, example=quoted))
 
     def _empty_note_message(self) -> str:
         return self._t._(
