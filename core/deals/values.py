@@ -345,8 +345,8 @@ def parse_close_date(raw: str, *, today: date, t: Translator = _ENGLISH) -> date
     for everyone (case and accents ignored).
 
     * ISO `2026-12-15` (also `2026/12/15`). For a French speaker, day first: `15/01`, `15/01/2027`,
-      `15.01.27` (without a year, its next occurrence from today). For an English speaker `15/12`
-      is refused as ambiguous (day first in Europe, month first in the US).
+      `15.01.27` (without a year, the nearest such day). For an English speaker `15/12` is refused
+      as ambiguous (day first in Europe, month first in the US).
     * `+10d`, `+2w`, `+1m`, `+1y`, `+10j`, `+2s`, `+1mois`, `+1an` (the `+` and the unit's long form
       are optional: `2 weeks`, `2 semaines`); months and years keep the day of the month, clamped to
       the month's end (Jan 31 `+1m` -> Feb 28/29); at most ten years ahead.
@@ -435,23 +435,24 @@ def _date_from(text: str, today: date, shown: str, t: Translator) -> date | None
 
 
 def _day_first(text: str, today: date, shown: str, t: Translator) -> date:
-    """`15/01`, `15/01/2027`, `15-01-27`: the day, then the month; without a year, its next
-    occurrence from today (so `15/01` typed in December is next January)."""
+    """`15/01`, `15/01/2027`, `15-01-27`: the day, then the month. Without a year, the nearest such
+    day (`15/01` typed in December is next January; `03/12` typed on 4 December is yesterday, which
+    `parse_close_field` refuses unless it ends with `!`)."""
     found = _DAY_FIRST_DATE.fullmatch(text)
     if found is not None:
         day, month = int(found[1]), int(found[3])
         if found[4] is not None:
-            year = int(found[4]) + (2000 if len(found[4]) == 2 else 0)
-            candidates = [year]
+            years = [int(found[4]) + (2000 if len(found[4]) == 2 else 0)]
         else:
-            candidates = list(range(today.year, today.year + 5))  # 29/02 waits for a leap year
-        for year in candidates:
+            years = list(range(today.year - 1, today.year + 5))  # 29/02 waits for a leap year
+        dates = []
+        for year in years:
             try:
-                day_first = date(year, month, day)
+                dates.append(date(year, month, day))
             except ValueError:
                 continue
-            if found[4] is not None or day_first >= today:
-                return day_first
+        if dates:
+            return min(dates, key=lambda candidate: (abs(candidate - today), candidate < today))
     raise ValueProblem(
         t._(
             "`close={shown}` isn't a real date — write the day first, e.g. `close=15/01/2027`.",
