@@ -23,13 +23,21 @@ from core.deals.values import (
     parse_close_field,
     resolve_stage,
 )
-from core.i18n import translator
+from core.i18n import Language, translator
 
 T = TypeVar("T")
 FR, EN = translator("fr"), translator("en")
 NBSP, NNBSP = "\u00a0", "\u202f"
 TODAY = date(2026, 12, 4)  # a Friday
 FAST = settings(max_examples=150, deadline=None)
+
+
+def attempt(call: Callable[[], T]) -> T | ValueProblem:
+    """The value, or the problem it was refused with (anything else propagates)."""
+    try:
+        return call()
+    except ValueProblem as refused:
+        return refused
 
 
 def problem(call: Callable[[], object]) -> str:
@@ -42,8 +50,8 @@ def problem(call: Callable[[], object]) -> str:
 
 
 @pytest.mark.parametrize("language", ["fr", "en"])
-def test_french_and_english_keys_work_for_everyone_accents_and_case_ignored(language: str) -> None:
-    t = translator(language)  # type: ignore[arg-type]
+def test_french_and_english_keys_work_for_everyone_accents_and_case_ignored(language: Language) -> None:
+    t = translator(language)
     command = parse_command(
         'acme montant=12,5k CLÔTURE=fdm Étape=négo prochaine="Envoyer le contrat" note Vu le DAF', t=t
     )
@@ -65,7 +73,7 @@ def test_aide_is_help(text: str) -> None:
 def test_the_same_field_in_both_languages_is_given_twice() -> None:
     command = parse_command("acme montant=1 amount=2", t=FR)
     assert command == ParseError(
-        f"`montant` est donné deux fois (en `montant` et en `amount`) — n\u2019en garde qu\u2019un."
+        "`montant` est donné deux fois (en `montant` et en `amount`) — n\u2019en garde qu\u2019un."
     )
     english = parse_command("acme montant=1 amount=2", t=EN)
     assert english == ParseError("`amount` is given twice (as `montant` and `amount`) — keep just one.")
@@ -77,7 +85,8 @@ def test_an_unknown_key_lists_the_readers_keys_and_guesses_in_either_language() 
         f"Clés{NBSP}: `étape`, `montant`, `clôture`, `prochaine`, `note`."
     )
     assert parse_command("acme amont=1", t=EN) == ParseError(
-        "I don't know the key `amont`. Did you mean `amount`? Keys: `stage`, `amount`, `close`, `next`, `note`."
+        "I don't know the key `amont`. Did you mean `amount`? "
+        "Keys: `stage`, `amount`, `close`, `next`, `note`."
     )
 
 
@@ -173,10 +182,9 @@ def test_amounts_as_drumbeat_writes_them_in_french_parse_back(amount: Decimal, c
 @FAST
 @given(st.from_regex(r"[-+€ ]{0,2}[0-9][0-9 ,.'\u202f]{0,12}\s?(k|m|M|bn|EUR|€)?", fullmatch=True))
 def test_french_amounts_never_raise_anything_but_a_problem(raw: str) -> None:
-    try:
-        value = parse_amount(raw, t=FR)
-    except ValueProblem as refused:
-        assert refused.message.startswith(("`montant=", "Je "))
+    value = attempt(lambda: parse_amount(raw, t=FR))
+    if isinstance(value, ValueProblem):
+        assert value.message.startswith("`montant=")
     else:
         assert 0 <= value <= MAX_AMOUNT
 
@@ -247,10 +255,8 @@ def test_a_date_not_understood_is_explained_in_french() -> None:
     st.dates(min_value=date(2001, 1, 1), max_value=date(2099, 1, 1)),
 )
 def test_french_dates_never_raise_anything_but_a_problem(raw: str, today: date) -> None:
-    try:
-        parse_close_field(raw, today=today, t=FR)
-    except ValueProblem as refused:
-        assert "clôture=" in refused.message
+    found = attempt(lambda: parse_close_field(raw, today=today, t=FR))
+    assert isinstance(found, date) or "clôture=" in found.message
 
 
 # -- stages -----------------------------------------------------------------------------------------
@@ -340,8 +346,8 @@ def test_every_example_in_the_french_help_parses_in_french() -> None:
 
 def test_parse_problems_are_in_the_readers_language() -> None:
     assert parse_command('acme prochaine="Envoyer', t=FR) == ParseError(
-        f'Guillemets non fermés{NBSP}: `"Envoyer` n\u2019a pas de guillemet fermant. Ferme chaque guillemet, '
-        'par ex. `prochaine="Envoyer le contrat"`.'
+        f'Guillemets non fermés{NBSP}: `"Envoyer` n\u2019a pas de guillemet fermant. '
+        'Ferme chaque guillemet, par ex. `prochaine="Envoyer le contrat"`.'
     )
     assert parse_command("montant=12k", t=FR) == ParseError(
         "Dis d\u2019abord de quelle affaire il s\u2019agit, par ex. "
