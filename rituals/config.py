@@ -56,7 +56,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 
 from core.deals.attention import MISSING_CHECKS
-from core.deals.fields import KEYS
+from core.deals.fields import KEYS, TYPED_KEYS
 from rituals._yaml_lines import Loc, YamlSyntaxError, load_yaml_with_lines
 
 __all__ = [
@@ -149,7 +149,8 @@ MAX_TEXT = 200  # stage and pipeline labels
 
 CANONICAL_DEAL_KEYS: tuple[str, ...] = KEYS
 """The ``key=value`` keys ``/deal`` understands without configuration."""
-_RESERVED_DEAL_WORDS = frozenset({*CANONICAL_DEAL_KEYS, "note", "help"})
+# The French keys (as typed without accents: `etape`, `cloture`) and `aide` are `/deal` words too.
+_RESERVED_DEAL_WORDS = frozenset({*TYPED_KEYS, "note", "help", "aide"})
 
 
 def _did_you_mean(word: str, candidates: Iterable[str]) -> str:

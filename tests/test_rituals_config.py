@@ -428,6 +428,12 @@ def test_merge_keys_are_not_duplicates() -> None:
             id="alias-shadows-keyword",
         ),
         pytest.param(
+            "deal_command: {aliases: {montant: hs_amount}}\nrituals: []\n",
+            "rituals.yaml:1: deal_command.aliases.montant: montant is already a /deal keyword; "
+            "an alias needs a name of its own",
+            id="alias-shadows-french-keyword",
+        ),
+        pytest.param(
             one_ritual('{id: h, kind: hygiene, schedule: "0 9 * * *", rules: []}'),
             "rituals.yaml:3: rituals[h].rules: must not be empty",
             id="required-list-empty",
