@@ -211,8 +211,8 @@ class DealCommands:
             t = self._reader(user_id)
             if isinstance(command, ShowHelp):
                 return Usage(format_help(self.command, self.aliases, t=t))
-            problem = self._parse(text, t)
-            assert isinstance(problem, ParseError)
+            in_their_words = self._parse(text, t)
+            problem = in_their_words if isinstance(in_their_words, ParseError) else command
             return Refused(
                 t._(
                     "{problem}\nType `{command} help` for examples.",
