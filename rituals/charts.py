@@ -17,6 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties, findfont, get_font
 from matplotlib.patches import Patch
+from matplotlib.text import Text
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator
 
 from core.i18n import N_, Translator
@@ -54,6 +55,8 @@ class Chart:
     filename: str
     title: str
     alt_text: str
+    drawn_text: tuple[str, ...] = ()
+    """Every text drawn on the image (titles, tick labels, legend, notes), in drawing order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,9 @@ class FunnelSeries:
     title: str
     stages: Sequence[FunnelStage]
     format_value: Callable[[float], str]
+    """Short, for the axis and the bars: `€1.2M`."""
+    format_exact: Callable[[float], str] | None = None
+    """For the alt text, which has room for `€1,234,000` (default: `format_value`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +141,7 @@ def funnel_chart(
         # Capped separately so the note that pipelines are missing survives the cut.
         suffix = f"; {_more_note(hidden, t)}."
         alt = _shorten(alt, ALT_TEXT_LIMIT - len(suffix)).removesuffix(".") + suffix
-    return Chart(png=_render(fig), filename=filename, title=title, alt_text=_shorten(alt, ALT_TEXT_LIMIT))
+    return _chart(fig, filename=filename, title=title, alt_text=alt)
 
 
 def trend_chart(
@@ -159,7 +165,7 @@ def trend_chart(
     if not known:
         _note(ax, t._("No history yet"))
         alt = t._("{title}: no history yet.", title=_without_period(title))
-        return Chart(png=_render(fig), filename=filename, title=title, alt_text=_shorten(alt, ALT_TEXT_LIMIT))
+        return _chart(fig, filename=filename, title=title, alt_text=alt)
 
     xs = list(range(len(points)))
     ys = [math.nan if v is None else v * 100 for v in values]  # NaN breaks the line: a visible gap
@@ -193,8 +199,8 @@ def trend_chart(
         t._("{week} no data", week=p.label) if v is None else f"{p.label} {t.percent(v)}"
         for p, v in zip(points, values, strict=True)
     ]
-    alt = f"{_without_period(title)}: {', '.join(readings)}."
-    return Chart(png=_render(fig), filename=filename, title=title, alt_text=_shorten(alt, ALT_TEXT_LIMIT))
+    alt = t._("{title}: {readings}.", title=_without_period(title), readings=", ".join(readings))
+    return _chart(fig, filename=filename, title=title, alt_text=alt)
 
 
 def _series_that_fit(series: Sequence[FunnelSeries]) -> int:
@@ -294,6 +300,15 @@ def _note(ax: Axes, text: str, *, clear: bool = True) -> None:
         spine.set_visible(False)
 
 
+def _chart(fig: Figure, *, filename: str, title: str, alt_text: str) -> Chart:
+    png = _render(fig)
+    # Read after drawing: tick labels are only written then.
+    drawn = tuple(
+        text.get_text() for text in fig.findobj(Text) if text.get_visible() and text.get_text().strip()
+    )
+    return Chart(png, filename, title, _shorten(alt_text, ALT_TEXT_LIMIT), drawn)
+
+
 def _render(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     # No "Software" text chunk, so the same input gives byte-identical PNGs across matplotlib patch versions.
@@ -307,16 +322,17 @@ def _series_alt_text(series: FunnelSeries, t: Translator) -> str:
         return t._("{name}: no stages.", name=name)
     if all(_finite(s.now) == 0 and _finite(s.before) == 0 for s in series.stages):
         return t._("{name}: no open deals.", name=name)
+    exact = series.format_exact or series.format_value
     readings = [
         t._(
             "{stage} {now} (was {before})",
             stage=_one_line(s.label),
-            now=series.format_value(s.now),
-            before=series.format_value(s.before),
+            now=exact(s.now),
+            before=exact(s.before),
         )
         for s in series.stages
     ]
-    return f"{name}: {'; '.join(readings)}."
+    return t._("{title}: {readings}.", title=name, readings="; ".join(readings))
 
 
 def _more_note(hidden: int, t: Translator) -> str:

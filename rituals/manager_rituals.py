@@ -161,12 +161,15 @@ def digest_chart(digest: PipelineDigest, *, t: Translator) -> Chart:
     for pipeline in digest.pipelines:
         currency = pipeline.currency
 
-        def money(value: float, currency: str | None = currency) -> str:
+        def short(value: float, currency: str | None = currency) -> str:
             return t.money_short(Decimal(str(round(value, 2))), currency)
+
+        def exact(value: float, currency: str | None = currency) -> str:
+            return t.money(Decimal(str(round(value, 2))), currency)
 
         title = f"{pipeline.label} ({currency})" if currency else pipeline.label
         stages = [FunnelStage(s.label, float(s.amount), float(s.amount_before)) for s in pipeline.stages]
-        series.append(FunnelSeries(title, stages, money))
+        series.append(FunnelSeries(title, stages, short, exact))
     if digest.since is None:
         before_label, title = t._("Before"), t._("Open pipeline by stage: now vs before")
     elif digest.compare_days == 7 and digest.history_note is None:

@@ -752,3 +752,92 @@ def test_amounts_in_two_currencies_are_shown_side_by_side_and_never_added(
     assert "3 open deals (€15,000; US$8,000)" in post["text"]
     (chart,) = fake_slack.files
     assert chart.alt_txt and "(EUR)" in chart.alt_txt and "(USD)" in chart.alt_txt
+
+
+# --------------------------------------------------------------------------------------------
+# 7. In French: a channel in its ritual's `language:`, a manager in their own
+
+
+FRENCH_DIGEST_RITUALS = """
+timezone: Europe/Paris
+language: en
+rituals:
+  - id: weekly-digest
+    kind: pipeline_digest
+    schedule: "0 8 * * mon"
+    channel: "#sales-weekly"
+    language: fr
+"""
+NNBSP = "\u202f"  # Babel's narrow no-break space in French numbers and before %
+NBSP = "\u00a0"
+
+
+def test_a_french_digest_reads_in_french_with_french_amounts_dates_and_chart(
+    sqlite_db: str,
+    launch: Callable[[str, str], RunningApp],
+    fake_slack: FakeSlack,
+    fake_hubspot: FakeHubSpot,
+    clock: SettableClock,
+) -> None:
+    team(fake_hubspot, fake_slack)
+    fake_slack.add_channel(CHANNEL_ID, "sales-weekly")
+    app = launch(sqlite_db, FRENCH_DIGEST_RITUALS)
+    # Closes in a week with no next step: it needs a decision.
+    deal(fake_hubspot, "Wayne Enterprises", "102", "qualifiedtobuy", "1250000", close="2026-11-30")
+    a_week_of_changes(app, fake_hubspot, clock)
+
+    report = app.runtime.engine.run("weekly-digest", scheduled_for=NOW)
+
+    assert report.post_problem is None, report.summary()
+    (post,) = report_posts(fake_slack, CHANNEL_ID)
+    assert post["text"] == (
+        f"Point pipeline du lun. 23 nov.{NBSP}: 5 affaires en cours (1{NNBSP}275{NNBSP}000{NBSP}€){NBSP}; "
+        "1 à trancher."
+    )
+    link = "https://app.hubspot.com/go-to/0-3/"
+    assert texts(post["blocks"]) == [
+        "Point pipeline — lun. 23 nov.",
+        f"Affaires en cours à 08:00 (Europe/Paris) · changements depuis le lun. 16 nov. · source{NBSP}: HubSpot",
+        f"*Sales Pipeline* (EUR) — 5 affaires en cours · 1{NNBSP}275{NNBSP}000{NBSP}€"
+        f" · pondéré 514{NNBSP}600{NBSP}€\n"
+        "```\n"
+        "Étape                     Affaires      Montant    Pondéré  vs avant\n"
+        f"Appointment Scheduled            1      7{NNBSP}000{NBSP}€    1{NNBSP}400{NBSP}€\n"
+        f"Qualified To Buy                 2  1{NNBSP}253{NNBSP}000{NBSP}€  501{NNBSP}200{NBSP}€        −1\n"
+        f"Presentation Scheduled           1      5{NNBSP}000{NBSP}€    3{NNBSP}000{NBSP}€\n"
+        f"Decision Maker Bought-In         0          0{NBSP}€        0{NBSP}€        −1\n"
+        f"Contract Sent                    1     10{NNBSP}000{NBSP}€    9{NNBSP}000{NBSP}€        +1\n"
+        "```",
+        "*Changements depuis le lun. 16 nov.*\n"
+        f"1 nouvelle (5{NNBSP}000{NBSP}€) · 1 avancée · 1 gagnée (20{NNBSP}000{NBSP}€)"
+        f" · 1 perdue (15{NNBSP}000{NBSP}€) · 1 date de clôture repoussée",
+        f"*Nouvelles affaires*\n• <{link}10000000007|Hooli> · 5{NNBSP}000{NBSP}€ · Alice Martin"
+        " — Presentation Scheduled",
+        f"*Avancées*\n• <{link}10000000002|Acme Corp> · 10{NNBSP}000{NBSP}€ · Alice Martin"
+        " — Qualified To Buy → Contract Sent",
+        f"*Gagnées*\n• <{link}10000000003|Globex> · 20{NNBSP}000{NBSP}€ · Alice Martin — Closed Won",
+        f"*Perdues*\n• <{link}10000000004|Initech> · 15{NNBSP}000{NBSP}€ · Bruno Costa"
+        " — Went with a competitor",
+        f"*Dates de clôture repoussées*\n• <{link}10000000005|Umbrella> · 7{NNBSP}000{NBSP}€ · Bruno Costa"
+        " — 20 nov. 2026 → 18 déc. 2026",
+        "*1 affaire à trancher cette semaine* — 1 à clôturer sous 14 jours sans prochaine étape\n"
+        f"• <{link}10000000001|Wayne Enterprises> · 1{NNBSP}250{NNBSP}000{NBSP}€ · Bruno Costa"
+        " — clôture le 30 nov., pas de prochaine étape",
+    ]
+
+    (chart,) = fake_slack.files
+    assert chart.title == f"Pipeline en cours par étape{NBSP}: maintenant vs semaine dernière"
+    assert chart.alt_txt is not None
+    assert chart.alt_txt.startswith(
+        "Pipeline en cours par étape : maintenant vs semaine dernière. Sales Pipeline (EUR) : "
+        "Appointment Scheduled 7 000 € (avant : 7 000 €); Qualified To Buy 1 253 000 € (avant : 1 263 000 €);"
+    )
+    drawn = report.posts[0].post.chart.drawn_text if report.posts[0].post.chart else ()
+    # The legend, the title, and amounts on the axis and the bars as French writes them, short.
+    assert {
+        "Maintenant",
+        "Semaine dernière",
+        "Pipeline en cours par étape : maintenant vs semaine dernière",
+    } <= set(drawn)
+    assert {"1,3 M €", "10 k €", "400 k €", "1,2 M €"} <= set(drawn)
+    assert not any("€1" in text or "Now" == text or "Last week" == text for text in drawn)
