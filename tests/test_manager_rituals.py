@@ -841,3 +841,93 @@ def test_a_french_digest_reads_in_french_with_french_amounts_dates_and_chart(
     } <= set(drawn)
     assert {"1,3 M €", "10 k €", "400 k €", "1,2 M €"} <= set(drawn)
     assert not any("€1" in text or "Now" == text or "Last week" == text for text in drawn)
+
+
+def test_one_on_one_prep_is_in_each_managers_own_language(
+    sqlite_db: str,
+    launch: Callable[[str, str], RunningApp],
+    fake_slack: FakeSlack,
+    fake_hubspot: FakeHubSpot,
+    clock: SettableClock,
+) -> None:
+    team(fake_hubspot, fake_slack)
+    fake_slack.add_user("U0CLAIRE", "claire@acme.example", "Claire Dubois", locale="fr-FR")
+    _prep_deals(fake_hubspot)
+    clock.set(TUESDAY_9)
+    rituals = PREP_RITUALS.replace(
+        '{crm_owner: "101", slack: U0ALICE, manager: maxime@acme.example}',
+        '{crm_owner: "101", slack: U0ALICE, manager: claire@acme.example}',
+    )
+    app = launch(sqlite_db, rituals)
+
+    app.runtime.engine.run("one-on-one", scheduled_for=TUESDAY_9)
+    assert app.runtime.engine.deliver_due(app.runtime.send_dm) == 2
+
+    (french,) = fake_slack.messages_in("U0CLAIRE")
+    link = "https://app.hubspot.com/go-to/0-3/"
+    assert (
+        french["text"]
+        == f"Préparation du 1:1 avec Alice Martin{NBSP}: 2 affaires en cours, 1 sans nouvelles, 0 à risque."
+    )
+    assert texts(french["blocks"]) == [
+        f"Préparation du 1:1{NBSP}: Alice Martin",
+        f"2 affaires en cours · 14{NNBSP}000{NBSP}€ (pondéré 10{NNBSP}600{NBSP}€)",
+        "*La semaine écoulée*\nAucun changement dans le CRM cette semaine.",
+        f"*Sans nouvelles*\n• <{link}10000000002|Globex> · Qualified To Buy · 4{NNBSP}000{NBSP}€"
+        " — sans nouvelles depuis 40 jours",
+        "*Questions à poser*\n"
+        f"1. Globex est sans nouvelles depuis 40 jours — toujours d’actualité{NBSP}?\n"
+        f"2. Acme Corp est la plus grosse affaire en cours (10{NNBSP}000{NBSP}€)"
+        f" — qu’est-ce qui pourrait la bloquer{NBSP}?\n"
+        f"3. Quelle affaire te semble la plus sûre ce mois-ci, et pourquoi{NBSP}?",
+        "Préparé par Drumbeat pour Claire Dubois, avec les affaires du CRM dont Alice Martin est responsable.",
+    ]
+    # The English manager, in the same run, reads English.
+    (english,) = fake_slack.messages_in("U0MAXIME")
+    assert english["text"] == "1:1 prep for Bruno Costa: 1 open deal, 0 stale, 1 at risk."
+    assert texts(english["blocks"]) == [
+        "1:1 prep: Bruno Costa",
+        "1 open deal · €12,000 (weighted €7,200)",
+        "*This past week*\nNo changes in the CRM this past week.",
+        f"*At risk*\n• <{link}10000000003|Initech> · Presentation Scheduled · €12,000"
+        " — closes in 6 days, no next step",
+        "*Questions to ask*\n"
+        "1. Initech closes in 6 days with no next step — what has to happen first?\n"
+        "2. Initech is the biggest open deal (€12,000) — what could stop it?\n"
+        "3. Which deal are you most confident about this month, and why?",
+        "Prepared by Drumbeat for Maxime Laurent from Bruno Costa's deals in the CRM.",
+    ]
+
+
+def test_the_adoption_report_reads_in_the_rituals_files_language(
+    sqlite_db: str,
+    launch: Callable[[str, str], RunningApp],
+    fake_slack: FakeSlack,
+    fake_hubspot: FakeHubSpot,
+    clock: SettableClock,
+) -> None:
+    rituals = ADOPTION_RITUALS.replace("timezone: Europe/Paris\n", "timezone: Europe/Paris\nlanguage: fr\n")
+    app = _adoption_app(sqlite_db, launch, fake_slack, fake_hubspot, clock, rituals)
+
+    report = app.runtime.engine.run("adoption", scheduled_for=FRIDAY_16)
+
+    assert report.post_problem is None, report.summary()
+    (post,) = report_posts(fake_slack, MANAGERS_CHANNEL_ID)
+    assert post["text"] == f"Rapport d’adoption{NBSP}: 60{NBSP}% des affaires en cours revues sous 14 jours."
+    assert texts(post["blocks"]) == [
+        "Adoption — semaine du 23 nov.",
+        f"*60{NBSP}%* des affaires en cours revues sous 14 jours",
+        "*Dans les clous* 🎉\n*Alice Martin* — 2 sur 2 revues · aucune relance nécessaire · 1 semaine d’affilée 🎉",
+        f"En rattrapage{NBSP}: Bruno Costa — 2 affaires à regarder{NBSP}; ses relances vont aider.",
+        "Revue = une note, un appel, un rendez-vous, un e-mail ou un champ modifié par le commercial ces 14 "
+        f"derniers jours, ou une mise en pause. Seuil{NBSP}: 80{NBSP}%.",
+    ]
+    (chart,) = fake_slack.files
+    assert chart.title == "Affaires en cours revues sous 14 jours, sur les 8 dernières semaines"
+    assert chart.alt_txt == (
+        "Affaires en cours revues sous 14 jours, sur les 8 dernières semaines : 5 oct. sans données, "
+        "12 oct. sans données, 19 oct. sans données, 26 oct. sans données, 2 nov. sans données, "
+        "9 nov. sans données, 16 nov. sans données, 23 nov. 60 %."
+    )
+    drawn = report.posts[0].post.chart.drawn_text if report.posts[0].post.chart else ()
+    assert {"Affaires en cours revues", "5 oct.", "23 nov.", "0 %", "100 %", f"60{NBSP}%"} <= set(drawn)
