@@ -770,6 +770,8 @@ rituals:
 """
 NNBSP = "\u202f"  # Babel's narrow no-break space in French numbers and before %
 NBSP = "\u00a0"
+APOS = "\u2019"  # the French apostrophe
+MINUS = "\N{MINUS SIGN}"
 
 
 def test_a_french_digest_reads_in_french_with_french_amounts_dates_and_chart(
@@ -797,15 +799,17 @@ def test_a_french_digest_reads_in_french_with_french_amounts_dates_and_chart(
     link = "https://app.hubspot.com/go-to/0-3/"
     assert texts(post["blocks"]) == [
         "Point pipeline — lun. 23 nov.",
-        f"Affaires en cours à 08:00 (Europe/Paris) · changements depuis le lun. 16 nov. · source{NBSP}: HubSpot",
+        "Affaires en cours à 08:00 (Europe/Paris) · changements depuis le lun. 16 nov."
+        f" · source{NBSP}: HubSpot",
         f"*Sales Pipeline* (EUR) — 5 affaires en cours · 1{NNBSP}275{NNBSP}000{NBSP}€"
         f" · pondéré 514{NNBSP}600{NBSP}€\n"
         "```\n"
         "Étape                     Affaires      Montant    Pondéré  vs avant\n"
         f"Appointment Scheduled            1      7{NNBSP}000{NBSP}€    1{NNBSP}400{NBSP}€\n"
-        f"Qualified To Buy                 2  1{NNBSP}253{NNBSP}000{NBSP}€  501{NNBSP}200{NBSP}€        −1\n"
+        f"Qualified To Buy                 2  1{NNBSP}253{NNBSP}000{NBSP}€  501{NNBSP}200{NBSP}€"
+        f"        {MINUS}1\n"
         f"Presentation Scheduled           1      5{NNBSP}000{NBSP}€    3{NNBSP}000{NBSP}€\n"
-        f"Decision Maker Bought-In         0          0{NBSP}€        0{NBSP}€        −1\n"
+        f"Decision Maker Bought-In         0          0{NBSP}€        0{NBSP}€        {MINUS}1\n"
         f"Contract Sent                    1     10{NNBSP}000{NBSP}€    9{NNBSP}000{NBSP}€        +1\n"
         "```",
         "*Changements depuis le lun. 16 nov.*\n"
@@ -840,7 +844,7 @@ def test_a_french_digest_reads_in_french_with_french_amounts_dates_and_chart(
         "Pipeline en cours par étape : maintenant vs semaine dernière",
     } <= set(drawn)
     assert {"1,3 M €", "10 k €", "400 k €", "1,2 M €"} <= set(drawn)
-    assert not any("€1" in text or "Now" == text or "Last week" == text for text in drawn)
+    assert not any("€1" in text or text in ("Now", "Last week") for text in drawn)
 
 
 def test_one_on_one_prep_is_in_each_managers_own_language(
@@ -876,11 +880,12 @@ def test_one_on_one_prep_is_in_each_managers_own_language(
         f"*Sans nouvelles*\n• <{link}10000000002|Globex> · Qualified To Buy · 4{NNBSP}000{NBSP}€"
         " — sans nouvelles depuis 40 jours",
         "*Questions à poser*\n"
-        f"1. Globex est sans nouvelles depuis 40 jours — toujours d’actualité{NBSP}?\n"
+        f"1. Globex est sans nouvelles depuis 40 jours — toujours d{APOS}actualité{NBSP}?\n"
         f"2. Acme Corp est la plus grosse affaire en cours (10{NNBSP}000{NBSP}€)"
-        f" — qu’est-ce qui pourrait la bloquer{NBSP}?\n"
+        f" — qu{APOS}est-ce qui pourrait la bloquer{NBSP}?\n"
         f"3. Quelle affaire te semble la plus sûre ce mois-ci, et pourquoi{NBSP}?",
-        "Préparé par Drumbeat pour Claire Dubois, avec les affaires du CRM dont Alice Martin est responsable.",
+        "Préparé par Drumbeat pour Claire Dubois, avec les affaires du CRM dont Alice Martin"
+        " est responsable.",
     ]
     # The English manager, in the same run, reads English.
     (english,) = fake_slack.messages_in("U0MAXIME")
@@ -913,11 +918,15 @@ def test_the_adoption_report_reads_in_the_rituals_files_language(
 
     assert report.post_problem is None, report.summary()
     (post,) = report_posts(fake_slack, MANAGERS_CHANNEL_ID)
-    assert post["text"] == f"Rapport d’adoption{NBSP}: 60{NBSP}% des affaires en cours revues sous 14 jours."
+    assert (
+        post["text"]
+        == f"Rapport d{APOS}adoption{NBSP}: 60{NBSP}% des affaires en cours revues sous 14 jours."
+    )
     assert texts(post["blocks"]) == [
         "Adoption — semaine du 23 nov.",
         f"*60{NBSP}%* des affaires en cours revues sous 14 jours",
-        "*Dans les clous* 🎉\n*Alice Martin* — 2 sur 2 revues · aucune relance nécessaire · 1 semaine d’affilée 🎉",
+        "*Dans les clous* 🎉\n*Alice Martin* — 2 sur 2 revues · aucune relance nécessaire"
+        f" · 1 semaine d{APOS}affilée 🎉",
         f"En rattrapage{NBSP}: Bruno Costa — 2 affaires à regarder{NBSP}; ses relances vont aider.",
         "Revue = une note, un appel, un rendez-vous, un e-mail ou un champ modifié par le commercial ces 14 "
         f"derniers jours, ou une mise en pause. Seuil{NBSP}: 80{NBSP}%.",
