@@ -12,9 +12,10 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from core.i18n import Translator
 from rituals.digest import PipelineDigest
 from rituals.engine import TOKEN_REFUSED, DeliveryError
-from rituals.manager_rituals import Poster, PostOutcome
+from rituals.manager_rituals import DigestRenderer, Poster, PostOutcome
 from rituals.posts import ChannelPost, SlackMessage
 
 log = logging.getLogger(__name__)
@@ -78,17 +79,15 @@ def channel_poster(client: WebClient) -> Poster:
     return post
 
 
-def digest_renderer(
-    client: WebClient | None, render: Callable[..., ChannelPost]
-) -> Callable[[PipelineDigest, str | None], ChannelPost]:
+def digest_renderer(client: WebClient | None, render: Callable[..., ChannelPost]) -> DigestRenderer:
     """The digest's Block Kit, with `mention:` turned into a real user group mention when Slack knows it."""
     groups: dict[str, str] = {}
 
-    def rendered(digest: PipelineDigest, mention: str | None) -> ChannelPost:
+    def rendered(digest: PipelineDigest, mention: str | None, *, t: Translator) -> ChannelPost:
         markup = None
         if mention is not None:
             markup = _mention(client, mention, groups, digest.warnings)
-        return render(digest, mention=markup)
+        return render(digest, mention=markup, t=t)
 
     return rendered
 

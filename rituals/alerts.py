@@ -28,6 +28,7 @@ from sqlalchemy import ColumnElement, and_, delete, func, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from core.deals.values import named
+from core.i18n import Translator, translator
 from core.models import (
     AlertMatch,
     AlertPost,
@@ -155,12 +156,14 @@ def matches(rule: DealAlertRitual, change: Change, scope: DealScope | None = Non
 
 
 class AlertRenderer(Protocol):
-    """Block Kit for alerts, from the Slack side (`handlers.alerts`)."""
+    """Block Kit for alerts, from the Slack side (`handlers.alerts`), in the reader's language `t`."""
 
-    def one(self, rule: DealAlertRitual, change: Change, owner_slack: str | None) -> SlackMessage: ...
+    def one(
+        self, rule: DealAlertRitual, change: Change, owner_slack: str | None, *, t: Translator
+    ) -> SlackMessage: ...
 
     def summary(
-        self, rule: DealAlertRitual, changes: Sequence[Change], *, as_dm: bool = False
+        self, rule: DealAlertRitual, changes: Sequence[Change], *, as_dm: bool = False, t: Translator
     ) -> ChannelPost: ...
 
 
@@ -308,11 +311,17 @@ class DealAlerts:
         *,
         burst: bool,
     ) -> list[PlannedAlert]:
-        """One message per change, or one summary for more than the rule allows (or a burst's rest)."""
+        """One message per change, or one summary for more than the rule allows (or a burst's rest),
+        in the language of the person a DM goes to, else the rule's `language:`, else the file's."""
+        t = people.language(target) if is_dm else people.channel_language(rule)
         if len(changes) > rule.max_posts_per_sync or (burst and len(changes) > 1):
             return [
                 PlannedAlert(
-                    rule.id, target, is_dm, self._render.summary(rule, changes, as_dm=is_dm), len(changes)
+                    rule.id,
+                    target,
+                    is_dm,
+                    self._render.summary(rule, changes, as_dm=is_dm, t=t),
+                    len(changes),
                 )
             ]
         return [
@@ -321,7 +330,7 @@ class DealAlerts:
                 target,
                 is_dm,
                 ChannelPost(
-                    self._render.one(rule, change, people.owner(change) if rule.mention_owner else None)
+                    self._render.one(rule, change, people.owner(change) if rule.mention_owner else None, t=t)
                 ),
                 1,
             )
@@ -339,6 +348,7 @@ class _People:
         self._owners: dict[str, SlackProfile | None] = {}
         self._recipients: dict[tuple[str, int], str | None] = {}
         self._zones: dict[str, str | None] = {}
+        self._languages: dict[str, Translator] = {}
         self._unreachable_owners: set[str] = set()
         self._transient: set[tuple[str, int]] = set()
 
@@ -362,6 +372,18 @@ class _People:
 
     def zone(self, slack_id: str) -> ZoneInfo:
         return person_zone(self._zones.get(slack_id), self._config)
+
+    def channel_language(self, rule: DealAlertRitual) -> Translator:
+        return translator(rule.language or self._config.language)
+
+    def language(self, slack_id: str) -> Translator:
+        """What the person a DM goes to reads (the file's language when Slack told nothing of them)."""
+        return self._languages.get(slack_id) or translator(self._directory.default_language)
+
+    def _reaches(self, profile: SlackProfile) -> str:
+        self._zones[profile.slack_id] = profile.tz
+        self._languages[profile.slack_id] = translator(self._directory.language_of(profile))
+        return profile.slack_id
 
     def _owner_profile(self, change: Change) -> SlackProfile | None:
         if change.owner_id is None:
@@ -387,8 +409,7 @@ class _People:
             if owner is None:
                 self._report.warnings.append(f"{change.owner_name} has no Slack account Drumbeat can find")
                 return None
-            self._zones[owner.slack_id] = owner.tz
-            return owner.slack_id
+            return self._reaches(owner)
         manager = manager_of(
             self._config, change.owner_id, owner.slack_id if owner else None, owner.email if owner else None
         )
@@ -408,8 +429,7 @@ class _People:
         if found is None:
             self._report.warnings.append(f"{manager}, {change.owner_name}'s manager, is not in Slack")
             return None
-        self._zones[found.slack_id] = found.tz
-        return found.slack_id
+        return self._reaches(found)
 
 
 def manager_of(config: RitualsConfig, owner_id: str, slack_id: str | None, email: str | None) -> str | None:

@@ -17,7 +17,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties, findfont, get_font
 from matplotlib.patches import Patch
-from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, PercentFormatter
+from matplotlib.text import Text
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator
+
+from core.i18n import N_, Translator
 
 __all__ = [
     "Chart",
@@ -31,6 +34,7 @@ __all__ = [
 ALT_TEXT_LIMIT = 1000  # Slack's alt_text limit for image blocks
 MAX_SERIES_DRAWN = 6
 LABEL_LIMIT = 32  # characters of a stage label drawn; the alt text keeps the full label
+REVIEWED = N_("Open deals reviewed")
 
 _DPI = 144
 _WIDTH_IN = 8.0
@@ -51,6 +55,8 @@ class Chart:
     filename: str
     title: str
     alt_text: str
+    drawn_text: tuple[str, ...] = ()
+    """Every text drawn on the image (titles, tick labels, legend, notes), in drawing order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,9 @@ class FunnelSeries:
     title: str
     stages: Sequence[FunnelStage]
     format_value: Callable[[float], str]
+    """Short, for the axis and the bars: `€1.2M`."""
+    format_exact: Callable[[float], str] | None = None
+    """For the alt text, which has room for `€1,234,000` (default: `format_value`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +83,16 @@ class TrendPoint:
 
 
 def funnel_chart(
-    series: Sequence[FunnelSeries], *, now_label: str, before_label: str, filename: str, title: str
+    series: Sequence[FunnelSeries],
+    *,
+    now_label: str,
+    before_label: str,
+    filename: str,
+    title: str,
+    t: Translator,
 ) -> Chart:
-    """Grouped horizontal bars per stage (now vs before), one subplot per pipeline, first stage on top."""
+    """Grouped horizontal bars per stage (now vs before), one subplot per pipeline, first stage on top;
+    labels come translated, the chart's own words are `t`'s."""
     drawn = list(series[: _series_that_fit(series)])
     hidden = len(series) - len(drawn)
 
@@ -94,12 +110,12 @@ def funnel_chart(
         parse_math=False,
     )
     if not drawn:
-        _note(fig.add_subplot(), "No pipelines to show")
+        _note(fig.add_subplot(), t._("No pipelines to show"))
     else:
         grid = fig.add_gridspec(len(drawn), 1, height_ratios=[_rows(s) for s in drawn])
         axes = [fig.add_subplot(grid[row, 0]) for row in range(len(drawn))]
         for ax, one in zip(axes, drawn, strict=True):
-            _draw_series(ax, one)
+            _draw_series(ax, one, t)
         # Above the first plot, right-aligned, so it shares the row with that pipeline's left-aligned title.
         legend = axes[0].legend(
             handles=[
@@ -116,20 +132,25 @@ def funnel_chart(
         for text in legend.get_texts():
             text.set_parse_math(False)
     if hidden:
-        fig.supxlabel(_more_note(hidden), fontsize=9, color=_MUTED_TEXT_COLOUR, parse_math=False)
+        fig.supxlabel(_more_note(hidden, t), fontsize=9, color=_MUTED_TEXT_COLOUR, parse_math=False)
 
-    alt = " ".join([_sentence(title), *(_series_alt_text(s) for s in drawn)])
+    alt = " ".join([_sentence(title), *(_series_alt_text(s, t) for s in drawn)])
     if not drawn:
-        alt += " No pipelines to show."
+        alt += " " + t._("No pipelines to show.")
     if hidden:
         # Capped separately so the note that pipelines are missing survives the cut.
-        suffix = f"; {_more_note(hidden)}."
+        suffix = f"; {_more_note(hidden, t)}."
         alt = _shorten(alt, ALT_TEXT_LIMIT - len(suffix)).removesuffix(".") + suffix
-    return Chart(png=_render(fig), filename=filename, title=title, alt_text=_shorten(alt, ALT_TEXT_LIMIT))
+    return _chart(fig, filename=filename, title=title, alt_text=alt)
 
 
 def trend_chart(
-    points: Sequence[TrendPoint], *, title: str, filename: str, value_label: str = "Open deals reviewed"
+    points: Sequence[TrendPoint],
+    *,
+    title: str,
+    filename: str,
+    t: Translator,
+    value_label: str = REVIEWED,
 ) -> Chart:
     """A small line chart of a weekly share (0..1) as percent; weeks without data are left as gaps."""
     fig = Figure(figsize=(6.0, 2.5), layout="constrained")
@@ -142,16 +163,16 @@ def trend_chart(
     known = [(i, v) for i, v in enumerate(values) if v is not None]
 
     if not known:
-        _note(ax, "No history yet")
-        alt = f"{_without_period(title)}: no history yet."
-        return Chart(png=_render(fig), filename=filename, title=title, alt_text=_shorten(alt, ALT_TEXT_LIMIT))
+        _note(ax, t._("No history yet"))
+        alt = t._("{title}: no history yet.", title=_without_period(title))
+        return _chart(fig, filename=filename, title=title, alt_text=alt)
 
     xs = list(range(len(points)))
     ys = [math.nan if v is None else v * 100 for v in values]  # NaN breaks the line: a visible gap
     ax.plot(xs, ys, color=_NOW_COLOUR, linewidth=2, marker="o", markersize=4, clip_on=False)
     last_x, last_v = known[-1]
     ax.annotate(
-        _percent(last_v),
+        t.percent(last_v),
         xy=(last_x, last_v * 100),
         xytext=(0, 7),
         textcoords="offset points",
@@ -165,8 +186,8 @@ def trend_chart(
 
     ax.set_ylim(0, 100)
     ax.yaxis.set_major_locator(FixedLocator([0, 25, 50, 75, 100]))
-    ax.yaxis.set_major_formatter(PercentFormatter(xmax=100, decimals=0))
-    ax.set_ylabel(_drawable(value_label), fontsize=9, color=_MUTED_TEXT_COLOUR, parse_math=False)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _drawable(t.percent(v / 100))))
+    ax.set_ylabel(_drawable(t._(value_label)), fontsize=9, color=_MUTED_TEXT_COLOUR, parse_math=False)
     ax.set_xlim(-0.5, len(points) - 0.5)
     shown = _thinned(len(points), most=8)
     ax.set_xticks(shown, labels=[_drawable(_shorten(points[i].label, 12)) for i in shown])
@@ -175,10 +196,11 @@ def trend_chart(
     _style(ax, value_axis="y")
 
     readings = [
-        f"{p.label} {'no data' if v is None else _percent(v)}" for p, v in zip(points, values, strict=True)
+        t._("{week} no data", week=p.label) if v is None else f"{p.label} {t.percent(v)}"
+        for p, v in zip(points, values, strict=True)
     ]
-    alt = f"{_without_period(title)}: {', '.join(readings)}."
-    return Chart(png=_render(fig), filename=filename, title=title, alt_text=_shorten(alt, ALT_TEXT_LIMIT))
+    alt = t._("{title}: {readings}.", title=_without_period(title), readings=", ".join(readings))
+    return _chart(fig, filename=filename, title=title, alt_text=alt)
 
 
 def _series_that_fit(series: Sequence[FunnelSeries]) -> int:
@@ -197,7 +219,7 @@ def _rows(series: FunnelSeries) -> int:
     return max(len(series.stages), 1)
 
 
-def _draw_series(ax: Axes, series: FunnelSeries) -> None:
+def _draw_series(ax: Axes, series: FunnelSeries, t: Translator) -> None:
     ax.set_title(
         _drawable(_shorten(series.title, 36)),
         loc="left",
@@ -208,7 +230,7 @@ def _draw_series(ax: Axes, series: FunnelSeries) -> None:
     )
     stages = list(series.stages)
     if not stages:
-        _note(ax, "no stages")
+        _note(ax, t._("no stages"))
         return
 
     positions = list(range(len(stages)))
@@ -227,7 +249,7 @@ def _draw_series(ax: Axes, series: FunnelSeries) -> None:
     if high == low:
         ax.set_xlim(0, 1)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda _v, _pos: ""))
-        _note(ax, "no open deals", clear=False)
+        _note(ax, t._("no open deals"), clear=False)
     else:
         # Headroom on the right so the value written after the longest bar stays inside the plot.
         ax.set_xlim(low, high + (high - low) * 0.22)
@@ -278,6 +300,15 @@ def _note(ax: Axes, text: str, *, clear: bool = True) -> None:
         spine.set_visible(False)
 
 
+def _chart(fig: Figure, *, filename: str, title: str, alt_text: str) -> Chart:
+    png = _render(fig)
+    # Read after drawing: tick labels are only written then.
+    drawn = tuple(
+        text.get_text() for text in fig.findobj(Text) if text.get_visible() and text.get_text().strip()
+    )
+    return Chart(png, filename, title, _shorten(alt_text, ALT_TEXT_LIMIT), drawn)
+
+
 def _render(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     # No "Software" text chunk, so the same input gives byte-identical PNGs across matplotlib patch versions.
@@ -285,21 +316,27 @@ def _render(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _series_alt_text(series: FunnelSeries) -> str:
+def _series_alt_text(series: FunnelSeries, t: Translator) -> str:
     name = _without_period(_one_line(series.title))
     if not series.stages:
-        return f"{name}: no stages."
+        return t._("{name}: no stages.", name=name)
     if all(_finite(s.now) == 0 and _finite(s.before) == 0 for s in series.stages):
-        return f"{name}: no open deals."
+        return t._("{name}: no open deals.", name=name)
+    exact = series.format_exact or series.format_value
     readings = [
-        f"{_one_line(s.label)} {series.format_value(s.now)} (was {series.format_value(s.before)})"
+        t._(
+            "{stage} {now} (was {before})",
+            stage=_one_line(s.label),
+            now=exact(s.now),
+            before=exact(s.before),
+        )
         for s in series.stages
     ]
-    return f"{name}: {'; '.join(readings)}."
+    return t._("{title}: {readings}.", title=name, readings="; ".join(readings))
 
 
-def _more_note(hidden: int) -> str:
-    return f"and {hidden} more pipeline{'s' if hidden != 1 else ''} not drawn"
+def _more_note(hidden: int, t: Translator) -> str:
+    return t.n_("and {n} more pipeline not drawn", "and {n} more pipelines not drawn", hidden)
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -339,10 +376,6 @@ def _finite(value: float) -> float:
 
 def _share(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
-
-
-def _percent(share: float) -> str:
-    return f"{math.floor(share * 100 + 0.5)}%"
 
 
 def _tick_text(text: str) -> str:

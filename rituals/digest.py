@@ -16,22 +16,28 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 from sqlalchemy import ColumnElement, Float, and_, case, cast, func, or_, select, text
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from core.deals.staleness import is_stale, reviews_for, stale_cutoff, unreviewed_since
 from core.deals.values import named
-from core.formatting import format_date, format_money
+from core.i18n import N_, Translator, translator
 from core.mirror.history import history_start
 from core.mirror.summary import PipelineSummary, StageKey, StageSums, open_stage_totals, pipeline_summaries
 from core.models import DealHistory, MirrorDeal, MirrorOwner, MirrorPipeline, MirrorStage, Snooze
 
 __all__ = [
     "CLOSING_SOON_DAYS",
+    "HISTORY_STARTS",
+    "NOBODY",
+    "NO_HISTORY",
+    "AmountMove",
+    "ChangeDetail",
     "ChangeGroup",
     "CurrencyTotal",
+    "DateMove",
     "DealChange",
     "DealScope",
     "DecisionDeal",
@@ -39,11 +45,13 @@ __all__ = [
     "Decisions",
     "PipelineDigest",
     "PipelineTotals",
+    "StageMove",
     "StageTotal",
     "build_digest",
     "changes_since",
     "closing_bare",
     "currency_totals",
+    "describe",
     "needs_decision",
     "scope_for",
 ]
@@ -52,18 +60,23 @@ CLOSING_SOON_DAYS = 14
 DECISIONS_KEPT = 200  # listed (main message and thread); the rest are counted
 CHANGES_KEPT = 200  # listed per kind of change (main message and thread); the rest are counted
 CHANGE_KINDS = ("new", "forward", "back", "won", "lost", "slipped", "amount")
+# English, as the catalog knows them: shown as `t._(group.title)`.
 CHANGE_TITLES = {
-    "new": "New deals",
-    "forward": "Moved forward",
-    "back": "Moved back",
-    "won": "Won",
-    "lost": "Lost",
-    "slipped": "Close dates slipped",
-    "amount": "Biggest amount changes",
+    "new": N_("New deals"),
+    "forward": N_("Moved forward"),
+    "back": N_("Moved back"),
+    "won": N_("Won"),
+    "lost": N_("Lost"),
+    "slipped": N_("Close dates slipped"),
+    "amount": N_("Biggest amount changes"),
 }
-REASON_PAST_CLOSE = "past close date"
-REASON_NO_NEXT_STEP = "closing soon, no next step"
-REASON_STALE = "stale"
+NO_HISTORY = N_("No history yet: changes show from the next digest on.")
+HISTORY_STARTS = N_("History starts {day}: changes are since then.")
+NOBODY = N_("nobody")  # a deal without an owner, shown as `t._(NOBODY)`
+# Why a deal needs a decision: keys, and English as the catalog knows them (`t._(reason)`).
+REASON_PAST_CLOSE = N_("past close date")
+REASON_NO_NEXT_STEP = N_("closing soon, no next step")
+REASON_STALE = N_("stale")
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,6 +178,52 @@ class CurrencyTotal:
 
 
 @dataclass(frozen=True, slots=True)
+class StageMove:
+    before: str
+    after: str
+    reopened: bool = False
+
+    def text(self, t: Translator) -> str:
+        if self.reopened:
+            return t._("reopened (was {stage})", stage=self.before)
+        return f"{self.before} → {self.after}"
+
+
+@dataclass(frozen=True, slots=True)
+class DateMove:
+    before: date | None
+    after: date | None
+
+    def text(self, t: Translator) -> str:
+        return f"{t.date(self.before)} → {t.date(self.after)}"
+
+
+@dataclass(frozen=True, slots=True)
+class AmountMove:
+    before: Decimal | None
+    after: Decimal | None
+    currency: str | None
+
+    def text(self, t: Translator) -> str:
+        return f"{t.money(self.before, self.currency)} → {t.money(self.after, self.currency)}"
+
+
+@dataclass(frozen=True, slots=True)
+class NoReason:
+    def text(self, t: Translator) -> str:
+        return t._("no reason given")
+
+
+ChangeDetail: TypeAlias = str | StageMove | DateMove | AmountMove | NoReason
+"""What changed, in no language yet: a CRM value (a stage label, a lost reason) reads as it is."""
+
+
+def describe(detail: ChangeDetail, t: Translator) -> str:
+    """A change's detail in the reader's language."""
+    return detail if isinstance(detail, str) else detail.text(t)
+
+
+@dataclass(frozen=True, slots=True)
 class DealChange:
     deal_id: str
     name: str
@@ -173,8 +232,8 @@ class DealChange:
     pipeline_label: str
     amount: Decimal | None
     currency: str | None
-    detail: str
-    """What changed, readably: "Qualified → Contract sent", "30 Nov 2026 → 15 Jan 2027"."""
+    detail: ChangeDetail
+    """What changed: "Qualified → Contract sent", "30 Nov 2026 → 15 Jan 2027" once `describe`d."""
     delta: Decimal = Decimal(0)
     """For amount changes: now minus before (sorting)."""
 
@@ -183,6 +242,7 @@ class DealChange:
 class ChangeGroup:
     kind: str
     title: str
+    """In English, as marked for the catalog: shown as `t._(title)`."""
     deals: list[DealChange]
     """The most telling first (largest amount, or largest change), at most CHANGES_KEPT."""
     totals: list[tuple[str | None, Decimal]]
@@ -223,6 +283,8 @@ class PipelineDigest:
     """The comparison point, in the ritual's zone; None before any history exists."""
     compare_days: int
     history_note: str | None
+    """Why changes do not go back `compare_days` (English, for logs; a reader's: NO_HISTORY or
+    HISTORY_STARTS from `since`)."""
     pipelines: list[PipelineTotals]
     totals: list[CurrencyTotal]
     changes: list[ChangeGroup]
@@ -261,11 +323,11 @@ def build_digest(
     start = history_start(session, now=now, retention=history_retention)
     since = None if start is None else max(wanted, start)
     note = None
+    english = translator("en")
     if start is None:
-        note = "No history yet: changes show from the next digest on."
+        note = english._(NO_HISTORY)
     elif start > wanted:
-        first_day = format_date(start.astimezone(local_now.tzinfo).date())
-        note = f"History starts {first_day}: changes are since then."
+        note = english._(HISTORY_STARTS, day=english.date(start.astimezone(local_now.tzinfo).date()))
 
     if session.get_bind().dialect.name == "postgresql":
         # PostgreSQL's JIT compiles these mid-sized scans for longer than they take to run.
@@ -481,8 +543,8 @@ def _detail(
     lost_reason: str | None,
     currency: str | None,
     stages: dict[tuple[str, str], tuple[int, str]],
-) -> str:
-    """The readable detail of a kept change, from what the pass over all changes noted of it."""
+) -> ChangeDetail:
+    """The detail of a kept change, from what the pass over all changes noted of it."""
 
     def label(pipeline_id: object, stage_id: object) -> str:
         return stages.get((str(pipeline_id), str(stage_id)), (0, str(stage_id)))[1]
@@ -491,14 +553,14 @@ def _detail(
         case ("stage", pipeline_id, stage_id):
             return label(pipeline_id, stage_id)
         case ("move", from_pipeline, from_stage, pipeline_id, stage_id):
-            return f"{label(from_pipeline, from_stage)} → {label(pipeline_id, stage_id)}"
+            return StageMove(label(from_pipeline, from_stage), label(pipeline_id, stage_id))
         case ("reopened", pipeline_id, stage_id):
-            return f"reopened (was {label(pipeline_id, stage_id)})"
+            return StageMove(label(pipeline_id, stage_id), "", reopened=True)
         case ("dates", date() as before, (date() | None) as after):
-            return f"{format_date(before)} → {format_date(after)}"
+            return DateMove(before, after)
         case ("amounts", (float() | None) as before, (float() | None) as after):
-            return _amount_change(before, after, currency)
-    return lost_reason or "no reason given"
+            return AmountMove(_optional_money(before), _optional_money(after), currency)
+    return lost_reason or NoReason()
 
 
 def _signed_delta(parts: tuple[object, ...]) -> Decimal:
@@ -513,11 +575,8 @@ def _money(value: float) -> Decimal:
     return Decimal(str(round(value, 4))).quantize(Decimal("0.01"))
 
 
-def _amount_change(before: float | None, after: float | None, currency: str | None) -> str:
-    def shown(value: float | None) -> str:
-        return format_money(None if value is None else _money(value), currency)
-
-    return f"{shown(before)} → {shown(after)}"
+def _optional_money(value: float | None) -> Decimal | None:
+    return None if value is None else _money(value)
 
 
 def _deal_details(

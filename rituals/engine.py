@@ -46,6 +46,7 @@ from rituals.manager_rituals import (
     ReportRenderers,
     adoption_chart,
     adoption_for,
+    channel_language,
     digest_chart,
     digest_for,
     prep_for,
@@ -301,6 +302,7 @@ class RitualEngine:
     ) -> None:
         """Work out the report, render it with its chart, and post it once (unless a dry run)."""
         renderers = self._renderers()
+        t = channel_language(ritual, config)
         if isinstance(ritual, PipelineDigestRitual):
             digest = digest_for(
                 ritual,
@@ -311,12 +313,14 @@ class RitualEngine:
                 crm_label=self._crm_label,
                 history_retention=self._history_retention,
             )
-            post = renderers.digest(digest, ritual.mention)  # may warn about the mention
+            post = renderers.digest(digest, ritual.mention, t=t)  # may warn about the mention
             report.warnings.extend(digest.warnings)
-            post = with_chart(post, lambda: digest_chart(digest), report.warnings)
+            post = with_chart(post, lambda: digest_chart(digest, t=t), report.warnings)
         else:
             adoption = self._adoption(ritual, config, report, now=now)
-            post = with_chart(renderers.adoption(adoption), lambda: adoption_chart(adoption), report.warnings)
+            post = with_chart(
+                renderers.adoption(adoption, t=t), lambda: adoption_chart(adoption, t=t), report.warnings
+            )
         report.posts.append(PlannedPost(ritual.channel, post))
         if report.dry_run:
             return
@@ -403,7 +407,7 @@ class RitualEngine:
             manager = planned.manager
             tz = person_zone(manager.tz, config)
             day = report.scheduled_for.astimezone(tz).date()
-            message = renderers.prep(planned.brief)
+            message = renderers.prep(planned.brief, t=planned.t)
             with self._sessions.begin() as session:
                 subject = f"prep:{planned.rep_owner_id}"
                 if report.dry_run:

@@ -13,13 +13,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.deals.desk import DealDesk
-from core.formatting import format_date, format_money
+from core.i18n import Translator, translator
 from core.mirror.history import close_date_pushes, history_start
 from core.mirror.summary import pipeline_summaries
 from core.models import MirrorOwner, RitualFiring
@@ -50,12 +50,14 @@ if TYPE_CHECKING:  # matplotlib loads only when a chart is drawn
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "DigestRenderer",
     "PlannedPrep",
     "PostOutcome",
     "Poster",
     "ReportRenderers",
     "adoption_chart",
     "adoption_for",
+    "channel_language",
     "digest_chart",
     "digest_for",
     "prep_for",
@@ -64,14 +66,27 @@ __all__ = [
 ]
 
 
+class DigestRenderer(Protocol):
+    def __call__(self, digest: PipelineDigest, mention: str | None, *, t: Translator) -> ChannelPost: ...
+
+
+class AdoptionRenderer(Protocol):
+    def __call__(self, report: AdoptionReport, *, t: Translator) -> ChannelPost: ...
+
+
+class PrepRenderer(Protocol):
+    def __call__(self, brief: PrepBrief, *, t: Translator) -> SlackMessage: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ReportRenderers:
-    """Block Kit for each report (handlers.reports in the app). `digest` also gets the ritual's
-    `mention:` as written in the file, to turn into a user group mention."""
+    """Block Kit for each report (handlers.reports in the app), in the reader's language `t`.
+    `digest` also gets the ritual's `mention:` as written in the file, to turn into a user group
+    mention."""
 
-    digest: Callable[[PipelineDigest, str | None], ChannelPost]
-    adoption: Callable[[AdoptionReport], ChannelPost]
-    prep: Callable[[PrepBrief], SlackMessage]
+    digest: DigestRenderer
+    adoption: AdoptionRenderer
+    prep: PrepRenderer
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +99,13 @@ class PostOutcome:
 
 Poster = Callable[[str, ChannelPost], PostOutcome]
 """(channel as the rituals file names it, post) -> outcome; raises DeliveryError when nothing was posted."""
+
+
+def channel_language(
+    ritual: PipelineDigestRitual | AdoptionReportRitual, config: RitualsConfig
+) -> Translator:
+    """A channel post reads in its ritual's `language:`, else the rituals file's."""
+    return translator(ritual.language or config.language)
 
 
 def stale_ritual(config: RitualsConfig) -> StaleDealsRitual | None:
@@ -131,7 +153,7 @@ def digest_for(
     return digest
 
 
-def digest_chart(digest: PipelineDigest) -> Chart:
+def digest_chart(digest: PipelineDigest, *, t: Translator) -> Chart:
     """The stage funnel, this period against the comparison point, one panel per pipeline and currency."""
     from rituals.charts import FunnelSeries, FunnelStage, funnel_chart
 
@@ -139,24 +161,30 @@ def digest_chart(digest: PipelineDigest) -> Chart:
     for pipeline in digest.pipelines:
         currency = pipeline.currency
 
-        def money(value: float, currency: str | None = currency) -> str:
-            return format_money(Decimal(str(round(value, 2))), currency)
+        def short(value: float, currency: str | None = currency) -> str:
+            return t.money_short(Decimal(str(round(value, 2))), currency)
+
+        def exact(value: float, currency: str | None = currency) -> str:
+            return t.money(Decimal(str(round(value, 2))), currency)
 
         title = f"{pipeline.label} ({currency})" if currency else pipeline.label
         stages = [FunnelStage(s.label, float(s.amount), float(s.amount_before)) for s in pipeline.stages]
-        series.append(FunnelSeries(title, stages, money))
+        series.append(FunnelSeries(title, stages, short, exact))
     if digest.since is None:
-        before_label = "Before"
+        before_label, title = t._("Before"), t._("Open pipeline by stage: now vs before")
     elif digest.compare_days == 7 and digest.history_note is None:
-        before_label = "Last week"
+        before_label, title = t._("Last week"), t._("Open pipeline by stage: now vs last week")
     else:
-        before_label = f"On {format_date(digest.since.date())}"
+        day = t.day_month(digest.since.date())
+        before_label = t._("On {day}", day=day)
+        title = t._("Open pipeline by stage: now vs on {day}", day=day)
     return funnel_chart(
         series,
-        now_label="Now",
+        now_label=t._("Now"),
         before_label=before_label,
         filename=f"{digest.ritual_id}-{digest.as_of:%Y-%m-%d}.png",
-        title="Open pipeline by stage: now vs " + before_label.lower(),
+        title=title,
+        t=t,
     )
 
 
@@ -194,14 +222,20 @@ def adoption_for(
     )
 
 
-def adoption_chart(report: AdoptionReport) -> Chart:
+def adoption_chart(report: AdoptionReport, *, t: Translator) -> Chart:
     from rituals.charts import TrendPoint, trend_chart
 
-    points = [TrendPoint(format_date(w.week_start).rsplit(" ", 1)[0], w.share) for w in report.trend]
+    points = [TrendPoint(t.day_month(w.week_start), w.share) for w in report.trend]
     return trend_chart(
         points,
-        title=f"Open deals reviewed within {report.window_days} days, last {len(points)} weeks",
+        title=t.n_(
+            "Open deals reviewed within {days} days, last {n} week",
+            "Open deals reviewed within {days} days, last {n} weeks",
+            len(points),
+            days=report.window_days,
+        ),
         filename=f"{report.ritual_id}-{report.as_of:%Y-%m-%d}.png",
+        t=t,
     )
 
 
@@ -214,6 +248,8 @@ class PlannedPrep:
     manager: SlackProfile
     rep_owner_id: str
     brief: PrepBrief
+    t: Translator
+    """The manager's language, which the brief is written in."""
 
 
 @dataclass
@@ -277,6 +313,7 @@ def prep_for(
         if manager is None:
             plan.problems.append(f"manager {manager_ref} is not in Slack: their 1:1 prep was not sent")
             continue
+        t = translator(people.language_of(manager))
         for ref in refs:
             owner_id = by_email.get(ref.lower()) if "@" in ref else ref if ref in owners else None
             if owner_id is None:
@@ -301,8 +338,9 @@ def prep_for(
                 stale_after_days=stale_after_days,
                 history_since=now - history_retention,
                 with_changes=start is not None,
+                t=t,
             )
-            plan.briefs.append(PlannedPrep(manager, owner_id, brief))
+            plan.briefs.append(PlannedPrep(manager, owner_id, brief, t))
     return plan
 
 
@@ -322,6 +360,7 @@ def _brief(
     stale_after_days: int,
     history_since: datetime,
     with_changes: bool,
+    t: Translator,
 ) -> PrepBrief:
     deals = desk.open_deals(owner_ids=[owner_id])
     ids = [d.id for d in deals]
@@ -348,6 +387,7 @@ def _brief(
         since=since.astimezone(local_now.tzinfo),
         first_prep=first_prep,
         stale_after_days=stale_after_days,
+        t=t,
     )
 
 

@@ -9,17 +9,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from core.deals.attention import untouched
 from core.deals.desk import DealView
-from core.formatting import format_date, format_money
-from rituals.digest import ChangeGroup, CurrencyTotal, closing_bare
+from core.i18n import N_, Translator
+from rituals.digest import ChangeDetail, ChangeGroup, CurrencyTotal, closing_bare, describe
 
 __all__ = ["FALLBACK_QUESTIONS", "PrepBrief", "PrepDeal", "prep_brief", "since_last_prep"]
 
 FALLBACK_QUESTIONS = (
-    "Which deal are you most confident about this month, and why?",
-    "Where could I help you move a deal forward this week?",
-    "Is there a deal we should stop spending time on?",
+    N_("Which deal are you most confident about this month, and why?"),
+    N_("Where could I help you move a deal forward this week?"),
+    N_("Is there a deal we should stop spending time on?"),
 )
 SLIPPED_OFTEN = 2
 LISTED = 8  # stale and at-risk deals listed per brief
@@ -32,10 +31,10 @@ class PrepDeal:
     url: str
     stage_label: str
     amount: str
-    """Formatted in the deal's currency."""
+    """Formatted in the deal's currency, in the manager's language."""
     close_date: date | None
     flags: tuple[str, ...]
-    """Why it is listed: "untouched for 32 days", "slipped 2 times", "past close date (12 Nov)"…"""
+    """Why it is listed, in the manager's language: "untouched for 32 days", "past close date (12 Nov)"…"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +55,7 @@ class PrepBrief:
     more_stale: int
     more_at_risk: int
     questions: list[str]
+    """In the manager's language."""
 
 
 def prep_brief(
@@ -73,9 +73,10 @@ def prep_brief(
     since: datetime,
     first_prep: bool,
     stale_after_days: int,
+    t: Translator,
 ) -> PrepBrief:
     """`deals` are the rep's open deals, stale or not by the one rule (`DealView.is_stale`); `pushes`
-    how often each close date was moved later (history)."""
+    how often each close date was moved later (history); `t` is the manager's language."""
     moved_back = {d.deal_id: d.detail for g in changes if g.kind == "back" for d in g.deals}
     dropped = {
         d.deal_id: d.detail for g in changes if g.kind == "amount" and g.deals for d in g.deals if d.delta < 0
@@ -87,21 +88,22 @@ def prep_brief(
             stale.append((deal, deal.days_untouched(now)))
         flags = []
         if deal.close_date is not None and deal.is_past_close(today):
-            flags.append(f"past close date ({format_date(deal.close_date)})")
+            flags.append(t._("past close date ({day})", day=t.date(deal.close_date)))
         elif deal.close_date is not None and closing_bare(deal.close_date, deal.next_step, today):
-            flags.append(f"closes in {(deal.close_date - today).days} days, no next step")
+            left = (deal.close_date - today).days
+            flags.append(t.n_("closes in {n} day, no next step", "closes in {n} days, no next step", left))
         if pushes.get(deal.id, 0) >= SLIPPED_OFTEN:
-            flags.append(f"close date pushed {pushes[deal.id]} times")
+            flags.append(t.n_("close date pushed {n} time", "close date pushed {n} times", pushes[deal.id]))
         if deal.id in moved_back:
-            flags.append(f"moved back: {moved_back[deal.id]}")
+            flags.append(t._("moved back: {change}", change=describe(moved_back[deal.id], t)))
         if deal.id in dropped:
-            flags.append(f"amount down: {dropped[deal.id]}")
+            flags.append(t._("amount down: {change}", change=describe(dropped[deal.id], t)))
         if flags:
             at_risk.append((deal, flags))
     stale.sort(key=lambda item: (-(item[1] if item[1] is not None else 10_000), -(item[0].amount or 0)))
     at_risk.sort(key=lambda item: (-len(item[1]), -(item[0].amount or 0), item[0].name.lower()))
-    stale_view = [_prep_deal(d, (untouched(days),)) for d, days in stale]
-    risk_view = [_prep_deal(d, tuple(flags)) for d, flags in at_risk]
+    stale_view = [_prep_deal(d, (_untouched(days, t),), t) for d, days in stale]
+    risk_view = [_prep_deal(d, tuple(flags), t) for d, flags in at_risk]
     return PrepBrief(
         ritual_id=ritual_id,
         manager_name=manager_name,
@@ -117,17 +119,24 @@ def prep_brief(
         at_risk=risk_view[:LISTED],
         more_stale=max(len(stale_view) - LISTED, 0),
         more_at_risk=max(len(risk_view) - LISTED, 0),
-        questions=_questions(deals, stale, pushes, moved_back, dropped, changes, today),
+        questions=_questions(deals, stale, pushes, moved_back, dropped, changes, today, t),
     )
 
 
-def _prep_deal(deal: DealView, flags: tuple[str, ...]) -> PrepDeal:
+def _untouched(days: int | None, t: Translator) -> str:
+    # core.deals.attention.untouched's words, in the manager's language.
+    if days is None:
+        return t._("never touched")
+    return t.n_("untouched for {n} day", "untouched for {n} days", days)
+
+
+def _prep_deal(deal: DealView, flags: tuple[str, ...], t: Translator) -> PrepDeal:
     return PrepDeal(
         deal.id,
         deal.name,
         deal.url,
         deal.stage_label,
-        format_money(deal.amount, deal.currency),
+        t.money(deal.amount, deal.currency),
         deal.close_date,
         flags,
     )
@@ -137,48 +146,101 @@ def _questions(
     deals: Sequence[DealView],
     stale: Sequence[tuple[DealView, int | None]],
     pushes: Mapping[str, int],
-    moved_back: Mapping[str, str],
-    dropped: Mapping[str, str],
+    moved_back: Mapping[str, ChangeDetail],
+    dropped: Mapping[str, ChangeDetail],
     changes: Sequence[ChangeGroup],
     today: date,
+    t: Translator,
 ) -> list[str]:
     """Three questions, the most telling first, each about a different deal where the data allows."""
     by_value = sorted(deals, key=lambda d: (-(d.amount or 0), d.name.lower()))
     candidates: list[tuple[str, str]] = []  # (deal id, question)
     for deal in by_value:
         if pushes.get(deal.id, 0) >= SLIPPED_OFTEN:
-            times = "twice" if pushes[deal.id] == 2 else f"{pushes[deal.id]} times"
-            candidates.append((deal.id, f"{deal.name} slipped {times} — what changed?"))
+            times = pushes[deal.id]
+            question = (
+                t._("{deal} slipped twice — what changed?", deal=deal.name)
+                if times == 2
+                else t._("{deal} slipped {times} times — what changed?", deal=deal.name, times=times)
+            )
+            candidates.append((deal.id, question))
     for deal in by_value:
         if deal.id in moved_back:
-            candidates.append((deal.id, f"{deal.name} moved back ({moved_back[deal.id]}) — what happened?"))
+            change = describe(moved_back[deal.id], t)
+            candidates.append(
+                (deal.id, t._("{deal} moved back ({change}) — what happened?", deal=deal.name, change=change))
+            )
     for deal in by_value:
         if deal.close_date is not None and deal.is_past_close(today):
-            when = format_date(deal.close_date)
-            candidates.append((deal.id, f"{deal.name} was due to close on {when} — new date, or is it lost?"))
+            when = t.date(deal.close_date)
+            candidates.append(
+                (
+                    deal.id,
+                    t._(
+                        "{deal} was due to close on {day} — new date, or is it lost?",
+                        deal=deal.name,
+                        day=when,
+                    ),
+                )
+            )
     for deal in by_value:
         if deal.close_date is not None and closing_bare(deal.close_date, deal.next_step, today):
             left = (deal.close_date - today).days
-            in_days = "today" if left == 0 else f"in {left} day{'s' if left != 1 else ''}"
-            candidates.append(
-                (deal.id, f"{deal.name} closes {in_days} with no next step — what has to happen first?")
+            question = (
+                t._("{deal} closes today with no next step — what has to happen first?", deal=deal.name)
+                if left == 0
+                else t.n_(
+                    "{deal} closes in {n} day with no next step — what has to happen first?",
+                    "{deal} closes in {n} days with no next step — what has to happen first?",
+                    left,
+                    deal=deal.name,
+                )
             )
+            candidates.append((deal.id, question))
     for deal, days in sorted(stale, key=lambda item: (-(item[0].amount or 0), item[0].name.lower())):
-        quiet = f"quiet for {days} days" if days is not None else "never been touched"
-        candidates.append((deal.id, f"{deal.name} has been {quiet} — is it still alive?"))
+        question = (
+            t._("{deal} has never been touched — is it still alive?", deal=deal.name)
+            if days is None
+            else t.n_(
+                "{deal} has been quiet for {n} day — is it still alive?",
+                "{deal} has been quiet for {n} days — is it still alive?",
+                days,
+                deal=deal.name,
+            )
+        )
+        candidates.append((deal.id, question))
     for deal in by_value:
         if deal.id in dropped:
+            change = describe(dropped[deal.id], t)
             candidates.append(
-                (deal.id, f"{deal.name}'s amount went {dropped[deal.id]} — what changed in scope?")
+                (
+                    deal.id,
+                    t._(
+                        "{deal}'s amount went {change} — what changed in scope?",
+                        deal=deal.name,
+                        change=change,
+                    ),
+                )
             )
     for group in changes:
         if group.kind == "won" and group.deals:
             won = group.deals[0]
-            candidates.append((won.deal_id, f"{won.name} was won — what made it work, and can we repeat it?"))
+            candidates.append(
+                (won.deal_id, t._("{deal} was won — what made it work, and can we repeat it?", deal=won.name))
+            )
     if by_value:
         top = by_value[0]
-        amount = format_money(top.amount, top.currency)
-        candidates.append((top.id, f"{top.name} is the biggest open deal ({amount}) — what could stop it?"))
+        amount = t.money(top.amount, top.currency)
+        candidates.append(
+            (
+                top.id,
+                t._(
+                    "{deal} is the biggest open deal ({amount}) — what could stop it?",
+                    deal=top.name,
+                    amount=amount,
+                ),
+            )
+        )
 
     questions: list[str] = []
     asked: set[str] = set()
@@ -191,7 +253,7 @@ def _questions(
             questions.append(question)
     for question in FALLBACK_QUESTIONS:
         if len(questions) < 3:
-            questions.append(question)
+            questions.append(t._(question))
     return questions
 
 

@@ -5,7 +5,20 @@ from __future__ import annotations
 import math
 import re
 
-from rituals.charts import Chart, FunnelSeries, FunnelStage, TrendPoint, funnel_chart, trend_chart
+from core.i18n import translator
+from rituals import charts
+from rituals.charts import Chart, FunnelSeries, FunnelStage, TrendPoint
+
+EN = translator("en")
+
+
+def funnel_chart(series: list[FunnelSeries], **labels: str) -> Chart:
+    return charts.funnel_chart(series, t=EN, **labels)
+
+
+def trend_chart(points: list[TrendPoint], **labels: str) -> Chart:
+    return charts.trend_chart(points, t=EN, **labels)
+
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 STAGES = [

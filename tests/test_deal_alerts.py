@@ -76,6 +76,7 @@ class Scene:
     slack: FakeSlack
     clock: SettableClock
     started: list[RunningApp] = field(default_factory=list)
+    rituals: str = ALERTS
 
     def deal(self, name: str, owner: str, stage: str, amount: str, close: str = "2027-01-29") -> str:
         return self.hubspot.add_deal(
@@ -95,7 +96,7 @@ class Scene:
         app = start_app(
             make_settings(self.database_url, self.slack, self.hubspot),
             worker=False,
-            rituals=parse_rituals_text(ALERTS),
+            rituals=parse_rituals_text(self.rituals),
             crm=fast_adapter(self.hubspot),
             clock=self.clock,
         )
@@ -426,3 +427,114 @@ def test_a_post_slack_refuses_for_a_fixable_reason_waits_and_goes_out_once_fixed
     assert app.runtime.alert_posts.run_once() == 1
     (post,) = scene.posts()
     assert "Acme Corp" in readable(post)
+
+
+# --------------------------------------------------------------------------------------------
+# In French: a channel in its rule's `language:`, a DM in its reader's
+
+
+FRENCH_ALERTS = """
+timezone: Europe/Paris
+language: en
+people:
+  - {crm_owner: "101", slack: U0ALICE, manager: claire@acme.example}
+  - {crm_owner: "102", slack: U0BRUNO, manager: maxime@acme.example}
+rituals:
+  - id: big-wins
+    kind: deal_alert
+    when: {stage_becomes: closedwon, amount_at_least: 20000}
+    post_to: "#wins"
+    mention_owner: true
+    language: fr
+  - id: contract-sent
+    kind: deal_alert
+    when: {stage_becomes: Contract Sent}
+    post_to: manager
+    max_posts_per_sync: 2
+"""
+NNBSP = "\u202f"
+NBSP = "\u00a0"
+
+
+def test_a_french_channel_and_a_french_manager_read_alerts_in_french(scene: Scene) -> None:
+    scene.slack.add_user("U0CLAIRE", "claire@acme.example", "Claire Dubois", locale="fr-FR")
+    scene.rituals = FRENCH_ALERTS
+    scene.deal("Acme Corp", "101", "contractsent", "25000")
+    globex = scene.deal("Globex", "101", "presentationscheduled", "12000")
+    initech = scene.deal("Initech", "102", "presentationscheduled", "8000")
+    app = scene.watching()
+    scene.clock.set(minutes(1))
+    outcome = app.runtime.deals.answer("U0ALICE", "acme stage=closedwon", None)
+    assert isinstance(outcome, Accepted), outcome
+    assert app.runtime.worker.run_once() == 1
+    scene.change(minutes(1), globex, dealstage="contractsent", amount="15000")
+    scene.change(minutes(1), initech, dealstage="contractsent")
+    scene.minute(app, minutes(2))
+    assert app.runtime.engine.deliver_due(app.runtime.send_dm) == 2
+
+    link = "https://app.hubspot.com/go-to/0-3/"
+    (post,) = scene.posts()
+    assert post["text"] == "🎉 Acme Corp est gagnée"
+    assert block_texts(post) == [
+        f"🎉 *<{link}10000000001|Acme Corp>* est gagnée{NBSP}! Bravo <@U0ALICE> — 25{NNBSP}000{NBSP}€\n"
+        f"• Étape{NBSP}: Contract Sent → *Closed Won*",
+        "Modifiée par <@U0ALICE> dans Slack · Sales Pipeline · alerte `big-wins`",
+    ]
+    # Alice's manager reads French; Bruno's, in the same look, English.
+    (french,) = scene.slack.messages_in("U0CLAIRE")
+    assert french["text"] == "Globex a changé"
+    assert block_texts(french) == [
+        f"*<{link}10000000002|Globex>* — 15{NNBSP}000{NBSP}€ · responsable Alice Martin\n"
+        f"• Étape{NBSP}: Presentation Scheduled → *Contract Sent*\n"
+        f"• Montant{NBSP}: 12{NNBSP}000{NBSP}€ → *15{NNBSP}000{NBSP}€* (+25{NBSP}%)",
+        "Sales Pipeline · alerte `contract-sent`",
+    ]
+    (english,) = scene.slack.messages_in("U0MAXIME")
+    assert english["text"] == "Initech changed"
+    assert block_texts(english) == [
+        f"*<{link}10000000003|Initech>* — €8,000 · owner Bruno Costa\n"
+        "• Stage: Presentation Scheduled → *Contract Sent*",
+        "Sales Pipeline · alert `contract-sent`",
+    ]
+
+
+def test_a_bulk_change_is_summed_up_in_french_in_the_channel_and_in_a_french_dm(scene: Scene) -> None:
+    scene.slack.add_user("U0CLAIRE", "claire@acme.example", "Claire Dubois", locale="fr-FR")
+    scene.rituals = FRENCH_ALERTS
+    won = [scene.deal(f"Import {i}", "102", "contractsent", "30000") for i in range(6)]
+    sent = [scene.deal(f"Renouvellement {i}", "101", "presentationscheduled", "9000") for i in range(3)]
+    app = scene.watching()
+    for deal_id in won:
+        scene.change(minutes(3), deal_id, dealstage="closedwon")
+    for deal_id in sent:
+        scene.change(minutes(3), deal_id, dealstage="contractsent")
+    scene.minute(app, minutes(4))
+    assert app.runtime.engine.deliver_due(app.runtime.send_dm) == 1
+
+    (post,) = scene.posts()
+    assert post["text"] == "6 affaires passées en Closed Won en une seule modification"
+    assert block_texts(post) == [
+        "*6 affaires passées en Closed Won* en une seule modification (big-wins)"
+        f"{NBSP}: la liste est dans le fil.",
+        f"180{NNBSP}000{NBSP}€",
+    ]
+    (reply,) = thread_of(scene.slack, WINS, post["ts"])
+    assert reply["text"] == "Affaires 1 à 6"
+    assert block_texts(reply)[0].splitlines()[0] == (
+        f"• *<https://app.hubspot.com/go-to/0-3/{won[0]}|Import 0>* — 30{NNBSP}000{NBSP}€"
+    )
+    (dm,) = scene.slack.messages_in("U0CLAIRE")
+    assert block_texts(dm)[:2] == [
+        "*3 affaires passées en Contract Sent* en une seule modification (contract-sent)"
+        f"{NBSP}: la liste suit.",
+        f"27{NNBSP}000{NBSP}€",
+    ]
+
+
+def block_texts(message: dict[str, Any]) -> list[str]:
+    return [
+        element["text"]
+        for block in message["blocks"]
+        for element in ([block["text"]] if "text" in block else block.get("elements", []))
+        if isinstance(element, dict) and element.get("type") == "mrkdwn"
+    ]

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.i18n import translator
 from core.mirror.sync import sync_mirror
 from core.models import MirrorOwner, Snooze
 from integrations.demo import DemoCRM
@@ -28,6 +29,7 @@ from rituals.digest import (
     DealScope,
     PipelineDigest,
     build_digest,
+    describe,
     scope_for,
 )
 
@@ -184,7 +186,9 @@ def test_currencies_are_grouped_never_added(week: sessionmaker[Session]) -> None
 
 def test_each_change_since_last_week(week: sessionmaker[Session]) -> None:
     digest = _digest(week)
-    changes = {g.kind: [(c.name, c.detail) for c in g.deals] for g in digest.changes}
+    changes = {
+        g.kind: [(c.name, describe(c.detail, translator("en"))) for c in g.deals] for g in digest.changes
+    }
     assert changes == {
         "new": [("Iota", "Appointment scheduled")],
         "forward": [("Alpha", "Appointment scheduled → Qualified to buy")],

@@ -752,3 +752,191 @@ def test_amounts_in_two_currencies_are_shown_side_by_side_and_never_added(
     assert "3 open deals (€15,000; US$8,000)" in post["text"]
     (chart,) = fake_slack.files
     assert chart.alt_txt and "(EUR)" in chart.alt_txt and "(USD)" in chart.alt_txt
+
+
+# --------------------------------------------------------------------------------------------
+# 7. In French: a channel in its ritual's `language:`, a manager in their own
+
+
+FRENCH_DIGEST_RITUALS = """
+timezone: Europe/Paris
+language: en
+rituals:
+  - id: weekly-digest
+    kind: pipeline_digest
+    schedule: "0 8 * * mon"
+    channel: "#sales-weekly"
+    language: fr
+"""
+NNBSP = "\u202f"  # Babel's narrow no-break space in French numbers and before %
+NBSP = "\u00a0"
+APOS = "\u2019"  # the French apostrophe
+MINUS = "\N{MINUS SIGN}"
+
+
+def test_a_french_digest_reads_in_french_with_french_amounts_dates_and_chart(
+    sqlite_db: str,
+    launch: Callable[[str, str], RunningApp],
+    fake_slack: FakeSlack,
+    fake_hubspot: FakeHubSpot,
+    clock: SettableClock,
+) -> None:
+    team(fake_hubspot, fake_slack)
+    fake_slack.add_channel(CHANNEL_ID, "sales-weekly")
+    app = launch(sqlite_db, FRENCH_DIGEST_RITUALS)
+    # Closes in a week with no next step: it needs a decision.
+    deal(fake_hubspot, "Wayne Enterprises", "102", "qualifiedtobuy", "1250000", close="2026-11-30")
+    a_week_of_changes(app, fake_hubspot, clock)
+
+    report = app.runtime.engine.run("weekly-digest", scheduled_for=NOW)
+
+    assert report.post_problem is None, report.summary()
+    (post,) = report_posts(fake_slack, CHANNEL_ID)
+    assert post["text"] == (
+        f"Point pipeline du lun. 23 nov.{NBSP}: 5 affaires en cours (1{NNBSP}275{NNBSP}000{NBSP}€){NBSP}; "
+        "1 à trancher."
+    )
+    link = "https://app.hubspot.com/go-to/0-3/"
+    assert texts(post["blocks"]) == [
+        "Point pipeline — lun. 23 nov.",
+        "Affaires en cours à 08:00 (Europe/Paris) · changements depuis le lun. 16 nov."
+        f" · source{NBSP}: HubSpot",
+        f"*Sales Pipeline* (EUR) — 5 affaires en cours · 1{NNBSP}275{NNBSP}000{NBSP}€"
+        f" · pondéré 514{NNBSP}600{NBSP}€\n"
+        "```\n"
+        "Étape                     Affaires      Montant    Pondéré  vs avant\n"
+        f"Appointment Scheduled            1      7{NNBSP}000{NBSP}€    1{NNBSP}400{NBSP}€\n"
+        f"Qualified To Buy                 2  1{NNBSP}253{NNBSP}000{NBSP}€  501{NNBSP}200{NBSP}€"
+        f"        {MINUS}1\n"
+        f"Presentation Scheduled           1      5{NNBSP}000{NBSP}€    3{NNBSP}000{NBSP}€\n"
+        f"Decision Maker Bought-In         0          0{NBSP}€        0{NBSP}€        {MINUS}1\n"
+        f"Contract Sent                    1     10{NNBSP}000{NBSP}€    9{NNBSP}000{NBSP}€        +1\n"
+        "```",
+        "*Changements depuis le lun. 16 nov.*\n"
+        f"1 nouvelle (5{NNBSP}000{NBSP}€) · 1 avancée · 1 gagnée (20{NNBSP}000{NBSP}€)"
+        f" · 1 perdue (15{NNBSP}000{NBSP}€) · 1 date de clôture repoussée",
+        f"*Nouvelles affaires*\n• <{link}10000000007|Hooli> · 5{NNBSP}000{NBSP}€ · Alice Martin"
+        " — Presentation Scheduled",
+        f"*Avancées*\n• <{link}10000000002|Acme Corp> · 10{NNBSP}000{NBSP}€ · Alice Martin"
+        " — Qualified To Buy → Contract Sent",
+        f"*Gagnées*\n• <{link}10000000003|Globex> · 20{NNBSP}000{NBSP}€ · Alice Martin — Closed Won",
+        f"*Perdues*\n• <{link}10000000004|Initech> · 15{NNBSP}000{NBSP}€ · Bruno Costa"
+        " — Went with a competitor",
+        f"*Dates de clôture repoussées*\n• <{link}10000000005|Umbrella> · 7{NNBSP}000{NBSP}€ · Bruno Costa"
+        " — 20 nov. 2026 → 18 déc. 2026",
+        "*1 affaire à trancher cette semaine* — 1 à clôturer sous 14 jours sans prochaine étape\n"
+        f"• <{link}10000000001|Wayne Enterprises> · 1{NNBSP}250{NNBSP}000{NBSP}€ · Bruno Costa"
+        " — clôture le 30 nov., pas de prochaine étape",
+    ]
+
+    (chart,) = fake_slack.files
+    assert chart.title == f"Pipeline en cours par étape{NBSP}: maintenant vs semaine dernière"
+    assert chart.alt_txt is not None
+    assert chart.alt_txt.startswith(
+        "Pipeline en cours par étape : maintenant vs semaine dernière. Sales Pipeline (EUR) : "
+        "Appointment Scheduled 7 000 € (avant : 7 000 €); Qualified To Buy 1 253 000 € (avant : 1 263 000 €);"
+    )
+    drawn = report.posts[0].post.chart.drawn_text if report.posts[0].post.chart else ()
+    # The legend, the title, and amounts on the axis and the bars as French writes them, short.
+    assert {
+        "Maintenant",
+        "Semaine dernière",
+        "Pipeline en cours par étape : maintenant vs semaine dernière",
+    } <= set(drawn)
+    assert {"1,3 M €", "10 k €", "400 k €", "1,2 M €"} <= set(drawn)
+    assert not any("€1" in text or text in ("Now", "Last week") for text in drawn)
+
+
+def test_one_on_one_prep_is_in_each_managers_own_language(
+    sqlite_db: str,
+    launch: Callable[[str, str], RunningApp],
+    fake_slack: FakeSlack,
+    fake_hubspot: FakeHubSpot,
+    clock: SettableClock,
+) -> None:
+    team(fake_hubspot, fake_slack)
+    fake_slack.add_user("U0CLAIRE", "claire@acme.example", "Claire Dubois", locale="fr-FR")
+    _prep_deals(fake_hubspot)
+    clock.set(TUESDAY_9)
+    rituals = PREP_RITUALS.replace(
+        '{crm_owner: "101", slack: U0ALICE, manager: maxime@acme.example}',
+        '{crm_owner: "101", slack: U0ALICE, manager: claire@acme.example}',
+    )
+    app = launch(sqlite_db, rituals)
+
+    app.runtime.engine.run("one-on-one", scheduled_for=TUESDAY_9)
+    assert app.runtime.engine.deliver_due(app.runtime.send_dm) == 2
+
+    (french,) = fake_slack.messages_in("U0CLAIRE")
+    link = "https://app.hubspot.com/go-to/0-3/"
+    assert (
+        french["text"]
+        == f"Préparation du 1:1 avec Alice Martin{NBSP}: 2 affaires en cours, 1 sans nouvelles, 0 à risque."
+    )
+    assert texts(french["blocks"]) == [
+        f"Préparation du 1:1{NBSP}: Alice Martin",
+        f"2 affaires en cours · 14{NNBSP}000{NBSP}€ (pondéré 10{NNBSP}600{NBSP}€)",
+        "*La semaine écoulée*\nAucun changement dans le CRM cette semaine.",
+        f"*Sans nouvelles*\n• <{link}10000000002|Globex> · Qualified To Buy · 4{NNBSP}000{NBSP}€"
+        " — sans nouvelles depuis 40 jours",
+        "*Questions à poser*\n"
+        f"1. Globex est sans nouvelles depuis 40 jours — toujours d{APOS}actualité{NBSP}?\n"
+        f"2. Acme Corp est la plus grosse affaire en cours (10{NNBSP}000{NBSP}€)"
+        f" — qu{APOS}est-ce qui pourrait la bloquer{NBSP}?\n"
+        f"3. Quelle affaire te semble la plus sûre ce mois-ci, et pourquoi{NBSP}?",
+        "Préparé par Drumbeat pour Claire Dubois, avec les affaires du CRM dont Alice Martin"
+        " est responsable.",
+    ]
+    # The English manager, in the same run, reads English.
+    (english,) = fake_slack.messages_in("U0MAXIME")
+    assert english["text"] == "1:1 prep for Bruno Costa: 1 open deal, 0 stale, 1 at risk."
+    assert texts(english["blocks"]) == [
+        "1:1 prep: Bruno Costa",
+        "1 open deal · €12,000 (weighted €7,200)",
+        "*This past week*\nNo changes in the CRM this past week.",
+        f"*At risk*\n• <{link}10000000003|Initech> · Presentation Scheduled · €12,000"
+        " — closes in 6 days, no next step",
+        "*Questions to ask*\n"
+        "1. Initech closes in 6 days with no next step — what has to happen first?\n"
+        "2. Initech is the biggest open deal (€12,000) — what could stop it?\n"
+        "3. Which deal are you most confident about this month, and why?",
+        "Prepared by Drumbeat for Maxime Laurent from Bruno Costa's deals in the CRM.",
+    ]
+
+
+def test_the_adoption_report_reads_in_the_rituals_files_language(
+    sqlite_db: str,
+    launch: Callable[[str, str], RunningApp],
+    fake_slack: FakeSlack,
+    fake_hubspot: FakeHubSpot,
+    clock: SettableClock,
+) -> None:
+    rituals = ADOPTION_RITUALS.replace("timezone: Europe/Paris\n", "timezone: Europe/Paris\nlanguage: fr\n")
+    app = _adoption_app(sqlite_db, launch, fake_slack, fake_hubspot, clock, rituals)
+
+    report = app.runtime.engine.run("adoption", scheduled_for=FRIDAY_16)
+
+    assert report.post_problem is None, report.summary()
+    (post,) = report_posts(fake_slack, MANAGERS_CHANNEL_ID)
+    assert (
+        post["text"]
+        == f"Rapport d{APOS}adoption{NBSP}: 60{NBSP}% des affaires en cours revues sous 14 jours."
+    )
+    assert texts(post["blocks"]) == [
+        "Adoption — semaine du 23 nov.",
+        f"*60{NBSP}%* des affaires en cours revues sous 14 jours",
+        "*Dans les clous* 🎉\n*Alice Martin* — 2 sur 2 revues · aucune relance nécessaire"
+        f" · 1 semaine d{APOS}affilée 🎉",
+        f"En rattrapage{NBSP}: Bruno Costa — 2 affaires à regarder{NBSP}; ses relances vont aider.",
+        "Revue = une note, un appel, un rendez-vous, un e-mail ou un champ modifié par le commercial ces 14 "
+        f"derniers jours, ou une mise en pause. Seuil{NBSP}: 80{NBSP}%.",
+    ]
+    (chart,) = fake_slack.files
+    assert chart.title == "Affaires en cours revues sous 14 jours, sur les 8 dernières semaines"
+    assert chart.alt_txt == (
+        "Affaires en cours revues sous 14 jours, sur les 8 dernières semaines : 5 oct. sans données, "
+        "12 oct. sans données, 19 oct. sans données, 26 oct. sans données, 2 nov. sans données, "
+        "9 nov. sans données, 16 nov. sans données, 23 nov. 60 %."
+    )
+    drawn = report.posts[0].post.chart.drawn_text if report.posts[0].post.chart else ()
+    assert {"Affaires en cours revues", "5 oct.", "23 nov.", "0 %", "100 %", f"60{NBSP}%"} <= set(drawn)

@@ -16,6 +16,7 @@ from core.deals.desk import DealDesk
 from core.deals.fields import FIELDS, KEYS, modal_changes
 from core.deals.grammar import DealCommand, format_help, parse_command
 from core.deals.streaks import record_review_week
+from core.i18n import translator
 from core.mirror.summary import attention_by_owner
 from core.models import AuditEntry, MirrorDeal, MirrorOwner, MirrorPipeline, MirrorStage, ReviewWeek, Snooze
 from core.queues.outbox import deal_update
@@ -127,6 +128,7 @@ def test_app_home_the_digest_nudges_prep_and_the_summary_agree(desk: DealDesk, s
         since=NOW - timedelta(days=7),
         first_prep=True,
         stale_after_days=STALE_AFTER,
+        t=translator("en"),
     )
     assert {d.name for d in brief.stale} == {"Woke", "Alone"}
     # The digest, which counts in SQL

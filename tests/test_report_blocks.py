@@ -11,7 +11,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.demo.render import blocks_to_text
-from handlers.reports import render_adoption, render_digest, render_prep
+from core.i18n import translator
+from handlers import reports
 from rituals.adoption import AdoptionReport, NudgeAnswers, RepAdoption, WeekPoint
 from rituals.digest import (
     CHANGE_TITLES,
@@ -35,6 +36,19 @@ AS_OF = datetime(2026, 11, 30, 8, 0, tzinfo=PARIS)
 SINCE = datetime(2026, 11, 23, 8, 0, tzinfo=PARIS)
 KINDS = ("new", "forward", "back", "won", "lost", "slipped", "amount")
 NASTY = "R&D <Tools> | Ltd"
+EN = translator("en")
+
+
+def render_digest(digest: PipelineDigest, *, mention: str | None = None) -> ChannelPost:
+    return reports.render_digest(digest, mention=mention, t=EN)
+
+
+def render_adoption(report: AdoptionReport) -> ChannelPost:
+    return reports.render_adoption(report, t=EN)
+
+
+def render_prep(brief: PrepBrief) -> SlackMessage:
+    return reports.render_prep(brief, t=EN)
 
 
 # --------------------------------------------------------------------------------------------
