@@ -861,13 +861,20 @@ class RitualsConfig(_Model):
         return next((r.stale_after_days for r in self.rituals if isinstance(r, StaleDealsRitual)), 14)
 
     def ritual(self, ritual_id: str) -> Ritual:
-        """The ritual with this id; KeyError naming the known ids otherwise."""
+        """The ritual with this id; KeyError naming the known ids otherwise (its argument: a `Message`)."""
         for ritual in self.rituals:
             if ritual.id == ritual_id:
                 return ritual
-        known = ", ".join(r.id for r in self.rituals) or "none"
+        hint = _did_you_mean(ritual_id, (r.id for r in self.rituals))
+        if not self.rituals:
+            raise KeyError(
+                Message(N_("no ritual {ritual}{hint}; known: none"), ritual=repr(ritual_id), hint=hint)
+            )
+        known = ", ".join(r.id for r in self.rituals)
         raise KeyError(
-            f"no ritual {ritual_id!r}{_did_you_mean(ritual_id, (r.id for r in self.rituals))}; known: {known}"
+            Message(
+                N_("no ritual {ritual}{hint}; known: {known}"), ritual=repr(ritual_id), hint=hint, known=known
+            )
         )
 
     def scheduled_ritual(self, ritual_id: str) -> ScheduledRitual:
@@ -875,8 +882,13 @@ class RitualsConfig(_Model):
         ritual = self.ritual(ritual_id)
         if isinstance(ritual, DealAlertRitual):
             raise KeyError(
-                f"{ritual_id!r} is a deal alert: it has no schedule and is checked on every sync's "
-                "changes (`drumbeat sync`, or `serve` as it keeps the mirror fresh)"
+                Message(
+                    N_(
+                        "{ritual} is a deal alert: it has no schedule and is checked on every sync's "
+                        "changes (`drumbeat sync`, or `serve` as it keeps the mirror fresh)"
+                    ),
+                    ritual=repr(ritual_id),
+                )
             )
         return ritual
 
