@@ -337,12 +337,10 @@ def _warn(warning: str, t: Translator) -> None:
 
 def _crm_label(name: str, t: Translator) -> str:
     """The CRM as a reader names it: `HubSpot`, `the demo CRM` / `le CRM de démo`."""
+    from bot.demo.rituals import DEMO_CRM
     from bot.slack_app import CRM_LABELS
 
     return t._(DEMO_CRM) if name == "demo" else CRM_LABELS.get(name, name)
-
-
-DEMO_CRM = N_("the demo CRM")
 
 
 @app.command("serve")
@@ -813,11 +811,15 @@ def demo_command(
         typer.Option("--database", help="SQLite file to keep the demo in (default: a temporary file)."),
     ] = None,
     now: NowOption = None,
+    language: LanguageOption = None,
 ) -> None:
-    """Run Drumbeat on a built-in demo CRM: no credentials, no network, nothing to configure."""
+    """Run Drumbeat on a built-in demo CRM: no credentials, no network, nothing to configure.
+
+    `--language fr` shows a French team: every ritual, alert and /deal answer in French."""
     from bot.demo import run_demo
 
-    run_demo(Console(), database=database, clock=_clock(now))  # wrapped, unlike one-line messages
+    _choose_language(language)
+    run_demo(Console(), database=database, clock=_clock(now), t=_t())  # wrapped, unlike one-line messages
 
 
 def main() -> None:
