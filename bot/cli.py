@@ -14,7 +14,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -79,17 +78,12 @@ def _options(ctx: typer.Context, language: LanguageOption = None) -> None:
         ctx.obj = language.value
 
 
-def _choose_language(language: CliLanguage | None) -> None:
-    """A command's own --language wins over the one given before the command."""
-    context = click.get_current_context(silent=True)
-    if language is not None and context is not None:
-        context.find_root().obj = language.value
-
-
-def _t() -> Translator:
-    """The command line's language: --language, else the environment's (LC_ALL, LC_MESSAGES, LANG)."""
-    context = click.get_current_context(silent=True)
-    chosen = context.find_root().obj if context is not None else None
+def _t(ctx: object = None, language: object = None) -> Translator:
+    """The command line's language: the command's --language, else the one given before the command,
+    else the environment's (LC_ALL, LC_MESSAGES, LANG)."""
+    if isinstance(language, CliLanguage):
+        return translator(language.value)
+    chosen = ctx.find_root().obj if isinstance(ctx, typer.Context) else None
     return translator(chosen if chosen in LANGUAGES else cli_language())
 
 
@@ -102,27 +96,25 @@ def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        t = _t(kwargs.get("ctx"), kwargs.get("language"))
         try:
             return command(*args, **kwargs)
         except SettingsError as exc:
-            t = _t()
             for line in str(exc).splitlines():
                 err.print(t._("[red]error:[/red] {problem}", problem=escape(line)), highlight=False)
             raise typer.Exit(2) from None
         except ConfigError as exc:
-            t = _t()  # the command's own --language has been read by now
             for config_problem in exc.problems:
-                said = config_problem.text(t)
-                err.print(t._("[red]error:[/red] {problem}", problem=escape(said)), highlight=False)
+                line = config_problem.text(t)
+                err.print(t._("[red]error:[/red] {problem}", problem=escape(line)), highlight=False)
             raise typer.Exit(1) from None
         except (CliError, DatabaseError, SchemaOutdated, CrmError) as exc:
-            t = _t()
-            said = exc.args[0] if exc.args else None  # a Message says itself in the reader's language
-            problem = said.text(t) if isinstance(said, Message) else str(exc)
+            message = exc.args[0] if exc.args else None  # a Message says itself in the reader's language
+            problem = message.text(t) if isinstance(message, Message) else str(exc)
             err.print(t._("[red]error:[/red] {problem}", problem=escape(problem)), highlight=False)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
-            err.print(_t()._("interrupted"))
+            err.print(t._("interrupted"))
             raise typer.Exit(130) from None
         except typer.Exit:
             raise
@@ -131,7 +123,7 @@ def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
             if os.environ.get("DRUMBEAT_DEBUG"):
                 raise
             err.print(
-                _t()._(
+                t._(
                     "[red]error:[/red] Drumbeat hit an unexpected problem ({kind}). "
                     "Nothing was left half-done that a re-run will not finish; set DRUMBEAT_DEBUG=1 "
                     "to see the details, and please report it.",
@@ -162,7 +154,7 @@ def _clock(now: str | None) -> Clock:
 def _slack_client(settings: Settings) -> WebClient:
     """A client for reading Slack: only the bot token is needed (no signing secret)."""
     if settings.slack_bot_token is None:
-        raise CliError(_t()._("SLACK_BOT_TOKEN is not set: see README.md, 'Create the Slack app'."))
+        raise CliError(Message(N_("SLACK_BOT_TOKEN is not set: see README.md, 'Create the Slack app'.")))
     return slack_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
 
 
@@ -174,10 +166,10 @@ def _ready_services(settings: Settings, clock: Clock = system_clock) -> Services
 
 @app.command("migrate")
 @friendly_errors
-def migrate_command() -> None:
+def migrate_command(ctx: typer.Context) -> None:
     """Bring the database schema to the latest revision (safe to run again)."""
     settings = _settings()
-    t = _t()
+    t = _t(ctx)
     engine = create_db_engine(settings.database_url)
     try:
         before, after = migrate(engine)
@@ -205,6 +197,7 @@ def migrate_command() -> None:
 @app.command("sync")
 @friendly_errors
 def sync_command(
+    ctx: typer.Context,
     full: Annotated[
         bool, typer.Option("--full", help="Copy everything again instead of only changes.")
     ] = False,
@@ -220,7 +213,7 @@ def sync_command(
     """Refresh the local mirror of CRM deals, pipelines and owners (incremental after the first run),
     then post the deal alerts its changes match."""
     settings = _settings()
-    t = _t()
+    t = _t(ctx)
     services = _ready_services(settings, _clock(now))
     try:
         with Progress(
@@ -361,7 +354,7 @@ def serve_command(
     client = build_slack_client(settings)
     problem = slack_token_problem(client)
     if problem is not None:
-        raise CliError(_t()._("{problem}: check SLACK_BOT_TOKEN.", problem=problem))
+        raise CliError(Message(N_("{problem}: check SLACK_BOT_TOKEN."), problem=problem))
     try:
         services.crm.check_access()
     except CrmAuthError:
@@ -423,7 +416,7 @@ def socket_command() -> None:
     client = build_slack_client(settings)
     problem = slack_token_problem(client)
     if problem is not None:
-        raise CliError(_t()._("{problem}: check SLACK_BOT_TOKEN.", problem=problem))
+        raise CliError(Message(N_("{problem}: check SLACK_BOT_TOKEN."), problem=problem))
     runtime = create_runtime(services, client)
     handler = SocketModeHandler(runtime.bolt, app_token)
     runtime.start_workers()
@@ -438,27 +431,34 @@ def socket_command() -> None:
 @app.command("check-config")
 @friendly_errors
 def check_config_command(
+    ctx: typer.Context,
     path: Annotated[Path | None, typer.Argument(help="The rituals file (default: $RITUALS_FILE).")] = None,
     now: NowOption = None,
     language: LanguageOption = None,
 ) -> None:
     """Validate the rituals file; pipelines, stages, fields and people are checked against a reachable CRM,
     and the Slack and CRM tokens' missing permissions are named."""
-    _choose_language(language)
     settings = _settings()
     target = path or settings.rituals_file
     crm = _crm_for_checks(settings)
-    if not _check_and_print(settings, target, crm, _clock(now)(), people_and_permissions=True):
+    if not _check_and_print(
+        settings, target, crm, _clock(now)(), people_and_permissions=True, t=_t(ctx, language)
+    ):
         raise typer.Exit(1)
 
 
 def _check_and_print(
-    settings: Settings, target: Path, crm: CRM | None, now: datetime, *, people_and_permissions: bool
+    settings: Settings,
+    target: Path,
+    crm: CRM | None,
+    now: datetime,
+    *,
+    people_and_permissions: bool,
+    t: Translator,
 ) -> bool:
     """What check-config prints: warnings on stderr, then the problems (stderr) or the rituals (stdout)."""
     from rituals.check import check_config, format_report
 
-    t = _t()
     report = check_config(target, crm=crm, now=now, t=t)
     if report.ok and people_and_permissions:
         report.warnings.extend(_permission_warnings(settings, crm))
@@ -547,6 +547,7 @@ def _crm_for_checks(settings: Settings) -> CRM | None:
 @app.command("run")
 @friendly_errors
 def run_command(
+    ctx: typer.Context,
     ritual_id: Annotated[str, typer.Argument(help="The ritual's id in the rituals file, e.g. stale-deals.")],
     now: NowOption = None,
     dry_run: Annotated[
@@ -564,8 +565,7 @@ def run_command(
     from bot.demo.render import show_dms, show_posts
     from bot.slack_app import create_runtime
 
-    _choose_language(language)
-    t = _t()
+    t = _t(ctx, language)
     settings = _settings()
     settings.require_slack()
     clock = _clock(now)
@@ -609,13 +609,12 @@ def run_command(
 
 @app.command("status")
 @friendly_errors
-def status_command(now: NowOption = None, language: LanguageOption = None) -> None:
+def status_command(ctx: typer.Context, now: NowOption = None, language: LanguageOption = None) -> None:
     """For an admin: rituals with their next and last firings, queues, the mirror, CRM and Slack health."""
     from bot.status import gather_status, show_status
     from bot.workspace import slack_access_problem
 
-    _choose_language(language)
-    t = _t()
+    t = _t(ctx, language)
     settings = _settings()
     clock = _clock(now)
     services = _ready_services(settings, clock)
@@ -642,6 +641,7 @@ def status_command(now: NowOption = None, language: LanguageOption = None) -> No
 @app.command("init")
 @friendly_errors
 def init_command(
+    ctx: typer.Context,
     path: Annotated[
         Path | None, typer.Argument(help="Where to write it (default: $RITUALS_FILE, rituals.yaml).")
     ] = None,
@@ -651,6 +651,7 @@ def init_command(
     admin: Annotated[
         str | None, typer.Option("--admin", help="Your Slack email: you become the file's admin.")
     ] = None,
+    language: LanguageOption = None,
 ) -> None:
     """Write a starter rituals file from your HubSpot portal and Slack workspace (never over an existing
     one), then check it."""
@@ -658,94 +659,128 @@ def init_command(
     from bot.slack_app import CRM_LABELS
     from bot.workspace import SlackUnavailable
 
+    t = _t(ctx, language)
     settings = _settings()
     target = path or settings.rituals_file
     if target.exists():
         raise CliError(
-            f"{target} already exists, and init never overwrites a rituals file: check it with "
-            f"`drumbeat check-config {target}`, or write elsewhere with `drumbeat init OTHER.yaml`."
+            t._(
+                "{target} already exists, and init never overwrites a rituals file: check it with "
+                "`drumbeat check-config {target}`, or write elsewhere with `drumbeat init OTHER.yaml`.",
+                target=target,
+            )
         )
     if settings.crm != "hubspot":
         raise CliError(
-            "drumbeat init reads your HubSpot portal: set HUBSPOT_ACCESS_TOKEN to a service key "
-            "(README.md, 'Connect HubSpot'). To try Drumbeat without one, run `drumbeat demo`."
+            t._(
+                "drumbeat init reads your HubSpot portal: set HUBSPOT_ACCESS_TOKEN to a service key "
+                "(README.md, 'Connect HubSpot'). To try Drumbeat without one, run `drumbeat demo`."
+            )
         )
     client = _slack_client(settings)
     crm = _crm_for_checks(settings)
     if crm is None:
-        raise CliError("HubSpot could not be set up: check HUBSPOT_ACCESS_TOKEN and HUBSPOT_API_URL.")
+        raise CliError(t._("HubSpot could not be set up: check HUBSPOT_ACCESS_TOKEN and HUBSPOT_API_URL."))
     interactive = not yes and sys.stdin.isatty()
     if not yes and not interactive:
-        err.print("stdin is not a terminal: taking every default, as with --yes.", highlight=False)
+        err.print(t._("stdin is not a terminal: taking every default, as with --yes."), highlight=False)
     label = CRM_LABELS.get(crm.name, crm.name)
-    out.print(f"Reading {label} and Slack…", highlight=False)
+    out.print(t._("Reading {crm} and Slack…", crm=label), highlight=False)
     try:
         result = build_starter(
             crm,
             client,
             crm_label=label,
             admin_email=admin,
-            choose=_ask_channel if interactive else take_default,
+            choose=functools.partial(_ask_channel, t=t) if interactive else take_default,
             today=system_clock().date(),
         )
     except SlackUnavailable as exc:
-        raise CliError(f"{exc}: check SLACK_BOT_TOKEN.") from None
+        raise CliError(t._("{problem}: check SLACK_BOT_TOKEN.", problem=exc)) from None
     for warning in result.warnings:
-        err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+        _warn(warning, t)
     try:
         with target.open("x", encoding="utf-8") as file:  # "x": never over a file made meanwhile
             file.write(result.text)
     except FileExistsError:
-        raise CliError(f"{target} already exists, and init never overwrites a rituals file.") from None
+        raise CliError(
+            t._("{target} already exists, and init never overwrites a rituals file.", target=target)
+        ) from None
     except OSError as exc:
-        raise CliError(f"could not write {target}: {exc.strerror or exc}") from None
-    _show_starter(result, target)
-    out.print(f"\nChecking {target} (as `drumbeat check-config` does):", highlight=False)
-    if not _check_and_print(settings, target, crm, system_clock(), people_and_permissions=False):
+        raise CliError(
+            t._("could not write {target}: {reason}", target=target, reason=exc.strerror or exc)
+        ) from None
+    _show_starter(result, target, t)
+    out.print(
+        "\n" + t._("Checking {target} (as `drumbeat check-config` does):", target=target), highlight=False
+    )
+    if not _check_and_print(settings, target, crm, system_clock(), people_and_permissions=False, t=t):
         raise typer.Exit(1)
     prefix = "" if target.resolve() == settings.rituals_file.resolve() else f"RITUALS_FILE={target} "
-    out.print("\nNext:", highlight=False)
+    out.print("\n" + t._("Next:"), highlight=False)
     out.print(f"  {prefix}drumbeat migrate", highlight=False)
     out.print(
-        f"  {prefix}drumbeat run stale-deals --dry-run    # the nudges each rep would get; nothing is sent",
+        f"  {prefix}drumbeat run stale-deals --dry-run    # "
+        + t._("the nudges each rep would get; nothing is sent"),
         highlight=False,
     )
     out.print(
-        "Then, when they look right: `drumbeat manifest --url https://<public host>` for the Slack app, "
-        "and `drumbeat serve` there.",
+        t._(
+            "Then, when they look right: `drumbeat manifest --url https://<public host>` for the Slack app, "
+            "and `drumbeat serve` there."
+        ),
         highlight=False,
     )
 
 
-def _show_starter(result: InitResult, target: Path) -> None:
+def _show_starter(result: InitResult, target: Path, t: Translator) -> None:
     """What init found and chose, as the admin reads it before opening the file."""
     starter = result.starter
     people = starter.people
     matched = [p for p in people if p.slack_id]
     stages = sum(len(p.stages) for p in starter.pipelines)
     listed = result.channels_listed
-    channels = "channels not listed" if listed is None else _count(listed, "channel")
-    out.print(
-        f"{starter.crm_label}: {_count(len(starter.pipelines), 'pipeline')}, {_count(stages, 'stage')}, "
-        f"{_count(len(people), 'active owner')}. "
-        f"Slack: {len(matched)} of {len(people)} owners matched by email, {channels}.",
-        highlight=False,
+    found = t._(
+        "{crm}: {pipelines}, {stages}, {owners}.",
+        crm=starter.crm_label,
+        pipelines=t.n_("{n} pipeline", "{n} pipelines", len(starter.pipelines)),
+        stages=t.n_("{n} stage", "{n} stages", stages),
+        owners=t.n_("{n} active owner", "{n} active owners", len(people)),
     )
-    out.print(f"\nWrote {target}:", highlight=False)
+    if listed is None:
+        slack = t._(
+            "Slack: {matched} of {owners} owners matched by email, channels not listed.",
+            matched=t.number(len(matched)),
+            owners=t.number(len(people)),
+        )
+    else:
+        slack = t.n_(
+            "Slack: {matched} of {owners} owners matched by email, {n} channel.",
+            "Slack: {matched} of {owners} owners matched by email, {n} channels.",
+            listed,
+            matched=t.number(len(matched)),
+            owners=t.number(len(people)),
+        )
+    out.print(f"{found} {slack}", highlight=False)
+    out.print("\n" + t._("Wrote {target}:", target=target), highlight=False)
     out.print(f"  timezone  {starter.timezone} ({starter.timezone_reason})", highlight=False)
     admin = starter.admin
     if admin.slack_id:
         out.print(f"  admins    {admin.email} ({admin.slack_name})", highlight=False)
     else:
-        out.print(
-            f"  admins    none yet: {admin.reason or 'give --admin you@yourcompany.com'}", highlight=False
-        )
+        reason = admin.reason or t._("give --admin you@yourcompany.com")
+        out.print("  admins    " + t._("none yet: {reason}", reason=reason), highlight=False)
     unmatched = [p for p in people if not p.slack_id]
-    out.print(
-        f"  people    {len(matched)} matched"
-        + (f"; {len(unmatched)} commented out, who will get nothing until fixed:" if unmatched else ""),
-        highlight=False,
-    )
+    if unmatched:
+        said = t.n_(
+            "{matched} matched; {n} commented out, who will get nothing until fixed:",
+            "{matched} matched; {n} commented out, who will get nothing until fixed:",
+            len(unmatched),
+            matched=t.number(len(matched)),
+        )
+    else:
+        said = t._("{matched} matched", matched=t.number(len(matched)))
+    out.print(f"  people    {said}", highlight=False)
     for person in unmatched:
         out.print(f"              {person.owner.name}: {person.reason}", highlight=False)
     for ritual, choice in (
@@ -756,31 +791,36 @@ def _show_starter(result: InitResult, target: Path) -> None:
         out.print(f"  channel   {ritual} -> #{choice.name} ({choice.note})", highlight=False)
 
 
-def _count(n: int, what: str) -> str:
-    return f"{n} {what}" if n == 1 else f"{n} {what}s"
+CHANNEL_PURPOSES = {
+    "digest": N_("Channel for the pipeline digest:"),
+    "adoption": N_("Channel for the adoption report:"),
+    "wins": N_("Channel for big-win alerts:"),
+}
 
 
 def _ask_channel(
-    purpose: ChannelPurpose, channels: Sequence[SlackChannel], default: SlackChannel | None
+    purpose: ChannelPurpose, channels: Sequence[SlackChannel], default: SlackChannel | None, *, t: Translator
 ) -> SlackChannel | None:
     """Show the channels that fit, then ask; an answer must be an existing channel."""
     from rituals.starter import EXAMPLE_CHANNELS, fitting_channels
 
-    label = {"digest": "the pipeline digest", "adoption": "the adoption report", "wins": "big-win alerts"}
     by_name = {c.name: c for c in channels}
     shown = fitting_channels(channels, purpose)[:8] or list(channels)[:8]
-    out.print(f"\nChannel for {label[purpose]}:", highlight=False)
+    out.print("\n" + t._(CHANNEL_PURPOSES[purpose]), highlight=False)
     for channel in shown:
-        member = "" if channel.is_member else "  (Drumbeat not invited yet)"
+        member = "" if channel.is_member else "  " + t._("(Drumbeat not invited yet)")
         out.print(f"  #{channel.name}{member}", highlight=False)
     fallback = default.name if default else EXAMPLE_CHANNELS[purpose]
     while True:
-        answer = Prompt.ask("Channel", default=fallback, console=out).strip().removeprefix("#")
+        answer = Prompt.ask(t._("Channel"), default=fallback, console=out).strip().removeprefix("#")
         if answer in by_name:
             return by_name[answer]
         if default is None and answer == fallback:
             return None  # the example's name, to be created
-        out.print(f"There is no #{answer} Drumbeat can see; type one of the channels above.", highlight=False)
+        out.print(
+            t._("There is no #{channel} Drumbeat can see; type one of the channels above.", channel=answer),
+            highlight=False,
+        )
 
 
 @app.command("manifest")
@@ -806,6 +846,7 @@ def manifest_command(
 @app.command("demo")
 @friendly_errors
 def demo_command(
+    ctx: typer.Context,
     database: Annotated[
         Path | None,
         typer.Option("--database", help="SQLite file to keep the demo in (default: a temporary file)."),
@@ -818,8 +859,9 @@ def demo_command(
     `--language fr` shows a French team: every ritual, alert and /deal answer in French."""
     from bot.demo import run_demo
 
-    _choose_language(language)
-    run_demo(Console(), database=database, clock=_clock(now), t=_t())  # wrapped, unlike one-line messages
+    run_demo(
+        Console(), database=database, clock=_clock(now), t=_t(ctx, language)
+    )  # wrapped, unlike one-line messages
 
 
 def main() -> None:

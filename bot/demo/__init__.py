@@ -77,8 +77,9 @@ def run_demo(console: Console, *, database: Path | None, clock: Clock, t: Transl
             engine.dispose()
     console.print(
         t._(
-            "Next, the real thing: create the Slack app and a HubSpot service key (README.md, 'Configuration'), "
-            "then [bold]drumbeat init --admin you@yourcompany.com[/bold] writes your rituals.yaml from them."
+            "Next, the real thing: create the Slack app and a HubSpot service key "
+            "(README.md, 'Configuration'), then [bold]drumbeat init --admin you@yourcompany.com[/bold] "
+            "writes your rituals.yaml from them."
         )
     )
 

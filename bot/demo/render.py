@@ -20,8 +20,7 @@ from rituals.engine import RunReport
 
 ENGLISH = translator("en")
 _LINK = re.compile(r"<([^|>]+)\|([^>]+)>")
-_BAREENGLISH = translator("en")
-_LINK = re.compile(r"<(https?://[^>]+)>")
+_BARE_LINK = re.compile(r"<(https?://[^>]+)>")
 _ITALIC = re.compile(r"(?<![\w_])_([^_\n]+)_(?![\w_])")
 _BOLD = re.compile(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])")
 _GROUP_MENTION = re.compile(r"<!subteam\^([A-Z0-9]+)(?:\|([^>]+))?>")
