@@ -83,7 +83,8 @@ def _t(ctx: object = None, language: object = None) -> Translator:
     else the environment's (LC_ALL, LC_MESSAGES, LANG)."""
     if isinstance(language, CliLanguage):
         return translator(language.value)
-    chosen = ctx.find_root().obj if isinstance(ctx, typer.Context) else None
+    find_root = getattr(ctx, "find_root", None)  # Typer hands commands its own Click's context
+    chosen = find_root().obj if callable(find_root) else None
     return translator(chosen if chosen in LANGUAGES else cli_language())
 
 
