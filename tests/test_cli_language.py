@@ -60,10 +60,11 @@ def test_check_config_says_each_problem_in_french_with_a_french_lang(tmp_path: P
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
         f"rituals.yaml:1: timezone: fuseau horaire inconnu (tu voulais dire Europe/Paris{NBSP}?)",
-        f"rituals.yaml:5: rituals[stale-deals].schedule: 'fry' n’est pas un nom de jour "
+        f"rituals.yaml:5: rituals[stale-deals].schedule: 'fry' n’est pas un nom de jour "  # noqa: RUF001
         f"(tu voulais dire fri{NBSP}?)",
         "rituals.yaml:6: rituals[stale-deals].stale_after_days: doit être un nombre entier",
-        f"rituals.yaml:7: rituals[stale-deals].snooze_dayz: clé inconnue (tu voulais dire snooze_days{NBSP}?)",
+        "rituals.yaml:7: rituals[stale-deals].snooze_dayz: clé inconnue "
+        f"(tu voulais dire snooze_days{NBSP}?)",
         "rituals.yaml:11: rituals[digest].channel: doit être un nom de canal commençant par # ou un "
         f"identifiant de canal (C… ou G…) (tu voulais dire #sales-weekly{NBSP}?)",
     ]
@@ -169,18 +170,17 @@ def test_demo_in_french_shows_french_headings_and_french_numbers(tmp_path: Path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     panel = re.sub(r"[ \n│]+", " ", out)  # the panels' text, unwrapped (no-break spaces kept)
-    assert (
-        f"Démo de Drumbeat{NBSP}: l’équipe commerciale d’Acme (5 commerciaux et leur manager Maxime)" in panel
-    )
-    assert "Rien n’a été envoyé nulle part." in panel
+    team = f"Démo de Drumbeat{NBSP}: l’équipe commerciale d’Acme (5 commerciaux et leur manager Maxime)"  # noqa: RUF001
+    assert team in panel
+    assert "Rien n’a été envoyé nulle part." in panel  # noqa: RUF001
     assert "Pipeline Sales — affaires ouvertes" in out
-    assert "Ce qui mérite un coup d’œil, par commercial" in out
+    assert "Ce qui mérite un coup d’œil, par commercial" in out  # noqa: RUF001
     assert f"1{NNBSP}451{NNBSP}000{NBSP}€" in out  # the Sales pipeline's open total
     assert f"Rituel{NBSP}: stale-deals (ce que chaque commercial recevrait en DM)" in out
     assert "DM à Alice" in out
     assert f"Rituel{NBSP}: weekly-digest (publié dans #sales-weekly avant la réunion du lundi)" in out
     assert "Message dans #sales-weekly" in out
-    assert "Alertes d’affaires" in out
+    assert "Alertes d’affaires" in out  # noqa: RUF001
     assert f"Mises à jour express depuis Slack{NBSP}: /deal" in out
     assert "Ensuite, pour de vrai" in out
     for english in ("What needs a look", "Nothing was sent anywhere", "Ritual: ", "Quick updates from Slack"):
