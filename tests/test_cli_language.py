@@ -16,7 +16,10 @@ from integrations.demo_seed import REPS, seed_demo_crm
 from rituals.check import check_config, format_report
 from tests.cli import run_drumbeat
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET
+from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.slack import FakeSlack
+from tests.test_init import _env as _init_env
+from tests.test_init import _workspace
 from tests.test_status import RITUALS as STATUS_RITUALS
 
 NBSP, NNBSP = "\u00a0", "\u202f"
@@ -196,3 +199,22 @@ def test_the_demo_world_speaks_the_demo_language(sessions: Any, language: Any) -
     people = demo_people(sessions, now, language)
     assert people.default_language == language
     assert {people.actor(rep.slack_id).language for rep in REPS} == {language}
+
+
+def test_init_in_french(tmp_path: Path, fake_slack: FakeSlack, fake_hubspot: FakeHubSpot) -> None:
+    _workspace(fake_hubspot, fake_slack)
+    env = {**_init_env(tmp_path, fake_slack, fake_hubspot), **FRENCH}
+    result = run_drumbeat("init", "--yes", "--admin", "ops@acme.example", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Lecture de HubSpot et de Slack…" in out
+    assert f"HubSpot{NBSP}: 1 pipeline, 7 étapes, 5 responsables actifs." in out
+    assert f"Slack{NBSP}: 3 sur 5 retrouvés par e-mail, " in out
+    assert f"rituals.yaml écrit{NBSP}:" in out
+    assert f"retrouvés{NBSP}: 3{NBSP}; 2 mis en commentaire, qui ne recevront rien" in out
+    assert "Vérification de rituals.yaml (comme le fait `drumbeat check-config`)" in out
+    assert "prochains" in out
+    assert "# les relances que recevrait chaque commercial" in out
+    again = run_drumbeat("init", "--yes", env=env, cwd=tmp_path)
+    assert again.returncode == 1
+    assert again.stderr.startswith(f"erreur{NBSP}: rituals.yaml existe déjà, et init n’écrase jamais")  # noqa: RUF001
