@@ -18,8 +18,7 @@ from tests.cli import run_drumbeat
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET
 from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.slack import FakeSlack
-from tests.test_init import _env as _init_env
-from tests.test_init import _workspace
+from tests.test_init import _env as _init_env, _workspace
 from tests.test_status import RITUALS as STATUS_RITUALS
 
 NBSP, NNBSP = "\u00a0", "\u202f"
@@ -139,6 +138,10 @@ def test_status_and_migrate_in_french(tmp_path: Path, sqlite_url: str, fake_slac
         "SLACK_API_URL": fake_slack.api_url,
         **FRENCH,
     }
+    too_early = run_drumbeat("status", env=env, cwd=tmp_path)
+    assert too_early.returncode == 1
+    assert too_early.stderr.startswith(f"erreur{NBSP}: La base de données (")
+    assert f"est vide, pas à la dernière révision 0010{NBSP}: lance d’abord" in too_early.stderr  # noqa: RUF001
     migrated = run_drumbeat("migrate", env=env, cwd=tmp_path)
     assert migrated.returncode == 0, migrated.stderr
     assert migrated.stdout.startswith("Base ") and " migrée de vide à " in migrated.stdout
