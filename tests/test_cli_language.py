@@ -16,9 +16,12 @@ from integrations.demo_seed import REPS, seed_demo_crm
 from rituals.check import check_config, format_report
 from tests.cli import run_drumbeat
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET
+from tests.deal_scenario import seed
 from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.slack import FakeSlack
 from tests.test_init import _env as _init_env, _workspace
+from tests.test_rituals_engine import TUESDAY_9
+from tests.test_run_command import _env as _run_env
 from tests.test_status import RITUALS as STATUS_RITUALS
 
 NBSP, NNBSP = "\u00a0", "\u202f"
@@ -221,3 +224,19 @@ def test_init_in_french(tmp_path: Path, fake_slack: FakeSlack, fake_hubspot: Fak
     again = run_drumbeat("init", "--yes", env=env, cwd=tmp_path)
     assert again.returncode == 1
     assert again.stderr.startswith(f"erreur{NBSP}: rituals.yaml existe déjà, et init n’écrase jamais")  # noqa: RUF001
+
+
+def test_a_dry_run_is_framed_in_french(
+    tmp_path: Path, sqlite_url: str, fake_slack: FakeSlack, fake_hubspot: FakeHubSpot
+) -> None:
+    seed(fake_hubspot, fake_slack, now=TUESDAY_9)
+    env = {**_run_env(tmp_path, sqlite_url, fake_slack, fake_hubspot), **FRENCH}
+    assert run_drumbeat("migrate", env=env, cwd=tmp_path).returncode == 0
+    dry = run_drumbeat("run", "stale-deals", "--now", "2026-11-24T09:00:00+01:00", "--dry-run", env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert "DM à Alice (U0ALICE), maintenant" in dry.stdout
+    unknown = run_drumbeat("run", "stale-deal", env=env, cwd=tmp_path)
+    assert unknown.returncode == 1
+    assert unknown.stderr.startswith(
+        f"erreur{NBSP}: aucun rituel 'stale-deal' (tu voulais dire stale-deals{NBSP}?){NBSP}; connus{NBSP}: "
+    )
