@@ -10,6 +10,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
@@ -25,6 +26,8 @@ from bot.logs import configure_logging
 from bot.services import Services, build_services, build_slack_client, slack_client
 from bot.settings import Settings, SettingsError, load_settings
 from core.clock import Clock, fixed_clock, parse_now, system_clock
+from core.i18n import LANGUAGES, N_, Translator, cli_language, translator
+from core.i18n.message import Message
 from core.mirror.sync import sync_mirror
 from integrations.base import CRM, CrmAuthError, CrmError
 from rituals.config import ConfigError, RitualsConfig
@@ -54,6 +57,37 @@ NowOption = Annotated[
 ]
 
 
+class CliLanguage(StrEnum):
+    en = "en"
+    fr = "fr"
+
+
+LanguageOption = Annotated[
+    CliLanguage | None,
+    typer.Option(
+        "--language",
+        help="The language Drumbeat writes in: en or fr (default: from LC_ALL, LC_MESSAGES or LANG).",
+    ),
+]
+
+
+@app.callback()
+def _options(ctx: typer.Context, language: LanguageOption = None) -> None:
+    """Drumbeat: your CRM's rituals, run in Slack."""
+    if language is not None:
+        ctx.obj = language.value
+
+
+def _t(ctx: object = None, language: object = None) -> Translator:
+    """The command line's language: the command's --language, else the one given before the command,
+    else the environment's (LC_ALL, LC_MESSAGES, LANG)."""
+    if isinstance(language, CliLanguage):
+        return translator(language.value)
+    find_root = getattr(ctx, "find_root", None)  # Typer hands commands its own Click's context
+    chosen = find_root().obj if callable(find_root) else None
+    return translator(chosen if chosen in LANGUAGES else cli_language())
+
+
 class CliError(Exception):
     """A problem the person running the command can fix; printed as one line, no traceback."""
 
@@ -63,17 +97,25 @@ def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        t = _t(kwargs.get("ctx"), kwargs.get("language"))
         try:
             return command(*args, **kwargs)
         except SettingsError as exc:
             for line in str(exc).splitlines():
-                err.print(f"[red]error:[/red] {escape(line)}", highlight=False)
+                err.print(t._("[red]error:[/red] {problem}", problem=escape(line)), highlight=False)
             raise typer.Exit(2) from None
-        except (CliError, DatabaseError, SchemaOutdated, CrmError, ConfigError) as exc:
-            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        except ConfigError as exc:
+            for config_problem in exc.problems:
+                line = config_problem.text(t)
+                err.print(t._("[red]error:[/red] {problem}", problem=escape(line)), highlight=False)
+            raise typer.Exit(1) from None
+        except (CliError, DatabaseError, SchemaOutdated, CrmError) as exc:
+            message = exc.args[0] if exc.args else None  # a Message says itself in the reader's language
+            problem = message.text(t) if isinstance(message, Message) else str(exc)
+            err.print(t._("[red]error:[/red] {problem}", problem=escape(problem)), highlight=False)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
-            err.print("interrupted")
+            err.print(t._("interrupted"))
             raise typer.Exit(130) from None
         except typer.Exit:
             raise
@@ -82,9 +124,12 @@ def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
             if os.environ.get("DRUMBEAT_DEBUG"):
                 raise
             err.print(
-                f"[red]error:[/red] Drumbeat hit an unexpected problem ({type(exc).__name__}). "
-                "Nothing was left half-done that a re-run will not finish; set DRUMBEAT_DEBUG=1 "
-                "to see the details, and please report it.",
+                t._(
+                    "[red]error:[/red] Drumbeat hit an unexpected problem ({kind}). "
+                    "Nothing was left half-done that a re-run will not finish; set DRUMBEAT_DEBUG=1 "
+                    "to see the details, and please report it.",
+                    kind=type(exc).__name__,
+                ),
                 highlight=False,
             )
             raise typer.Exit(1) from None
@@ -110,7 +155,7 @@ def _clock(now: str | None) -> Clock:
 def _slack_client(settings: Settings) -> WebClient:
     """A client for reading Slack: only the bot token is needed (no signing secret)."""
     if settings.slack_bot_token is None:
-        raise CliError("SLACK_BOT_TOKEN is not set: see README.md, 'Create the Slack app'.")
+        raise CliError(Message(N_("SLACK_BOT_TOKEN is not set: see README.md, 'Create the Slack app'.")))
     return slack_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
 
 
@@ -122,23 +167,38 @@ def _ready_services(settings: Settings, clock: Clock = system_clock) -> Services
 
 @app.command("migrate")
 @friendly_errors
-def migrate_command() -> None:
+def migrate_command(ctx: typer.Context) -> None:
     """Bring the database schema to the latest revision (safe to run again)."""
     settings = _settings()
+    t = _t(ctx)
     engine = create_db_engine(settings.database_url)
     try:
         before, after = migrate(engine)
     finally:
         engine.dispose()
+    where = describe(engine)
     if before == after:
-        out.print(f"Database {describe(engine)} is already at the latest revision ({after}).", markup=False)
+        said = t._(
+            "Database {database} is already at the latest revision ({revision}).",
+            database=where,
+            revision=after,
+        )
+    elif before is None:
+        said = t._("Database {database} migrated from empty to {revision}.", database=where, revision=after)
     else:
-        out.print(f"Database {describe(engine)} migrated from {before or 'empty'} to {after}.", markup=False)
+        said = t._(
+            "Database {database} migrated from {before} to {revision}.",
+            database=where,
+            before=before,
+            revision=after,
+        )
+    out.print(said, markup=False)
 
 
 @app.command("sync")
 @friendly_errors
 def sync_command(
+    ctx: typer.Context,
     full: Annotated[
         bool, typer.Option("--full", help="Copy everything again instead of only changes.")
     ] = False,
@@ -154,10 +214,11 @@ def sync_command(
     """Refresh the local mirror of CRM deals, pipelines and owners (incremental after the first run),
     then post the deal alerts its changes match."""
     settings = _settings()
+    t = _t(ctx)
     services = _ready_services(settings, _clock(now))
     try:
         with Progress(
-            TextColumn("Syncing deals from {task.fields[crm]}"),
+            TextColumn(t._("Syncing deals from {crm}", crm="{task.fields[crm]}")),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -165,7 +226,7 @@ def sync_command(
             transient=True,
             disable=not err.is_terminal,
         ) as progress:
-            task = progress.add_task("sync", total=None, crm=services.crm.name)
+            task = progress.add_task("sync", total=None, crm=_crm_label(services.crm.name, t))
 
             def report(done: int, total: int | None) -> None:
                 progress.update(task, completed=done, total=total)
@@ -178,19 +239,49 @@ def sync_command(
                 progress=report,
                 history_retention=timedelta(weeks=settings.history_retention_weeks),
             )
-        kind = "Full sync" if result.full else "Incremental sync"
-        removed = f", {result.deals_removed} removed" if result.deals_removed else ""
-        out.print(
-            f"{kind} from {services.crm.name}: {result.deals_read} deals read, "
-            f"{result.deals_changed} new or changed{removed}.",
-            highlight=False,
-        )
-        _sync_alerts(settings, services, dry_run=dry_run_alerts)
+        crm = services.crm.name
+        read, changed, removed = result.deals_read, result.deals_changed, result.deals_removed
+        if result.full and removed:
+            said = t.n_(
+                "Full sync from {crm}: {n} deal read, {changed} new or changed, {removed} removed.",
+                "Full sync from {crm}: {n} deals read, {changed} new or changed, {removed} removed.",
+                read,
+                crm=crm,
+                changed=t.number(changed),
+                removed=t.number(removed),
+            )
+        elif result.full:
+            said = t.n_(
+                "Full sync from {crm}: {n} deal read, {changed} new or changed.",
+                "Full sync from {crm}: {n} deals read, {changed} new or changed.",
+                read,
+                crm=crm,
+                changed=t.number(changed),
+            )
+        elif removed:
+            said = t.n_(
+                "Incremental sync from {crm}: {n} deal read, {changed} new or changed, {removed} removed.",
+                "Incremental sync from {crm}: {n} deals read, {changed} new or changed, {removed} removed.",
+                read,
+                crm=crm,
+                changed=t.number(changed),
+                removed=t.number(removed),
+            )
+        else:
+            said = t.n_(
+                "Incremental sync from {crm}: {n} deal read, {changed} new or changed.",
+                "Incremental sync from {crm}: {n} deals read, {changed} new or changed.",
+                read,
+                crm=crm,
+                changed=t.number(changed),
+            )
+        out.print(said, highlight=False)
+        _sync_alerts(settings, services, dry_run=dry_run_alerts, t=t)
     finally:
         services.close()
 
 
-def _sync_alerts(settings: Settings, services: Services, *, dry_run: bool) -> None:
+def _sync_alerts(settings: Settings, services: Services, *, dry_run: bool, t: Translator) -> None:
     """The deal alerts the sync's changes match: posted (DMs queued for their time), or printed."""
     from bot.demo.render import show_alerts
     from bot.slack_app import create_runtime
@@ -199,8 +290,10 @@ def _sync_alerts(settings: Settings, services: Services, *, dry_run: bool) -> No
         return
     if settings.slack_bot_token is None or settings.slack_signing_secret is None:
         err.print(
-            "[yellow]warning:[/yellow] deal alerts need SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET: "
-            "none were checked.",
+            t._(
+                "[yellow]warning:[/yellow] deal alerts need SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET: "
+                "none were checked."
+            ),
             highlight=False,
         )
         return
@@ -208,21 +301,40 @@ def _sync_alerts(settings: Settings, services: Services, *, dry_run: bool) -> No
     if dry_run:
         alerts = runtime.alerts.evaluate(dry_run=True)
         if alerts.started_watching:
-            out.print("Deal alerts: they start watching at the first sync that is not a dry run.")
+            out.print(t._("Deal alerts: they start watching at the first sync that is not a dry run."))
             return
-        show_alerts(Console(), alerts)
-        out.print(f"{alerts.summary()} (dry run: nothing posted or claimed).", highlight=False)
+        show_alerts(Console(), alerts, t=t)
+        out.print(
+            t._("{summary} (dry run: nothing posted or claimed).", summary=alerts.summary()), highlight=False
+        )
         return
     alerts = runtime.check_alerts()
     posted = runtime.alert_posts.run_once()
     runtime.engine.deliver_due(runtime.send_dm, only_firing=0)
     for warning in alerts.warnings:
-        err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+        _warn(warning, t)
     if alerts.started_watching:
-        out.print("Deal alerts: watching for changes from now on.", highlight=False)
+        out.print(t._("Deal alerts: watching for changes from now on."), highlight=False)
     elif alerts.planned or posted:
         dms = sum(1 for a in alerts.planned if a.is_dm)
-        out.print(f"Deal alerts: {posted} posted, {dms} DMs queued.", highlight=False)
+        out.print(
+            t._(
+                "Deal alerts: {posted} posted, {dms} DMs queued.", posted=t.number(posted), dms=t.number(dms)
+            ),
+            highlight=False,
+        )
+
+
+def _warn(warning: str, t: Translator) -> None:
+    err.print(t._("[yellow]warning:[/yellow] {warning}", warning=escape(warning)), highlight=False)
+
+
+def _crm_label(name: str, t: Translator) -> str:
+    """The CRM as a reader names it: `HubSpot`, `the demo CRM` / `le CRM de démo`."""
+    from bot.demo.rituals import DEMO_CRM
+    from bot.slack_app import CRM_LABELS
+
+    return t._(DEMO_CRM) if name == "demo" else CRM_LABELS.get(name, name)
 
 
 @app.command("serve")
@@ -243,7 +355,7 @@ def serve_command(
     client = build_slack_client(settings)
     problem = slack_token_problem(client)
     if problem is not None:
-        raise CliError(f"{problem}: check SLACK_BOT_TOKEN.")
+        raise CliError(Message(N_("{problem}: check SLACK_BOT_TOKEN."), problem=problem))
     try:
         services.crm.check_access()
     except CrmAuthError:
@@ -305,7 +417,7 @@ def socket_command() -> None:
     client = build_slack_client(settings)
     problem = slack_token_problem(client)
     if problem is not None:
-        raise CliError(f"{problem}: check SLACK_BOT_TOKEN.")
+        raise CliError(Message(N_("{problem}: check SLACK_BOT_TOKEN."), problem=problem))
     runtime = create_runtime(services, client)
     handler = SocketModeHandler(runtime.bolt, app_token)
     runtime.start_workers()
@@ -320,32 +432,42 @@ def socket_command() -> None:
 @app.command("check-config")
 @friendly_errors
 def check_config_command(
+    ctx: typer.Context,
     path: Annotated[Path | None, typer.Argument(help="The rituals file (default: $RITUALS_FILE).")] = None,
     now: NowOption = None,
+    language: LanguageOption = None,
 ) -> None:
     """Validate the rituals file; pipelines, stages, fields and people are checked against a reachable CRM,
     and the Slack and CRM tokens' missing permissions are named."""
     settings = _settings()
     target = path or settings.rituals_file
     crm = _crm_for_checks(settings)
-    if not _check_and_print(settings, target, crm, _clock(now)(), people_and_permissions=True):
+    if not _check_and_print(
+        settings, target, crm, _clock(now)(), people_and_permissions=True, t=_t(ctx, language)
+    ):
         raise typer.Exit(1)
 
 
 def _check_and_print(
-    settings: Settings, target: Path, crm: CRM | None, now: datetime, *, people_and_permissions: bool
+    settings: Settings,
+    target: Path,
+    crm: CRM | None,
+    now: datetime,
+    *,
+    people_and_permissions: bool,
+    t: Translator,
 ) -> bool:
     """What check-config prints: warnings on stderr, then the problems (stderr) or the rituals (stdout)."""
     from rituals.check import check_config, format_report
 
-    report = check_config(target, crm=crm, now=now)
+    report = check_config(target, crm=crm, now=now, t=t)
     if report.ok and people_and_permissions:
         report.warnings.extend(_permission_warnings(settings, crm))
         if crm is not None and settings.slack_bot_token is not None:
-            report.warnings.extend(_owners_without_slack(settings, crm, target))
+            report.warnings.extend(_owners_without_slack(settings, crm, target, t))
     for warning in report.warnings:
-        err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
-    lines = format_report(report)
+        _warn(warning, t)
+    lines = format_report(report, t=t)
     if not report.ok:
         for line in lines:
             err.print(line, highlight=False, markup=False)
@@ -372,7 +494,7 @@ def _permission_warnings(settings: Settings, crm: CRM | None) -> list[str]:
     return warnings
 
 
-def _owners_without_slack(settings: Settings, crm: CRM, path: Path) -> list[str]:
+def _owners_without_slack(settings: Settings, crm: CRM, path: Path, t: Translator) -> list[str]:
     """CRM owners nobody could DM: neither `people:` nor their email finds them in Slack."""
     from bot.slack_app import lookup_email
     from core.people import LookupUnavailable
@@ -394,8 +516,11 @@ def _owners_without_slack(settings: Settings, crm: CRM, path: Path) -> list[str]
             and (not o.email or lookup_email(client, o.email) is None)
         ]
     except LookupUnavailable as exc:
-        return [f"people were not matched with Slack: {exc}"]
-    return [f"no Slack match for CRM owner {who}: add them under people: to nudge them" for who in missing]
+        return [t._("people were not matched with Slack: {problem}", problem=exc)]
+    return [
+        t._("no Slack match for CRM owner {who}: add them under people: to nudge them", who=who)
+        for who in missing
+    ]
 
 
 def _crm_for_checks(settings: Settings) -> CRM | None:
@@ -423,6 +548,7 @@ def _crm_for_checks(settings: Settings) -> CRM | None:
 @app.command("run")
 @friendly_errors
 def run_command(
+    ctx: typer.Context,
     ritual_id: Annotated[str, typer.Argument(help="The ritual's id in the rituals file, e.g. stale-deals.")],
     now: NowOption = None,
     dry_run: Annotated[
@@ -434,11 +560,13 @@ def run_command(
             "--chart-dir", help="Where --dry-run writes report charts (default: a temporary folder)."
         ),
     ] = None,
+    language: LanguageOption = None,
 ) -> None:
     """Run one ritual once, now (or as if at --now), after an incremental refresh from the CRM."""
     from bot.demo.render import show_dms, show_posts
     from bot.slack_app import create_runtime
 
+    t = _t(ctx, language)
     settings = _settings()
     settings.require_slack()
     clock = _clock(now)
@@ -447,7 +575,7 @@ def run_command(
         try:
             services.rituals.scheduled_ritual(ritual_id)
         except KeyError as exc:
-            raise CliError(str(exc.args[0]) if exc.args else f"no ritual {ritual_id!r}") from None
+            raise CliError(exc.args[0] if exc.args else f"no ritual {ritual_id!r}") from None
         runtime = create_runtime(services, build_slack_client(settings), read_only=dry_run)
         report = runtime.engine.run(ritual_id, scheduled_for=clock() if now else None, dry_run=dry_run)
         if not dry_run and not report.already_ran:
@@ -456,21 +584,25 @@ def run_command(
     finally:
         services.close()
     if report.crm_problem:
-        problem = escape(report.crm_problem)
-        err.print(f"[yellow]warning:[/yellow] ran on the local mirror: {problem}", highlight=False)
+        _warn(t._("ran on the local mirror: {problem}", problem=report.crm_problem), t)
     if dry_run:
         console = Console()
-        show_dms(console, report)
+        show_dms(console, report, t=t)
         if report.posts:
             folder = chart_dir or Path(tempfile.mkdtemp(prefix="drumbeat-charts-"))
             folder.mkdir(parents=True, exist_ok=True)
-            show_posts(console, report, folder)
+            show_posts(console, report, folder, t=t)
     out.print(report.summary(), highlight=False)
     if report.post_problem:
         when = now or report.scheduled_for.isoformat()
         err.print(
-            f"[red]error:[/red] nothing was posted: {escape(report.post_problem)}. Once that is fixed, "
-            f"`drumbeat run {escape(ritual_id)} --now {escape(when)}` posts it.",
+            t._(
+                "[red]error:[/red] nothing was posted: {problem}. Once that is fixed, "
+                "`drumbeat run {ritual} --now {when}` posts it.",
+                problem=escape(report.post_problem),
+                ritual=escape(ritual_id),
+                when=escape(when),
+            ),
             highlight=False,
         )
         raise typer.Exit(1)
@@ -478,14 +610,12 @@ def run_command(
 
 @app.command("status")
 @friendly_errors
-def status_command(now: NowOption = None) -> None:
+def status_command(ctx: typer.Context, now: NowOption = None, language: LanguageOption = None) -> None:
     """For an admin: rituals with their next and last firings, queues, the mirror, CRM and Slack health."""
-    from rich.table import Table
-
-    from bot.slack_app import CRM_LABELS
-    from bot.status import gather_status
+    from bot.status import gather_status, show_status
     from bot.workspace import slack_access_problem
 
+    t = _t(ctx, language)
     settings = _settings()
     clock = _clock(now)
     services = _ready_services(settings, clock)
@@ -498,56 +628,21 @@ def status_command(now: NowOption = None) -> None:
             services.sessions,
             services.rituals,
             crm=services.crm,
-            crm_label=CRM_LABELS.get(services.crm.name, services.crm.name),
+            crm_label=_crm_label(services.crm.name, t),
             slack_problem=slack_problem,
             now=clock(),
         )
     finally:
         services.close()
-    console = Console()
-    table = Table(title="Rituals", title_justify="left")
-    for column in ("Ritual", "Kind", "Next firing", "Last firing", "Outcome"):
-        table.add_column(column)
-    for ritual in status.rituals:
-        upcoming = f"{ritual.next_firing:%a %d %b %H:%M %Z}" if ritual.next_firing else "—"
-        last = f"{ritual.last_scheduled:%a %d %b %H:%M %Z}" if ritual.last_scheduled else "never ran"
-        outcome = ritual.last_summary or ritual.last_status or ""
-        table.add_row(
-            ritual.ritual_id, ritual.kind, upcoming if ritual.enabled else "disabled", last, escape(outcome)
-        )
-    console.print(table)
-    for queue in status.queues:
-        oldest = f", oldest waiting {_age(queue.oldest_age)}" if queue.oldest_age is not None else ""
-        failed = f", {queue.failed} failed or rejected" if queue.failed else ""
-        failed += f" (latest: {queue.last_failure})" if queue.failed and queue.last_failure else ""
-        console.print(f"{queue.name}: {queue.waiting} waiting{oldest}{failed}", highlight=False)
-    synced = f"{status.last_sync:%Y-%m-%d %H:%M} UTC" if status.last_sync else "never"
-    console.print(
-        f"Mirror: {status.mirrored_deals} deals, last sync {synced}; "
-        f"pipeline history: {status.history_rows} states",
-        highlight=False,
-    )
-    for health in status.health:
-        verdict = "[green]ok[/green]" if health.problem is None else f"[red]{escape(health.problem)}[/red]"
-        console.print(f"{escape(health.name)}: {verdict}", highlight=False)
-    if settings.slack_bot_token is None:
-        console.print("Slack: not configured (SLACK_BOT_TOKEN is not set)", highlight=False)
+    show_status(Console(), status, slack_configured=settings.slack_bot_token is not None, t=t)
     if not status.healthy:
         raise typer.Exit(1)
-
-
-def _age(age: timedelta) -> str:
-    minutes = int(age.total_seconds() // 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    if minutes < 48 * 60:
-        return f"{minutes // 60} h"
-    return f"{minutes // 1440} days"
 
 
 @app.command("init")
 @friendly_errors
 def init_command(
+    ctx: typer.Context,
     path: Annotated[
         Path | None, typer.Argument(help="Where to write it (default: $RITUALS_FILE, rituals.yaml).")
     ] = None,
@@ -557,6 +652,7 @@ def init_command(
     admin: Annotated[
         str | None, typer.Option("--admin", help="Your Slack email: you become the file's admin.")
     ] = None,
+    language: LanguageOption = None,
 ) -> None:
     """Write a starter rituals file from your HubSpot portal and Slack workspace (never over an existing
     one), then check it."""
@@ -564,94 +660,128 @@ def init_command(
     from bot.slack_app import CRM_LABELS
     from bot.workspace import SlackUnavailable
 
+    t = _t(ctx, language)
     settings = _settings()
     target = path or settings.rituals_file
     if target.exists():
         raise CliError(
-            f"{target} already exists, and init never overwrites a rituals file: check it with "
-            f"`drumbeat check-config {target}`, or write elsewhere with `drumbeat init OTHER.yaml`."
+            t._(
+                "{target} already exists, and init never overwrites a rituals file: check it with "
+                "`drumbeat check-config {target}`, or write elsewhere with `drumbeat init OTHER.yaml`.",
+                target=target,
+            )
         )
     if settings.crm != "hubspot":
         raise CliError(
-            "drumbeat init reads your HubSpot portal: set HUBSPOT_ACCESS_TOKEN to a service key "
-            "(README.md, 'Connect HubSpot'). To try Drumbeat without one, run `drumbeat demo`."
+            t._(
+                "drumbeat init reads your HubSpot portal: set HUBSPOT_ACCESS_TOKEN to a service key "
+                "(README.md, 'Connect HubSpot'). To try Drumbeat without one, run `drumbeat demo`."
+            )
         )
     client = _slack_client(settings)
     crm = _crm_for_checks(settings)
     if crm is None:
-        raise CliError("HubSpot could not be set up: check HUBSPOT_ACCESS_TOKEN and HUBSPOT_API_URL.")
+        raise CliError(t._("HubSpot could not be set up: check HUBSPOT_ACCESS_TOKEN and HUBSPOT_API_URL."))
     interactive = not yes and sys.stdin.isatty()
     if not yes and not interactive:
-        err.print("stdin is not a terminal: taking every default, as with --yes.", highlight=False)
+        err.print(t._("stdin is not a terminal: taking every default, as with --yes."), highlight=False)
     label = CRM_LABELS.get(crm.name, crm.name)
-    out.print(f"Reading {label} and Slack…", highlight=False)
+    out.print(t._("Reading {crm} and Slack…", crm=label), highlight=False)
     try:
         result = build_starter(
             crm,
             client,
             crm_label=label,
             admin_email=admin,
-            choose=_ask_channel if interactive else take_default,
+            choose=functools.partial(_ask_channel, t=t) if interactive else take_default,
             today=system_clock().date(),
         )
     except SlackUnavailable as exc:
-        raise CliError(f"{exc}: check SLACK_BOT_TOKEN.") from None
+        raise CliError(t._("{problem}: check SLACK_BOT_TOKEN.", problem=exc)) from None
     for warning in result.warnings:
-        err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+        _warn(warning, t)
     try:
         with target.open("x", encoding="utf-8") as file:  # "x": never over a file made meanwhile
             file.write(result.text)
     except FileExistsError:
-        raise CliError(f"{target} already exists, and init never overwrites a rituals file.") from None
+        raise CliError(
+            t._("{target} already exists, and init never overwrites a rituals file.", target=target)
+        ) from None
     except OSError as exc:
-        raise CliError(f"could not write {target}: {exc.strerror or exc}") from None
-    _show_starter(result, target)
-    out.print(f"\nChecking {target} (as `drumbeat check-config` does):", highlight=False)
-    if not _check_and_print(settings, target, crm, system_clock(), people_and_permissions=False):
+        raise CliError(
+            t._("could not write {target}: {reason}", target=target, reason=exc.strerror or exc)
+        ) from None
+    _show_starter(result, target, t)
+    out.print(
+        "\n" + t._("Checking {target} (as `drumbeat check-config` does):", target=target), highlight=False
+    )
+    if not _check_and_print(settings, target, crm, system_clock(), people_and_permissions=False, t=t):
         raise typer.Exit(1)
     prefix = "" if target.resolve() == settings.rituals_file.resolve() else f"RITUALS_FILE={target} "
-    out.print("\nNext:", highlight=False)
+    out.print("\n" + t._("Next:"), highlight=False)
     out.print(f"  {prefix}drumbeat migrate", highlight=False)
     out.print(
-        f"  {prefix}drumbeat run stale-deals --dry-run    # the nudges each rep would get; nothing is sent",
+        f"  {prefix}drumbeat run stale-deals --dry-run    # "
+        + t._("the nudges each rep would get; nothing is sent"),
         highlight=False,
     )
     out.print(
-        "Then, when they look right: `drumbeat manifest --url https://<public host>` for the Slack app, "
-        "and `drumbeat serve` there.",
+        t._(
+            "Then, when they look right: `drumbeat manifest --url https://<public host>` for the Slack app, "
+            "and `drumbeat serve` there."
+        ),
         highlight=False,
     )
 
 
-def _show_starter(result: InitResult, target: Path) -> None:
+def _show_starter(result: InitResult, target: Path, t: Translator) -> None:
     """What init found and chose, as the admin reads it before opening the file."""
     starter = result.starter
     people = starter.people
     matched = [p for p in people if p.slack_id]
     stages = sum(len(p.stages) for p in starter.pipelines)
     listed = result.channels_listed
-    channels = "channels not listed" if listed is None else _count(listed, "channel")
-    out.print(
-        f"{starter.crm_label}: {_count(len(starter.pipelines), 'pipeline')}, {_count(stages, 'stage')}, "
-        f"{_count(len(people), 'active owner')}. "
-        f"Slack: {len(matched)} of {len(people)} owners matched by email, {channels}.",
-        highlight=False,
+    found = t._(
+        "{crm}: {pipelines}, {stages}, {owners}.",
+        crm=starter.crm_label,
+        pipelines=t.n_("{n} pipeline", "{n} pipelines", len(starter.pipelines)),
+        stages=t.n_("{n} stage", "{n} stages", stages),
+        owners=t.n_("{n} active owner", "{n} active owners", len(people)),
     )
-    out.print(f"\nWrote {target}:", highlight=False)
+    if listed is None:
+        slack = t._(
+            "Slack: {matched} of {owners} owners matched by email, channels not listed.",
+            matched=t.number(len(matched)),
+            owners=t.number(len(people)),
+        )
+    else:
+        slack = t.n_(
+            "Slack: {matched} of {owners} owners matched by email, {n} channel.",
+            "Slack: {matched} of {owners} owners matched by email, {n} channels.",
+            listed,
+            matched=t.number(len(matched)),
+            owners=t.number(len(people)),
+        )
+    out.print(f"{found} {slack}", highlight=False)
+    out.print("\n" + t._("Wrote {target}:", target=target), highlight=False)
     out.print(f"  timezone  {starter.timezone} ({starter.timezone_reason})", highlight=False)
     admin = starter.admin
     if admin.slack_id:
         out.print(f"  admins    {admin.email} ({admin.slack_name})", highlight=False)
     else:
-        out.print(
-            f"  admins    none yet: {admin.reason or 'give --admin you@yourcompany.com'}", highlight=False
-        )
+        reason = admin.reason or t._("give --admin you@yourcompany.com")
+        out.print("  admins    " + t._("none yet: {reason}", reason=reason), highlight=False)
     unmatched = [p for p in people if not p.slack_id]
-    out.print(
-        f"  people    {len(matched)} matched"
-        + (f"; {len(unmatched)} commented out, who will get nothing until fixed:" if unmatched else ""),
-        highlight=False,
-    )
+    if unmatched:
+        said = t.n_(
+            "{matched} matched; {n} commented out, who will get nothing until fixed:",
+            "{matched} matched; {n} commented out, who will get nothing until fixed:",
+            len(unmatched),
+            matched=t.number(len(matched)),
+        )
+    else:
+        said = t._("{matched} matched", matched=t.number(len(matched)))
+    out.print(f"  people    {said}", highlight=False)
     for person in unmatched:
         out.print(f"              {person.owner.name}: {person.reason}", highlight=False)
     for ritual, choice in (
@@ -662,31 +792,36 @@ def _show_starter(result: InitResult, target: Path) -> None:
         out.print(f"  channel   {ritual} -> #{choice.name} ({choice.note})", highlight=False)
 
 
-def _count(n: int, what: str) -> str:
-    return f"{n} {what}" if n == 1 else f"{n} {what}s"
+CHANNEL_PURPOSES = {
+    "digest": N_("Channel for the pipeline digest:"),
+    "adoption": N_("Channel for the adoption report:"),
+    "wins": N_("Channel for big-win alerts:"),
+}
 
 
 def _ask_channel(
-    purpose: ChannelPurpose, channels: Sequence[SlackChannel], default: SlackChannel | None
+    purpose: ChannelPurpose, channels: Sequence[SlackChannel], default: SlackChannel | None, *, t: Translator
 ) -> SlackChannel | None:
     """Show the channels that fit, then ask; an answer must be an existing channel."""
     from rituals.starter import EXAMPLE_CHANNELS, fitting_channels
 
-    label = {"digest": "the pipeline digest", "adoption": "the adoption report", "wins": "big-win alerts"}
     by_name = {c.name: c for c in channels}
     shown = fitting_channels(channels, purpose)[:8] or list(channels)[:8]
-    out.print(f"\nChannel for {label[purpose]}:", highlight=False)
+    out.print("\n" + t._(CHANNEL_PURPOSES[purpose]), highlight=False)
     for channel in shown:
-        member = "" if channel.is_member else "  (Drumbeat not invited yet)"
+        member = "" if channel.is_member else "  " + t._("(Drumbeat not invited yet)")
         out.print(f"  #{channel.name}{member}", highlight=False)
     fallback = default.name if default else EXAMPLE_CHANNELS[purpose]
     while True:
-        answer = Prompt.ask("Channel", default=fallback, console=out).strip().removeprefix("#")
+        answer = Prompt.ask(t._("Channel"), default=fallback, console=out).strip().removeprefix("#")
         if answer in by_name:
             return by_name[answer]
         if default is None and answer == fallback:
             return None  # the example's name, to be created
-        out.print(f"There is no #{answer} Drumbeat can see; type one of the channels above.", highlight=False)
+        out.print(
+            t._("There is no #{channel} Drumbeat can see; type one of the channels above.", channel=answer),
+            highlight=False,
+        )
 
 
 @app.command("manifest")
@@ -712,16 +847,22 @@ def manifest_command(
 @app.command("demo")
 @friendly_errors
 def demo_command(
+    ctx: typer.Context,
     database: Annotated[
         Path | None,
         typer.Option("--database", help="SQLite file to keep the demo in (default: a temporary file)."),
     ] = None,
     now: NowOption = None,
+    language: LanguageOption = None,
 ) -> None:
-    """Run Drumbeat on a built-in demo CRM: no credentials, no network, nothing to configure."""
+    """Run Drumbeat on a built-in demo CRM: no credentials, no network, nothing to configure.
+
+    `--language fr` shows a French team: every ritual, alert and /deal answer in French."""
     from bot.demo import run_demo
 
-    run_demo(Console(), database=database, clock=_clock(now))  # wrapped, unlike one-line messages
+    run_demo(
+        Console(), database=database, clock=_clock(now), t=_t(ctx, language)
+    )  # wrapped, unlike one-line messages
 
 
 def main() -> None:

@@ -18,6 +18,8 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
+from core.i18n import N_
+from core.i18n.message import Message
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 
@@ -107,7 +109,12 @@ def current_revision(engine: Engine) -> str | None:
         with engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
     except DBAPIError as exc:
-        raise DatabaseError(f"cannot reach the database at {describe(engine)}: {_reason(exc)}") from None
+        said = Message(
+            N_("cannot reach the database at {database}: {reason}"),
+            database=describe(engine),
+            reason=_reason(exc),
+        )
+        raise DatabaseError(said) from None
 
 
 def migrate(engine: Engine) -> tuple[str | None, str | None]:
@@ -120,11 +127,27 @@ def migrate(engine: Engine) -> tuple[str | None, str | None]:
 def ensure_schema_current(engine: Engine) -> None:
     current, head = current_revision(engine), head_revision(engine)
     if current != head:
-        state = "empty" if current is None else f"at revision {current}"
-        raise SchemaOutdated(
-            f"The database ({describe(engine)}) is {state}, not at the latest revision {head}: "
-            "run `drumbeat migrate` first."
-        )
+        where = describe(engine)
+        if current is None:
+            said = Message(
+                N_(
+                    "The database ({database}) is empty, not at the latest revision {head}: "
+                    "run `drumbeat migrate` first."
+                ),
+                database=where,
+                head=head,
+            )
+        else:
+            said = Message(
+                N_(
+                    "The database ({database}) is at revision {current}, not at the latest revision {head}: "
+                    "run `drumbeat migrate` first."
+                ),
+                database=where,
+                current=current,
+                head=head,
+            )
+        raise SchemaOutdated(said)
 
 
 def ping(engine: Engine) -> None:

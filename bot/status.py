@@ -12,10 +12,14 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.i18n import MISSING, N_, Translator
 from core.models import (
     AlertPost,
     DealHistory,
@@ -42,6 +46,7 @@ __all__ = [
     "crm_access_problem",
     "crm_scopes_problem",
     "gather_status",
+    "show_status",
 ]
 
 
@@ -137,12 +142,13 @@ def _ritual(session: Session, ritual: RitualBase, now: datetime) -> RitualStatus
     )
 
 
-# The queues an admin sees: name, what the queue is, and when a waiting item started waiting.
+# The queues an admin sees: name (English: also the /metrics label), what the queue is, and when a
+# waiting item started waiting.
 QUEUES: list[tuple[str, QueueSpec[Any], Any]] = [
-    ("CRM updates (outbox)", outbox.SPEC, OutboxEntry.created_at),
-    ("/deal commands", commands.SPEC, ReceivedCommand.received_at),
-    ("DMs", dms.SPEC, PendingDM.send_after),
-    ("deal alert posts", alert_posts.SPEC, AlertPost.created_at),
+    (N_("CRM updates (outbox)"), outbox.SPEC, OutboxEntry.created_at),
+    (N_("/deal commands"), commands.SPEC, ReceivedCommand.received_at),
+    (N_("DMs"), dms.SPEC, PendingDM.send_after),
+    (N_("deal alert posts"), alert_posts.SPEC, AlertPost.created_at),
 ]
 
 
@@ -205,3 +211,75 @@ def crm_scopes_problem(missing: list[str]) -> str:
     from integrations.hubspot import WHERE_TO_ADD_SCOPES  # only HubSpot has scopes
 
     return f"the HubSpot token lacks scope {', '.join(missing)}: {WHERE_TO_ADD_SCOPES}"
+
+
+def show_status(console: Console, status: Status, *, slack_configured: bool, t: Translator) -> None:
+    """`drumbeat status` as the admin reads it, in ``t``'s language."""
+    table = Table(title=t._("Rituals"), title_justify="left")
+    for column in (t._("Ritual"), t._("Kind"), t._("Next firing"), t._("Last firing"), t._("Outcome")):
+        table.add_column(column)
+    for ritual in status.rituals:
+        upcoming = _moment(ritual.next_firing, t) if ritual.next_firing else MISSING
+        last = _moment(ritual.last_scheduled, t) if ritual.last_scheduled else t._("never ran")
+        outcome = ritual.last_summary or ritual.last_status or ""
+        table.add_row(
+            ritual.ritual_id,
+            ritual.kind,
+            upcoming if ritual.enabled else t._("disabled"),
+            last,
+            escape(outcome),
+        )
+    console.print(table)
+    for queue in status.queues:
+        parts = [t._("{queue}: {n} waiting", queue=t._(queue.name), n=t.number(queue.waiting))]
+        if queue.oldest_age is not None:
+            parts.append(t._("oldest waiting {age}", age=_age(queue.oldest_age, t)))
+        if queue.failed and queue.last_failure:
+            parts.append(
+                t._(
+                    "{n} failed or rejected (latest: {error})",
+                    n=t.number(queue.failed),
+                    error=queue.last_failure,
+                )
+            )
+        elif queue.failed:
+            parts.append(t._("{n} failed or rejected", n=t.number(queue.failed)))
+        console.print(escape(", ".join(parts)), highlight=False)
+    if status.last_sync is not None:
+        synced = t._("{day} {time} UTC", day=t.date(status.last_sync), time=t.clock(status.last_sync))
+    else:
+        synced = t._("never")
+    console.print(
+        t.n_(
+            "Mirror: {n} deal, last sync {synced}; pipeline history: {states} states",
+            "Mirror: {n} deals, last sync {synced}; pipeline history: {states} states",
+            status.mirrored_deals,
+            synced=synced,
+            states=t.number(status.history_rows),
+        ),
+        highlight=False,
+    )
+    for health in status.health:
+        if health.problem is None:
+            console.print(t._("{name}: [green]ok[/green]", name=escape(health.name)), highlight=False)
+        else:
+            console.print(
+                t._("{name}: [red]{problem}[/red]", name=escape(health.name), problem=escape(health.problem)),
+                highlight=False,
+            )
+    if not slack_configured:
+        console.print(t._("Slack: not configured (SLACK_BOT_TOKEN is not set)"), highlight=False)
+
+
+def _moment(moment: datetime, t: Translator) -> str:
+    """`Mon 7 Dec 08:00 CET` / `lun. 7 déc. 08:00 CET`, in the ritual's zone."""
+    return f"{t.day(moment)} {t.clock(moment)} {moment.tzname() or ''}".rstrip()
+
+
+def _age(age: timedelta, t: Translator) -> str:
+    minutes = int(age.total_seconds() // 60)
+    if minutes < 60:
+        return t._("{n} min", n=t.number(minutes))
+    if minutes < 48 * 60:
+        return t._("{n} h", n=t.number(minutes // 60))
+    return t.n_("{n} day", "{n} days", minutes // 1440)

@@ -18,6 +18,9 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from core.i18n import N_
+from core.i18n.message import Message
+
 __all__ = ["DuplicateKey", "LoadedYaml", "Loc", "YamlSyntaxError", "load_yaml_with_lines"]
 
 Loc = tuple[str | int, ...]
@@ -75,13 +78,17 @@ _LineLoader.add_implicit_resolver(
 
 
 class YamlSyntaxError(Exception):
-    """The text is not YAML (or not one YAML document); ``line`` is 1-based, ``column`` too when known."""
+    """The text is not YAML (or not one YAML document); ``line`` is 1-based, ``column`` too when known.
 
-    def __init__(self, line: int, column: int | None, message: str) -> None:
-        super().__init__(line, column, message)
+    ``said`` is the message in any reader's language (PyYAML's own description of the problem stays
+    in English); ``message`` is its English."""
+
+    def __init__(self, line: int, column: int | None, said: Message) -> None:
+        super().__init__(line, column, str(said))
         self.line = line
         self.column = column
-        self.message = message
+        self.said = said
+        self.message = str(said)
 
 
 @dataclass(frozen=True)
@@ -118,7 +125,9 @@ def load_yaml_with_lines(text: str) -> LoadedYaml:
     except yaml.YAMLError as exc:
         raise _syntax_error(exc, text) from None
     except RecursionError:
-        raise YamlSyntaxError(1, None, "could not parse: the document is nested too deeply") from None
+        raise YamlSyntaxError(
+            1, None, Message(N_("could not parse: the document is nested too deeply"))
+        ) from None
     finally:
         loader.dispose()
 
@@ -156,26 +165,39 @@ def _walk(root: Node, loaded: LoadedYaml) -> None:
 def _syntax_error(exc: yaml.YAMLError, text: str) -> YamlSyntaxError:
     if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
         mark = exc.problem_mark
-        message = (
-            f"could not parse: {exc.problem or exc.context or 'invalid YAML'} (column {mark.column + 1})"
-        )
+        problem = exc.problem or exc.context or "invalid YAML"
+        column = mark.column + 1
+        said = Message(N_("could not parse: {problem} (column {column})"), problem=problem, column=column)
         context_mark = exc.context_mark
         if exc.context and exc.problem and context_mark is not None and context_mark.line != mark.line:
-            message += f"; {exc.context} at line {context_mark.line + 1}"
+            said = Message(
+                N_("could not parse: {problem} (column {column}); {context} at line {line}"),
+                problem=problem,
+                column=column,
+                context=exc.context,
+                line=context_mark.line + 1,
+            )
+        # Advice after PyYAML's words, each a sentence of its own.
         if exc.problem and exc.problem.startswith("expected <block end>"):
-            message += "; check the indentation"
+            said = Message(N_("{problem}; check the indentation"), problem=said)
         if _looks_like_unquoted_cron(text, mark.line):
-            message += '; put cron schedules in quotes, e.g. schedule: "*/15 * * * *"'
-        return YamlSyntaxError(mark.line + 1, mark.column + 1, message)
+            said = Message(
+                N_('{problem}; put cron schedules in quotes, e.g. schedule: "*/15 * * * *"'), problem=said
+            )
+        return YamlSyntaxError(mark.line + 1, mark.column + 1, said)
     if isinstance(exc, yaml.reader.ReaderError):
         position = max(0, min(exc.position, len(text)))
         line = text.count("\n", 0, position) + 1
         column = position - (text.rfind("\n", 0, position) + 1) + 1
         char = exc.character
         shown = f"U+{ord(char):04X}" if isinstance(char, str) else f"U+{char:04X}"
-        message = f"could not parse: the character {shown} is not allowed in YAML (column {column})"
-        return YamlSyntaxError(line, column, message)
-    return YamlSyntaxError(1, None, f"could not parse: {exc}")
+        said = Message(
+            N_("could not parse: the character {character} is not allowed in YAML (column {column})"),
+            character=shown,
+            column=column,
+        )
+        return YamlSyntaxError(line, column, said)
+    return YamlSyntaxError(1, None, Message(N_("could not parse: {problem}"), problem=str(exc)))
 
 
 def _looks_like_unquoted_cron(text: str, line_index: int) -> bool:

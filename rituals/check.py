@@ -25,6 +25,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+from core.i18n import N_, Translator, translator
+from core.i18n.message import Message
 from integrations.base import CRM, CrmError, Owner, Pipeline
 from rituals._yaml_lines import Loc, load_yaml_with_lines
 from rituals.config import (
@@ -42,14 +44,14 @@ from rituals.config import (
     next_firings,
     parse_rituals_text,
     read_rituals_text,
+    suggestion_hint,
 )
 
 __all__ = ["NOT_CHECKED", "CheckReport", "RitualSummary", "check_config", "format_report"]
 
-NOT_CHECKED = "stages, pipelines and fields were not checked"
+NOT_CHECKED = N_("stages, pipelines and fields were not checked: {reason}")
 FIRINGS_SHOWN = 3
-_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+ENGLISH = translator("en")
 
 
 @dataclass(frozen=True)
@@ -76,8 +78,10 @@ class CheckReport:
         return not self.problems
 
 
-def check_config(path: Path, *, crm: CRM | None, now: datetime) -> CheckReport:
-    """Validate the rituals file at ``path``; ``now`` (aware) is where next firings count from."""
+def check_config(path: Path, *, crm: CRM | None, now: datetime, t: Translator = ENGLISH) -> CheckReport:
+    """Validate the rituals file at ``path``; ``now`` (aware) is where next firings count from.
+
+    Warnings are in ``t``'s language; problems in any (``format_report`` says them)."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be a timezone-aware datetime")
     try:
@@ -89,25 +93,25 @@ def check_config(path: Path, *, crm: CRM | None, now: datetime) -> CheckReport:
     refs = _references(config)
     if refs:
         if crm is None:
-            warnings.append(f"{NOT_CHECKED}: no CRM configured")
+            warnings.append(t._(NOT_CHECKED, reason=t._("no CRM configured")))
         else:
             try:
                 problems = _crm_problems(refs, crm, _Where(str(path), lines, config))
             except CrmError as exc:
-                warnings.append(f"{NOT_CHECKED}: {exc}")
+                warnings.append(t._(NOT_CHECKED, reason=exc))
     return CheckReport(problems=problems, warnings=warnings, summaries=_summaries(config, now))
 
 
-def format_report(report: CheckReport) -> list[str]:
+def format_report(report: CheckReport, *, t: Translator = ENGLISH) -> list[str]:
     """The lines check-config prints on stdout: the problems, else one line per ritual.
 
     Warnings are not included; print them apart (stderr), whatever the outcome.
     """
     if report.problems:
-        return [str(problem) for problem in report.problems]
+        return [problem.text(t) for problem in report.problems]
     if not report.summaries:
-        return ["the file defines no rituals"]
-    rows = [(s.ritual_id, s.kind, s.timezone, _firings_text(s)) for s in report.summaries]
+        return [t._("the file defines no rituals")]
+    rows = [(s.ritual_id, s.kind, s.timezone, _firings_text(s, t)) for s in report.summaries]
     widths = [max(len(row[column]) for row in rows) for column in range(3)]
     return ["  ".join([*(row[i].ljust(widths[i]) for i in range(3)), row[3]]) for row in rows]
 
@@ -129,8 +133,8 @@ class _Where:
     lines: dict[Loc, int]
     config: RitualsConfig
 
-    def problem(self, path: Loc, message: str) -> ConfigProblem:
-        return ConfigProblem(self.filename, self._line(path), self._key(path), message)
+    def problem(self, path: Loc, message: Message) -> ConfigProblem:
+        return ConfigProblem.of(self.filename, self._line(path), self._key(path), message)
 
     def _line(self, path: Loc) -> int:
         # The deepest part of the path the file spells out (merge keys and aliases may hide the rest).
@@ -241,72 +245,83 @@ def _crm_problems(refs: list[_Reference], crm: CRM, where: _Where) -> list[Confi
     return sorted(problems, key=lambda problem: problem.line)  # stable: file order within a line
 
 
-def _pipeline_problem(name: str, pipelines: Sequence[Pipeline]) -> str | None:
+def _pipeline_problem(name: str, pipelines: Sequence[Pipeline]) -> Message | None:
     wanted = name.strip().lower()
     if any(wanted in (p.id.lower(), p.label.lower()) for p in pipelines):
         return None
     if not pipelines:
-        return f"unknown pipeline {name!r}: the CRM has no deal pipelines"
+        return Message(N_("unknown pipeline {name}: the CRM has no deal pipelines"), name=repr(name))
     hint = _did_you_mean(name, [text for p in pipelines for text in (p.label, p.id)])
     known = ", ".join(_named(p.id, p.label) for p in pipelines)
-    return f"unknown pipeline {name!r}{hint}; pipelines: {known}"
+    return Message(
+        N_("unknown pipeline {name}{hint}; pipelines: {known}"), name=repr(name), hint=hint, known=known
+    )
 
 
-def _stage_problem(name: str, pipelines: Sequence[Pipeline]) -> str | None:
+def _stage_problem(name: str, pipelines: Sequence[Pipeline]) -> Message | None:
     wanted = name.strip().lower()
     if any(wanted in (s.id.lower(), s.label.lower()) for p in pipelines for s in p.stages):
         return None
     if not any(p.stages for p in pipelines):
-        return f"unknown stage {name!r}: the CRM has no deal stages"
+        return Message(N_("unknown stage {name}: the CRM has no deal stages"), name=repr(name))
     hint = _did_you_mean(name, [text for p in pipelines for s in p.stages for text in (s.label, s.id)])
     known = "; ".join(
         f"{p.label}: " + ", ".join(_named(s.id, s.label) for s in p.stages) for p in pipelines if p.stages
     )
-    return f"unknown stage {name!r}{hint}; stages by pipeline: {known}"
+    return Message(
+        N_("unknown stage {name}{hint}; stages by pipeline: {known}"), name=repr(name), hint=hint, known=known
+    )
 
 
-def _property_problem(name: str, properties: set[str]) -> str | None:
+def _property_problem(name: str, properties: set[str]) -> Message | None:
     if name in properties:
         return None
     hint = _did_you_mean(name, sorted(properties))
-    advice = "" if hint else "; use the property's internal name, not its label"
-    return f"unknown deal property {name!r}{hint}{advice}"
+    if hint:
+        return Message(N_("unknown deal property {name}{hint}"), name=repr(name), hint=hint)
+    return Message(
+        N_("unknown deal property {name}; use the property's internal name, not its label"), name=repr(name)
+    )
 
 
-def _owner_problem(owner: str, owners: Sequence[Owner]) -> str | None:
+def _owner_problem(owner: str, owners: Sequence[Owner]) -> Message | None:
     if "@" in owner:
         emails = [o.email.lower() for o in owners if o.email]
         if owner.lower() in emails:
             return None
-        return f"no active CRM owner has the email {owner}{_did_you_mean(owner.lower(), emails)}"
+        hint = _did_you_mean(owner.lower(), emails)
+        return Message(N_("no active CRM owner has the email {email}{hint}"), email=owner, hint=hint)
     if any(o.id == owner for o in owners):
         return None
     # No did-you-mean: owner ids are numbers, and a near one is someone else.
-    return f"no active CRM owner has the id {owner!r}"
+    return Message(N_("no active CRM owner has the id {owner}"), owner=repr(owner))
 
 
-def _team_problem(team: str, owners: Sequence[Owner]) -> str | None:
+def _team_problem(team: str, owners: Sequence[Owner]) -> Message | None:
     teams = {t.id: t.name for o in owners for t in o.teams}
     if any(team.strip().lower() in (ident.lower(), name.lower()) for ident, name in teams.items()):
         return None
     if not teams:
-        return f"unknown team {team!r}: no CRM owner belongs to a team (teams need a HubSpot paid tier)"
+        return Message(
+            N_("unknown team {team}: no CRM owner belongs to a team (teams need a HubSpot paid tier)"),
+            team=repr(team),
+        )
     hint = _did_you_mean(team, [*teams.values(), *teams])
     known = ", ".join(_named(ident, name) for ident, name in sorted(teams.items(), key=lambda t: t[1]))
-    return f"unknown team {team!r}{hint}; teams: {known}"
+    return Message(N_("unknown team {team}{hint}; teams: {known}"), team=repr(team), hint=hint, known=known)
 
 
 def _named(ident: str, label: str) -> str:
     return label if label.lower() == ident.lower() else f"{label} ({ident})"
 
 
-def _did_you_mean(word: str, candidates: Iterable[str]) -> str:
+def _did_you_mean(word: str, candidates: Iterable[str]) -> Message | str:
     """Closest candidate, compared without case; shown as the CRM spells it."""
     by_lower: dict[str, str] = {}
     for candidate in candidates:
         by_lower.setdefault(candidate.lower(), candidate)
     matches = difflib.get_close_matches(word.strip().lower(), list(by_lower), n=1, cutoff=0.6)
-    return f" (did you mean {by_lower[matches[0]]}?)" if matches else ""
+    return suggestion_hint(by_lower[matches[0]]) if matches else ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -326,19 +341,19 @@ def _summaries(config: RitualsConfig, now: datetime) -> list[RitualSummary]:
     ]
 
 
-def _firings_text(summary: RitualSummary) -> str:
+def _firings_text(summary: RitualSummary, t: Translator) -> str:
     if not summary.enabled:
-        return "disabled"
+        return t._("disabled")
     if not summary.next_firings:
-        return "next: never"
-    texts = [_moment(moment, summary.next_firings[0].year) for moment in summary.next_firings]
+        return t._("next: never")
+    texts = [_moment(moment, summary.next_firings[0].year, t) for moment in summary.next_firings]
     if len(set(texts)) < len(texts):
         # The same wall-clock time twice: a fall-back night; the zone's abbreviation tells them apart.
         moments = summary.next_firings
         texts = [f"{text} {moment.tzname()}" for text, moment in zip(texts, moments, strict=True)]
-    return "next: " + ", ".join(texts)
+    return t._("next: {firings}", firings=", ".join(texts))
 
 
-def _moment(moment: datetime, first_year: int) -> str:
-    year = f" {moment.year}" if moment.year != first_year else ""
-    return f"{_WEEKDAYS[moment.weekday()]} {moment.day} {_MONTHS[moment.month - 1]}{year} {moment:%H:%M}"
+def _moment(moment: datetime, first_year: int, t: Translator) -> str:
+    day = t.day(moment) if moment.year == first_year else f"{t.day(moment)} {moment.year}"
+    return f"{day} {t.clock(moment)}"

@@ -35,7 +35,7 @@ import types
 import typing
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -57,6 +57,8 @@ from pydantic.fields import FieldInfo
 
 from core.deals.attention import MISSING_CHECKS
 from core.deals.fields import KEYS, TYPED_KEYS
+from core.i18n import N_, Translator
+from core.i18n.message import Message
 from rituals._yaml_lines import Loc, YamlSyntaxError, load_yaml_with_lines
 
 __all__ = [
@@ -71,6 +73,7 @@ __all__ = [
     "DigestFilters",
     "HygieneRitual",
     "HygieneRule",
+    "Invalid",
     "MissingFieldRule",
     "OneOnOnePrepRitual",
     "Person",
@@ -85,6 +88,7 @@ __all__ = [
     "next_firings",
     "parse_rituals_text",
     "read_rituals_text",
+    "suggestion_hint",
 ]
 
 
@@ -100,9 +104,20 @@ class ConfigProblem:
     line: int
     key: str
     message: str
+    """In English; ``said`` is the same message for any reader (None: English only)."""
+    said: Message | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, file: str, line: int, key: str, said: Message | str) -> ConfigProblem:
+        return cls(file, line, key, str(said), said if isinstance(said, Message) else None)
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.key}: {self.message}"
+
+    def text(self, t: Translator) -> str:
+        """As ``str()``, with the message in ``t``'s language: file, line and key stay as written."""
+        message = self.said.text(t) if self.said is not None else self.message
+        return f"{self.file}:{self.line}: {self.key}: {message}"
 
 
 class ConfigError(Exception):
@@ -114,6 +129,18 @@ class ConfigError(Exception):
 
     def __str__(self) -> str:
         return "\n".join(str(problem) for problem in self.problems)
+
+
+class Invalid(ValueError):
+    """A value check's failure as the admin reads it, in their language (``str()``: the English)."""
+
+    def __init__(self, said: Message) -> None:
+        super().__init__(str(said))
+        self.said = said
+
+
+def _invalid(template: str, /, **params: object) -> Invalid:
+    return Invalid(Message(template, **params))
 
 
 # --------------------------------------------------------------------------------------------
@@ -153,9 +180,14 @@ CANONICAL_DEAL_KEYS: tuple[str, ...] = KEYS
 _RESERVED_DEAL_WORDS = frozenset({*TYPED_KEYS, "note", "help", "aide"})
 
 
-def _did_you_mean(word: str, candidates: Iterable[str]) -> str:
+def _did_you_mean(word: str, candidates: Iterable[str]) -> Message | str:
     matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean {matches[0]}?)" if matches else ""
+    return suggestion_hint(matches[0]) if matches else ""
+
+
+def suggestion_hint(suggestion: str) -> Message:
+    """A question appended to a problem, as its `{hint}`: ` (did you mean X?)`."""
+    return Message(N_(" (did you mean {suggestion}?)"), suggestion=suggestion)
 
 
 def _is_email(value: str) -> bool:
@@ -164,18 +196,23 @@ def _is_email(value: str) -> bool:
 
 def _too_long(value: str, limit: int, what: str) -> None:
     if len(value) > limit:
-        raise ValueError(f"is {len(value)} characters; {what} may be at most {limit}")
+        raise _invalid(
+            N_("is {length} characters; {what} may be at most {limit}"),
+            length=len(value),
+            what=Message(what),
+            limit=limit,
+        )
 
 
 def _check_slack_user(value: str) -> str:
     value = value.strip()
-    _too_long(value, MAX_EMAIL if "@" in value else MAX_SLACK_ID, "a Slack user id or email")
+    _too_long(value, MAX_EMAIL if "@" in value else MAX_SLACK_ID, N_("a Slack user id or email"))
     if _SLACK_USER_RE.fullmatch(value):
         return value
     if _is_email(value):
         return value.lower()
-    hint = f" (did you mean {value.upper()}?)" if _SLACK_USER_RE.fullmatch(value.upper()) else ""
-    raise ValueError(f"must be a Slack user id (U… or W…) or an email address{hint}")
+    hint = suggestion_hint(value.upper()) if _SLACK_USER_RE.fullmatch(value.upper()) else ""
+    raise _invalid(N_("must be a Slack user id (U… or W…) or an email address{hint}"), hint=hint)
 
 
 def _owner_from_yaml(value: object) -> object:
@@ -187,28 +224,30 @@ def _owner_from_yaml(value: object) -> object:
 
 def _check_crm_owner(value: str) -> str:
     value = value.strip()
-    _too_long(value, MAX_EMAIL if "@" in value else MAX_OWNER_ID, "a CRM owner id or email")
+    _too_long(value, MAX_EMAIL if "@" in value else MAX_OWNER_ID, N_("a CRM owner id or email"))
     if _is_email(value):
         return value.lower()
     if _OWNER_ID_RE.fullmatch(value):
         return value
-    raise ValueError("must be a CRM owner id or an email address")
+    raise _invalid(N_("must be a CRM owner id or an email address"))
 
 
 def _check_channel(value: str) -> str:
     value = value.strip()
     if _SLACK_CHANNEL_ID_RE.fullmatch(value):
-        _too_long(value, MAX_SLACK_ID, "a channel id")
+        _too_long(value, MAX_SLACK_ID, N_("a channel id"))
         return value
     if value.startswith("#"):
         name = value[1:]
         if not name or len(name) > 80 or re.search(r"[\s#@,]", name):
-            raise ValueError("must be a channel name (#sales-weekly: no spaces, at most 80 characters)")
+            raise _invalid(N_("must be a channel name (#sales-weekly: no spaces, at most 80 characters)"))
         if name != name.lower():
-            raise ValueError(f"Slack channel names are lower case (did you mean #{name.lower()}?)")
+            raise _invalid(
+                N_("Slack channel names are lower case{hint}"), hint=suggestion_hint(f"#{name.lower()}")
+            )
         return value
-    hint = f" (did you mean #{value}?)" if value and not re.search(r"[\s#@,]", value) else ""
-    raise ValueError(f"must be a channel name starting with # or a channel id (C… or G…){hint}")
+    hint = suggestion_hint(f"#{value}") if value and not re.search(r"[\s#@,]", value) else ""
+    raise _invalid(N_("must be a channel name starting with # or a channel id (C… or G…){hint}"), hint=hint)
 
 
 def _check_post_to(value: str) -> str:
@@ -218,63 +257,68 @@ def _check_post_to(value: str) -> str:
     try:
         return _check_channel(value)
     except ValueError:
-        raise ValueError("must be a channel (#wins or a channel id), owner or manager") from None
+        raise _invalid(N_("must be a channel (#wins or a channel id), owner or manager")) from None
 
 
 def _check_mention(value: str) -> str:
     value = value.strip()
-    _too_long(value, MAX_TEXT, "a user group")
+    _too_long(value, MAX_TEXT, N_("a user group"))
     if _USERGROUP_ID_RE.fullmatch(value):
         return value
     if value.lower() in {"@here", "@channel", "@everyone"}:
-        raise ValueError(f"{value} is not a user group; mention a group such as @sales-team")
+        raise _invalid(N_("{value} is not a user group; mention a group such as @sales-team"), value=value)
     if _HANDLE_RE.fullmatch(value):
         return value
-    hint = f" (did you mean @{value.lower()}?)" if _HANDLE_RE.fullmatch(f"@{value.lower()}") else ""
-    raise ValueError(f"must be a user group handle starting with @ or a user group id (S…){hint}")
+    hint = suggestion_hint(f"@{value.lower()}") if _HANDLE_RE.fullmatch(f"@{value.lower()}") else ""
+    raise _invalid(N_("must be a user group handle starting with @ or a user group id (S…){hint}"), hint=hint)
 
 
 def _check_slug(value: str) -> str:
-    _too_long(value, MAX_RITUAL_ID, "an id")
+    _too_long(value, MAX_RITUAL_ID, N_("an id"))
     if _SLUG_RE.fullmatch(value):
         return value
     suggestion = re.sub(r"[^a-z0-9_-]+", "-", value.strip().lower()).strip("-_")
-    hint = f" (did you mean {suggestion}?)" if suggestion and _SLUG_RE.fullmatch(suggestion) else ""
-    raise ValueError(
-        f"must be lower-case letters, digits, '-' and '_', starting with a letter or digit{hint}"
+    hint = suggestion_hint(suggestion) if suggestion and _SLUG_RE.fullmatch(suggestion) else ""
+    raise _invalid(
+        N_("must be lower-case letters, digits, '-' and '_', starting with a letter or digit{hint}"),
+        hint=hint,
     )
 
 
 def _check_property(value: str) -> str:
-    _too_long(value, MAX_PROPERTY, "a property name")
+    _too_long(value, MAX_PROPERTY, N_("a property name"))
     if _PROPERTY_RE.fullmatch(value):
         return value
-    raise ValueError("must be a CRM property name (letters, digits and _, e.g. hs_next_step)")
+    raise _invalid(N_("must be a CRM property name (letters, digits and _, e.g. hs_next_step)"))
 
 
 def _check_alias_name(value: str) -> str:
     if value in _RESERVED_DEAL_WORDS:
-        raise ValueError(f"{value} is already a /deal keyword; an alias needs a name of its own")
+        raise _invalid(
+            N_("{value} is already a /deal keyword; an alias needs a name of its own"), value=value
+        )
     if not _ALIAS_RE.fullmatch(value):
-        raise ValueError("an alias must be lower-case letters, digits and _, starting with a letter")
-    _too_long(value, MAX_PROPERTY, "an alias")
+        raise _invalid(N_("an alias must be lower-case letters, digits and _, starting with a letter"))
+    _too_long(value, MAX_PROPERTY, N_("an alias"))
     return value
 
 
 def _check_alias_target(value: str) -> str:
-    _too_long(value, MAX_PROPERTY, "a property name")
+    _too_long(value, MAX_PROPERTY, N_("a property name"))
     if value in CANONICAL_DEAL_KEYS or _PROPERTY_RE.fullmatch(value):
         return value
     keys = ", ".join(CANONICAL_DEAL_KEYS)
-    raise ValueError(f"must be one of {keys} or a CRM property name (letters, digits and _)")
+    raise _invalid(N_("must be one of {keys} or a CRM property name (letters, digits and _)"), keys=keys)
 
 
 def _check_command(value: str) -> str:
     value = value.strip()
     if _COMMAND_RE.fullmatch(value):
         return value
-    hint = f" (did you mean /{value.lower()}?)" if _COMMAND_RE.fullmatch(f"/{value.lower()}") else ""
-    raise ValueError("must be a slash command: / then up to 31 lower-case letters, digits, '-' or '_'" + hint)
+    hint = suggestion_hint(f"/{value.lower()}") if _COMMAND_RE.fullmatch(f"/{value.lower()}") else ""
+    raise _invalid(
+        N_("must be a slash command: / then up to 31 lower-case letters, digits, '-' or '_'{hint}"), hint=hint
+    )
 
 
 def _parse_clock(value: object) -> object:
@@ -284,7 +328,7 @@ def _parse_clock(value: object) -> object:
         match = _HHMM_RE.fullmatch(value.strip())
         if match:
             return time(int(match.group(1)), int(match.group(2)))
-    raise ValueError('must be a time of day as "HH:MM" (24-hour clock), e.g. "19:00"')
+    raise _invalid(N_('must be a time of day as "HH:MM" (24-hour clock), e.g. "19:00"'))
 
 
 @functools.cache
@@ -326,7 +370,7 @@ def _check_timezone(value: str) -> str:
     if value in _zone_names():
         return value
     suggestion = _suggest_zone(value)
-    raise ValueError("unknown time zone" + (f" (did you mean {suggestion}?)" if suggestion else ""))
+    raise _invalid(N_("unknown time zone{hint}"), hint=suggestion_hint(suggestion) if suggestion else "")
 
 
 def _zone(name: str) -> tzinfo:
@@ -336,7 +380,13 @@ def _zone(name: str) -> tzinfo:
 # --------------------------------------------------------------------------------------------
 # Cron
 
-_CRON_SHAPE = "minute hour day month weekday"
+_CRON_SHAPE = N_("minute hour day month weekday")
+
+
+def _shape() -> Message:
+    return Message(_CRON_SHAPE)
+
+
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # classic cron: 0 = Sunday
 _NICKNAMES = {
@@ -360,25 +410,33 @@ class _CronField:
     names_start: int = 0
 
 
-_MINUTE = _CronField("minute", 0, 59)
-_HOUR = _CronField("hour", 0, 23)
-_DAY = _CronField("day", 1, 31)
-_MONTH = _CronField("month", 1, 12, _MONTHS, 1)
-_WEEKDAY = _CronField("weekday", 0, 7, _CRON_WEEKDAYS, 0)
+_MINUTE = _CronField(N_("minute"), 0, 59)
+_HOUR = _CronField(N_("hour"), 0, 23)
+_DAY = _CronField(N_("day"), 1, 31)
+_MONTH = _CronField(N_("month"), 1, 12, _MONTHS, 1)
+_WEEKDAY = _CronField(N_("weekday"), 0, 7, _CRON_WEEKDAYS, 0)
 
 
 def _cron_value(field: _CronField, token: str) -> int:
     if token.isdigit():
         value = int(token)
         if not field.low <= value <= field.high:
-            raise ValueError(f"{field.name} {value} is out of range ({field.low}-{field.high})")
+            raise _invalid(
+                N_("{field} {value} is out of range ({low}-{high})"),
+                field=Message(field.name),
+                value=value,
+                low=field.low,
+                high=field.high,
+            )
         return value
     if token in field.names:
         return field.names.index(token) + field.names_start
     if field.names:
-        kind = "month" if field is _MONTH else "weekday"
-        raise ValueError(f"{token!r} is not a {kind} name{_did_you_mean(token, field.names)}")
-    raise ValueError(f"{field.name} {token!r} is not a number")
+        hint = _did_you_mean(token, field.names)
+        if field is _MONTH:
+            raise _invalid(N_("{token} is not a month name{hint}"), token=repr(token), hint=hint)
+        raise _invalid(N_("{token} is not a weekday name{hint}"), token=repr(token), hint=hint)
+    raise _invalid(N_("{field} {token} is not a number"), field=Message(field.name), token=repr(token))
 
 
 def _cron_field(field: _CronField, text: str) -> tuple[set[int], list[str]]:
@@ -392,32 +450,51 @@ def _cron_field(field: _CronField, text: str) -> tuple[set[int], list[str]]:
             continue
         match = _CRON_ITEM_RE.fullmatch(item)
         if match is None:
-            raise ValueError(
-                f"{field.name} {item!r} is not valid cron; use a value (5), a range (1-5), "
-                "a list (1,15) or a step (*/15)"
+            raise _invalid(
+                N_(
+                    "{field} {item} is not valid cron; use a value (5), a range (1-5), "
+                    "a list (1,15) or a step (*/15)"
+                ),
+                field=Message(field.name),
+                item=repr(item),
             )
         start, end, step_text = match.group("start"), match.group("end"), match.group("step")
         if start == "*":
             if end is not None:
-                raise ValueError(f"{field.name} {item!r} is not valid cron; '*' cannot start a range")
+                raise _invalid(
+                    N_("{field} {item} is not valid cron; '*' cannot start a range"),
+                    field=Message(field.name),
+                    item=repr(item),
+                )
             first, last = field.low, field.high
         else:
             first = _cron_value(field, start)
             last = _cron_value(field, end) if end is not None else (field.high if step_text else first)
         if first > last:
-            hint = (
-                " (weeks start on Sunday = 0; write it as two parts, e.g. sat,sun)"
-                if field is _WEEKDAY
-                else ""
+            if field is _WEEKDAY:
+                raise _invalid(
+                    N_(
+                        "weekday range {item} goes backwards "
+                        "(weeks start on Sunday = 0; write it as two parts, e.g. sat,sun)"
+                    ),
+                    item=repr(item),
+                )
+            raise _invalid(
+                N_("{field} range {item} goes backwards"), field=Message(field.name), item=repr(item)
             )
-            raise ValueError(f"{field.name} range {item!r} goes backwards{hint}")
         step = int(step_text) if step_text else 1
         if step < 1:
-            raise ValueError(f"{field.name} step in {item!r} must be at least 1")
+            raise _invalid(
+                N_("{field} step in {item} must be at least 1"), field=Message(field.name), item=repr(item)
+            )
         if step_text and step > last - first:
-            raise ValueError(
-                f"{field.name} step {step} in {item!r} is larger than the range it steps over "
-                f"({first}-{last})"
+            raise _invalid(
+                N_("{field} step {step} in {item} is larger than the range it steps over ({first}-{last})"),
+                field=Message(field.name),
+                step=step,
+                item=repr(item),
+                first=first,
+                last=last,
             )
         values.update(range(first, last + 1, step))
         if start == "*":
@@ -437,14 +514,25 @@ def cron_for_apscheduler(expr: str) -> str:
     """
     text = " ".join(expr.split())
     if not text:
-        raise ValueError(f'must not be empty; write five fields ({_CRON_SHAPE}), e.g. "0 9 * * mon-fri"')
+        raise _invalid(
+            N_('must not be empty; write five fields ({shape}), e.g. "0 9 * * mon-fri"'), shape=_shape()
+        )
     if text.startswith("@"):
         equivalent = _NICKNAMES.get(text.lower())
-        hint = f'; write "{equivalent}"' if equivalent else ""
-        raise ValueError(f"cron nicknames such as {text} are not supported, use five fields{hint}")
+        if equivalent:
+            raise _invalid(
+                N_('cron nicknames such as {text} are not supported, use five fields; write "{equivalent}"'),
+                text=text,
+                equivalent=equivalent,
+            )
+        raise _invalid(N_("cron nicknames such as {text} are not supported, use five fields"), text=text)
     parts = text.split(" ")
     if len(parts) != 5:
-        raise ValueError(f"cron has {len(parts)} fields; Drumbeat schedules use five: {_CRON_SHAPE}")
+        raise _invalid(
+            N_("cron has {count} fields; Drumbeat schedules use five: {shape}"),
+            count=len(parts),
+            shape=_shape(),
+        )
     minute, hour, day, month, weekday = parts
     _, minute_items = _cron_field(_MINUTE, minute)
     _, hour_items = _cron_field(_HOUR, hour)
@@ -452,12 +540,16 @@ def cron_for_apscheduler(expr: str) -> str:
     months, month_items = _cron_field(_MONTH, month)
     weekdays, _ = _cron_field(_WEEKDAY, weekday)
     if not day.startswith("*") and not weekday.startswith("*"):
-        raise ValueError(
-            f"restricts both the day of the month ({day}) and the weekday ({weekday}): classic cron "
-            "would fire when either matches, Drumbeat's scheduler only when both do; keep one of them"
+        raise _invalid(
+            N_(
+                "restricts both the day of the month ({day}) and the weekday ({weekday}): classic cron "
+                "would fire when either matches, Drumbeat's scheduler only when both do; keep one of them"
+            ),
+            day=day,
+            weekday=weekday,
         )
     if -1 not in days and not any(d <= calendar.monthrange(2024, m)[1] for d in days for m in months):
-        raise ValueError(f"never fires: no month in the schedule has day {min(days)}")
+        raise _invalid(N_("never fires: no month in the schedule has day {day}"), day=min(days))
     cron_days = sorted({value % 7 for value in weekdays}, key=lambda value: (value + 6) % 7)
     weekday_text = "*" if len(cron_days) == 7 else ",".join(_CRON_WEEKDAYS[d] for d in cron_days)
     normalised = " ".join(
@@ -472,7 +564,7 @@ def cron_for_apscheduler(expr: str) -> str:
     try:
         CronTrigger.from_crontab(normalised, timezone=UTC)
     except ValueError as exc:
-        raise ValueError(f"invalid cron: {exc}") from None
+        raise _invalid(N_("invalid cron: {problem}"), problem=str(exc)) from None
     return normalised
 
 
@@ -523,7 +615,7 @@ class QuietHours(_Model):
     @model_validator(mode="after")
     def _not_empty(self) -> QuietHours:
         if self.start == self.end:
-            raise ValueError("start and end are the same time; remove quiet_hours to have none")
+            raise _invalid(N_("start and end are the same time; remove quiet_hours to have none"))
         return self
 
     @property
@@ -624,9 +716,11 @@ class MissingFieldRule(_Model):
     def _checkable(cls, value: str) -> str:
         if value not in MISSING_FIELDS:
             suggestion = _did_you_mean(value, MISSING_FIELDS)
-            raise ValueError(
-                f"{value!r} is not a field Drumbeat can check{suggestion}; "
-                f"it checks a missing {', '.join(MISSING_FIELDS)}"
+            raise _invalid(
+                N_("{value} is not a field Drumbeat can check{hint}; it checks a missing {fields}"),
+                value=repr(value),
+                hint=suggestion,
+                fields=", ".join(MISSING_FIELDS),
             )
         return value
 
@@ -661,10 +755,12 @@ class AlertConditions(_Model):
             self.created,
         )
         if all(event is None for event in events):
-            raise ValueError(
-                "needs a change to watch for: stage_becomes, amount_changed_by_percent, "
-                "close_date_pushed_by_days, owner_changed or created (pipeline and amount_at_least "
-                "only narrow one down)"
+            raise _invalid(
+                N_(
+                    "needs a change to watch for: stage_becomes, amount_changed_by_percent, "
+                    "close_date_pushed_by_days, owner_changed or created (pipeline and amount_at_least "
+                    "only narrow one down)"
+                )
             )
         return self
 
@@ -766,13 +862,20 @@ class RitualsConfig(_Model):
         return next((r.stale_after_days for r in self.rituals if isinstance(r, StaleDealsRitual)), 14)
 
     def ritual(self, ritual_id: str) -> Ritual:
-        """The ritual with this id; KeyError naming the known ids otherwise."""
+        """The ritual with this id; KeyError naming the known ids otherwise (its argument: a `Message`)."""
         for ritual in self.rituals:
             if ritual.id == ritual_id:
                 return ritual
-        known = ", ".join(r.id for r in self.rituals) or "none"
+        hint = _did_you_mean(ritual_id, (r.id for r in self.rituals))
+        if not self.rituals:
+            raise KeyError(
+                Message(N_("no ritual {ritual}{hint}; known: none"), ritual=repr(ritual_id), hint=hint)
+            )
+        known = ", ".join(r.id for r in self.rituals)
         raise KeyError(
-            f"no ritual {ritual_id!r}{_did_you_mean(ritual_id, (r.id for r in self.rituals))}; known: {known}"
+            Message(
+                N_("no ritual {ritual}{hint}; known: {known}"), ritual=repr(ritual_id), hint=hint, known=known
+            )
         )
 
     def scheduled_ritual(self, ritual_id: str) -> ScheduledRitual:
@@ -780,8 +883,13 @@ class RitualsConfig(_Model):
         ritual = self.ritual(ritual_id)
         if isinstance(ritual, DealAlertRitual):
             raise KeyError(
-                f"{ritual_id!r} is a deal alert: it has no schedule and is checked on every sync's "
-                "changes (`drumbeat sync`, or `serve` as it keeps the mirror fresh)"
+                Message(
+                    N_(
+                        "{ritual} is a deal alert: it has no schedule and is checked on every sync's "
+                        "changes (`drumbeat sync`, or `serve` as it keeps the mirror fresh)"
+                    ),
+                    ritual=repr(ritual_id),
+                )
             )
         return ritual
 
@@ -829,24 +937,30 @@ def read_rituals_text(path: Path) -> str:
             raw = file.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        raise ConfigError([ConfigProblem(filename, 1, "(file)", f"cannot read the file: {reason}")]) from None
+        said = Message(N_("cannot read the file: {reason}"), reason=reason)
+        raise ConfigError([ConfigProblem.of(filename, 1, "(file)", said)]) from None
     if len(raw) > MAX_FILE_BYTES:
         raise ConfigError([_too_big(filename, Path(path).stat().st_size)])
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
-        problem = ConfigProblem(filename, line, "(file)", "is not UTF-8 text; save the file as UTF-8")
+        said = Message(N_("is not UTF-8 text; save the file as UTF-8"))
+        problem = ConfigProblem.of(filename, line, "(file)", said)
         raise ConfigError([problem]) from None
 
 
 def _too_big(filename: str, size: int) -> ConfigProblem:
     shown = f"{size / 1_000_000:.1f} MB" if size >= 100_000 else f"{size:,} bytes"
-    message = (
-        f"the file is {shown}; a rituals file may be at most {MAX_FILE_BYTES // 1_000_000} MB "
-        "(split it, or remove generated rituals)"
+    said = Message(
+        N_(
+            "the file is {size}; a rituals file may be at most {limit} MB "
+            "(split it, or remove generated rituals)"
+        ),
+        size=shown,
+        limit=MAX_FILE_BYTES // 1_000_000,
     )
-    return ConfigProblem(filename, 1, "(file)", message)
+    return ConfigProblem.of(filename, 1, "(file)", said)
 
 
 def parse_rituals_text(text: str, *, filename: str = "rituals.yaml") -> RitualsConfig:
@@ -856,14 +970,21 @@ def parse_rituals_text(text: str, *, filename: str = "rituals.yaml") -> RitualsC
     try:
         loaded = load_yaml_with_lines(text)
     except YamlSyntaxError as exc:
-        raise ConfigError([ConfigProblem(filename, exc.line, "(yaml)", exc.message)]) from None
+        raise ConfigError([ConfigProblem.of(filename, exc.line, "(yaml)", exc.said)]) from None
     data = loaded.data
     if data is None:
-        message = f"the file is empty; it needs at least a rituals list (keys: {', '.join(_TOP_KEYS)})"
-        raise ConfigError([ConfigProblem(filename, 1, "(file)", message)])
+        said = Message(
+            N_("the file is empty; it needs at least a rituals list (keys: {keys})"),
+            keys=", ".join(_TOP_KEYS),
+        )
+        raise ConfigError([ConfigProblem.of(filename, 1, "(file)", said)])
     if not isinstance(data, dict):
-        message = f"the file must be a mapping of settings ({', '.join(_TOP_KEYS)}), not {_describe(data)}"
-        raise ConfigError([ConfigProblem(filename, loaded.root_line, "(file)", message)])
+        said = Message(
+            N_("the file must be a mapping of settings ({keys}), not {what}"),
+            keys=", ".join(_TOP_KEYS),
+            what=_describe(data),
+        )
+        raise ConfigError([ConfigProblem.of(filename, loaded.root_line, "(file)", said)])
 
     limits = _beyond_limits(filename, data, loaded.lines)
     if limits:  # before validation, which is what would take minutes
@@ -871,8 +992,11 @@ def parse_rituals_text(text: str, *, filename: str = "rituals.yaml") -> RitualsC
     locator = _Locator(filename, data, loaded.lines, loaded.root_line)
     problems: list[ConfigProblem] = []
     for duplicate in loaded.duplicates:
-        message = f"duplicate key (already set at line {duplicate.first_line}; YAML would keep only the last)"
-        problems.append(ConfigProblem(filename, duplicate.line, locator.key(duplicate.loc), message))
+        said = Message(
+            N_("duplicate key (already set at line {line}; YAML would keep only the last)"),
+            line=duplicate.first_line,
+        )
+        problems.append(ConfigProblem.of(filename, duplicate.line, locator.key(duplicate.loc), said))
     problems.extend(_duplicate_ids(locator, data))
     try:
         config = RitualsConfig.model_validate(data)
@@ -891,14 +1015,21 @@ def _beyond_limits(filename: str, data: dict[Any, Any], lines: dict[Loc, int]) -
     for section, limit in (("rituals", MAX_RITUALS), ("people", MAX_PEOPLE)):
         items = data.get(section)
         if isinstance(items, list) and len(items) > limit:
-            message = f"{len(items):,} entries; a rituals file may have at most {limit:,}"
-            problems.append(ConfigProblem(filename, lines.get((section,), 1), section, message))
+            said = Message(
+                N_("{count} entries; a rituals file may have at most {limit}"),
+                count=f"{len(items):,}",
+                limit=f"{limit:,}",
+            )
+            problems.append(ConfigProblem.of(filename, lines.get((section,), 1), section, said))
     if not problems and _expanded_size(data) > MAX_VALUES:
-        message = (
-            f"more than {MAX_VALUES:,} values once YAML aliases (*name) are expanded; "
-            "write the values out instead"
+        said = Message(
+            N_(
+                "more than {limit} values once YAML aliases (*name) are expanded; "
+                "write the values out instead"
+            ),
+            limit=f"{MAX_VALUES:,}",
         )
-        problems.append(ConfigProblem(filename, 1, "(file)", message))
+        problems.append(ConfigProblem.of(filename, 1, "(file)", said))
     return problems
 
 
@@ -933,8 +1064,11 @@ def _manager_problems(locator: _Locator, people: Sequence[Person]) -> list[Confi
             continue
         path = ("people", index, "manager")
         if person.manager.lower() in _names_of(person):
-            message = f"{person.manager} is this person's own manager; a person cannot manage themselves"
-            problems.append(ConfigProblem(locator.filename, locator.line(path), locator.key(path), message))
+            said = Message(
+                N_("{manager} is this person's own manager; a person cannot manage themselves"),
+                manager=person.manager,
+            )
+            problems.append(ConfigProblem.of(locator.filename, locator.line(path), locator.key(path), said))
         elif person.manager.lower() in who:
             managed_by[index] = who[person.manager.lower()]
     reported: set[int] = set()
@@ -950,8 +1084,10 @@ def _manager_problems(locator: _Locator, people: Sequence[Person]) -> list[Confi
         reported.update(chain)
         names = " manages ".join(people[i].slack for i in [start, *reversed(chain)])
         path = ("people", start, "manager")
-        message = f"manager cycle: {names}; someone in it must report to a person outside it"
-        problems.append(ConfigProblem(locator.filename, locator.line(path), locator.key(path), message))
+        said = Message(
+            N_("manager cycle: {names}; someone in it must report to a person outside it"), names=names
+        )
+        problems.append(ConfigProblem.of(locator.filename, locator.line(path), locator.key(path), said))
     return problems
 
 
@@ -970,20 +1106,20 @@ def _ordered(problems: list[ConfigProblem]) -> list[ConfigProblem]:
     return sorted(unique, key=lambda problem: problem.line)
 
 
-def _describe(value: object) -> str:
+def _describe(value: object) -> Message:
     if value is None:
-        return "nothing"
+        return Message(N_("nothing"))
     if isinstance(value, bool):
-        return "true/false"
+        return Message(N_("true/false"))
     if isinstance(value, dict):
-        return "a mapping"
+        return Message(N_("a mapping"))
     if isinstance(value, list):
-        return "a list"
+        return Message(N_("a list"))
     if isinstance(value, int | float):
-        return "a number"
+        return Message(N_("a number"))
     if isinstance(value, str):
-        return "text"
-    return f"a {type(value).__name__}"
+        return Message(N_("text"))
+    return Message(N_("a {type}"), type=type(value).__name__)
 
 
 class _Locator:
@@ -1066,7 +1202,7 @@ def _ritual_labels(data: Mapping[Any, Any]) -> dict[int, str]:
 
 def _duplicate_ids(locator: _Locator, data: Mapping[Any, Any]) -> list[ConfigProblem]:
     problems: list[ConfigProblem] = []
-    checks = (("rituals", "id", "ritual id"), ("people", "crm_owner", "crm_owner"))
+    checks = (("rituals", "id", N_("ritual id")), ("people", "crm_owner", "crm_owner"))
     for section, field_name, label in checks:
         items = data.get(section)
         if not isinstance(items, list):
@@ -1081,9 +1217,14 @@ def _duplicate_ids(locator: _Locator, data: Mapping[Any, Any]) -> list[ConfigPro
             path = (section, index, field_name)
             normalised = value.strip().lower() if section == "people" else value
             if normalised in first_lines:
-                message = f"duplicate {label} {value!r} (first used at line {first_lines[normalised]})"
+                said = Message(
+                    N_("duplicate {label} {value} (first used at line {line})"),
+                    label=Message(label) if section == "rituals" else label,
+                    value=repr(value),
+                    line=first_lines[normalised],
+                )
                 key = f"{section}[{index}].{field_name}"
-                problems.append(ConfigProblem(locator.filename, locator.line(path), key, message))
+                problems.append(ConfigProblem.of(locator.filename, locator.line(path), key, said))
             else:
                 first_lines[normalised] = locator.line(path)
     return problems
@@ -1100,7 +1241,7 @@ def _problem(locator: _Locator, error: dict[str, Any]) -> ConfigProblem:
         discriminator = str(error.get("ctx", {}).get("discriminator", "kind")).strip("'\"")
         path = [*path, discriminator]
     message = _message(kind, error, path, locator.data)
-    return ConfigProblem(locator.filename, locator.line(path), locator.key(path), message)
+    return ConfigProblem.of(locator.filename, locator.line(path), locator.key(path), message)
 
 
 def _clean_path(loc: Sequence[object], data: object) -> list[object]:
@@ -1126,84 +1267,106 @@ def _clean_path(loc: Sequence[object], data: object) -> list[object]:
     return path
 
 
+# Pydantic's error types an admin meets, in our words (and in their language); any other type keeps
+# pydantic's own English message, "Input should be" made "must be".
 _TYPE_MESSAGES = {
-    "int_parsing": "must be a whole number",
-    "int_type": "must be a whole number",
-    "int_from_float": "must be a whole number",
-    "float_parsing": "must be a number",
-    "float_type": "must be a number",
-    "finite_number": "must be a finite number",
-    "bool_parsing": "must be true or false",
-    "bool_type": "must be true or false",
-    "string_type": "must be text",
-    "string_sub_type": "must be text",
-    "list_type": "must be a list",
-    "tuple_type": "must be a list",
-    "set_type": "must be a list",
-    "dict_type": "must be a mapping (key: value)",
-    "mapping_type": "must be a mapping (key: value)",
-    "model_type": "must be a mapping (key: value)",
-    "model_attributes_type": "must be a mapping (key: value)",
-    "time_type": 'must be a time of day as "HH:MM"',
-    "time_parsing": 'must be a time of day as "HH:MM"',
+    "int_parsing": N_("must be a whole number"),
+    "int_type": N_("must be a whole number"),
+    "int_from_float": N_("must be a whole number"),
+    "float_parsing": N_("must be a number"),
+    "float_type": N_("must be a number"),
+    "finite_number": N_("must be a finite number"),
+    "bool_parsing": N_("must be true or false"),
+    "bool_type": N_("must be true or false"),
+    "string_type": N_("must be text"),
+    "string_sub_type": N_("must be text"),
+    "list_type": N_("must be a list"),
+    "tuple_type": N_("must be a list"),
+    "set_type": N_("must be a list"),
+    "dict_type": N_("must be a mapping (key: value)"),
+    "mapping_type": N_("must be a mapping (key: value)"),
+    "model_type": N_("must be a mapping (key: value)"),
+    "model_attributes_type": N_("must be a mapping (key: value)"),
+    "time_type": N_('must be a time of day as "HH:MM"'),
+    "time_parsing": N_('must be a time of day as "HH:MM"'),
 }
+_SCALAR_TYPES = (
+    "int_parsing",
+    "int_type",
+    "int_from_float",
+    "float_parsing",
+    "float_type",
+    "bool_parsing",
+    "bool_type",
+)
 
 
-def _message(kind: str, error: Mapping[str, Any], path: Sequence[object], data: object) -> str:
+def _message(kind: str, error: Mapping[str, Any], path: Sequence[object], data: object) -> Message | str:
     ctx: Mapping[str, Any] = error.get("ctx") or {}
     value = error.get("input")
     if kind in _TYPE_MESSAGES:
-        message = _TYPE_MESSAGES[kind]
+        expected = Message(_TYPE_MESSAGES[kind])
         if value is None:
-            return f"{message}, but it is empty"
+            return Message(N_("{expected}, but it is empty"), expected=expected)
         if kind == "string_type" and not isinstance(value, dict | list):
-            return f"{message} (put it in quotes)"
+            return Message(N_("{expected} (put it in quotes)"), expected=expected)
         if kind == "list_type" and isinstance(value, str) and len(value) <= 40 and _text_list_at(path, data):
-            return f"{message}, not text (write [{value}])"
-        if isinstance(value, dict | list) or not message.startswith(
-            ("must be a whole", "must be a number", "must be true")
-        ):
-            return f"{message}, not {_describe(value)}"
-        return message
+            return Message(N_("{expected}, not text (write [{value}])"), expected=expected, value=value)
+        if isinstance(value, dict | list) or kind not in _SCALAR_TYPES:
+            return Message(N_("{expected}, not {what}"), expected=expected, what=_describe(value))
+        return expected
     if kind == "missing":
-        return "is required"
+        return Message(N_("is required"))
     if kind in ("extra_forbidden", "invalid_key"):
         return _unknown_key_message(path, data)
     if kind in ("value_error", "assertion_error"):
-        return str(ctx.get("error", error.get("msg", "is invalid")))
+        cause = ctx.get("error")
+        if isinstance(cause, Invalid):
+            return cause.said
+        return str(cause if cause is not None else error.get("msg", "is invalid"))
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         name = str(path[-1])
         tags = list(_DISCRIMINATORS.get(name, {}))
-        expected = ", ".join(tags)
+        expected_tags = ", ".join(tags)
         if kind == "union_tag_not_found":
-            return f"is required: one of {expected}"
+            return Message(N_("is required: one of {expected}"), expected=expected_tags)
         tag = _raw_value(data, path)
         shown = repr(tag) if isinstance(tag, str) else _describe(tag)
         hint = _did_you_mean(tag, tags) if isinstance(tag, str) else ""
-        return f"unknown {name} {shown}; expected one of {expected}{hint}"
+        return Message(
+            N_("unknown {name} {value}; expected one of {expected}{hint}"),
+            name=name,
+            value=shown,
+            expected=expected_tags,
+            hint=hint,
+        )
     if kind == "greater_than_equal":
-        return f"must be at least {_number(ctx.get('ge'))}"
+        return Message(N_("must be at least {limit}"), limit=_number(ctx.get("ge")))
     if kind == "greater_than":
-        return f"must be more than {_number(ctx.get('gt'))}"
+        return Message(N_("must be more than {limit}"), limit=_number(ctx.get("gt")))
     if kind == "less_than_equal":
-        return f"must be at most {_number(ctx.get('le'))}"
+        return Message(N_("must be at most {limit}"), limit=_number(ctx.get("le")))
     if kind == "less_than":
-        return f"must be less than {_number(ctx.get('lt'))}"
+        return Message(N_("must be less than {limit}"), limit=_number(ctx.get("lt")))
     if kind in ("string_too_short", "too_short"):
         minimum = ctx.get("min_length", 1)
         if kind == "string_too_short" or minimum == 1:
             field_info = _field_info_at(path, data)
-            optional = kind == "too_short" and field_info is not None and not field_info.is_required()
-            return "must not be empty" + (" (leave it out instead)" if optional else "")
-        return f"must have at least {minimum} items"
+            if kind == "too_short" and field_info is not None and not field_info.is_required():
+                return Message(N_("must not be empty (leave it out instead)"))
+            return Message(N_("must not be empty"))
+        return Message(N_("must have at least {count} items"), count=minimum)
     if kind == "too_long":
-        return f"must have at most {ctx.get('max_length')} items"
+        return Message(N_("must have at most {count} items"), count=ctx.get("max_length"))
     if kind == "string_too_long":
-        return f"must be at most {ctx.get('max_length')} characters"
+        return Message(N_("must be at most {count} characters"), count=ctx.get("max_length"))
     if kind == "literal_error":  # echo what was written, so a typo is easy to spot
         plain = isinstance(value, str | int | float) and not isinstance(value, bool)
-        shown = f", not {value!r}" if plain and len(str(value)) <= 40 else ""
-        return f"must be {ctx.get('expected')}{shown}"
+        if plain and len(str(value)) <= 40:
+            return Message(
+                N_("must be {expected}, not {value}"), expected=ctx.get("expected"), value=repr(value)
+            )
+        return Message(N_("must be {expected}"), expected=ctx.get("expected"))
     message = str(error.get("msg", "is invalid"))
     message = re.sub(r"^Input should be", "must be", message)
     return message[:1].lower() + message[1:]
@@ -1246,24 +1409,28 @@ def _raw_value(data: object, path: Sequence[object]) -> object:
     return current
 
 
-def _unknown_key_message(path: Sequence[object], data: object) -> str:
+def _unknown_key_message(path: Sequence[object], data: object) -> Message:
     key = path[-1] if path else None
     parent = list(path[:-1])
     model = _model_at(parent, data)
     if model is None:
-        return "unknown key"
+        return Message(N_("unknown key"))
     fields = list(model.model_fields)
     hint = _did_you_mean(_yaml_text(key), fields)
     if hint:
-        return f"unknown key{hint}"
+        return Message(N_("unknown key{hint}"), hint=hint)
     if model is DealAlertRitual and key in ("schedule", "timezone", "grace_minutes"):
-        return "a deal alert has no schedule: it is checked on the changes every sync finds"
+        return Message(N_("a deal alert has no schedule: it is checked on the changes every sync finds"))
     if issubclass(model, RitualBase):
         owners = [kind for kind, cls in RITUAL_KINDS.items() if key in cls.model_fields]
         kind = next((k for k, cls in RITUAL_KINDS.items() if cls is model), "this")
         if owners:
-            return f"unknown key for a {kind} ritual (it belongs to {' and '.join(owners)})"
-    return f"unknown key; expected {', '.join(fields)}"
+            return Message(
+                N_("unknown key for a {kind} ritual (it belongs to {owners})"),
+                kind=kind,
+                owners=owners,
+            )
+    return Message(N_("unknown key; expected {keys}"), keys=", ".join(fields))
 
 
 def _model_at(path: Sequence[object], data: object) -> type[BaseModel] | None:

@@ -82,7 +82,7 @@ def test_the_status_command_reports_health_and_fails_when_slack_refuses(
     healthy = run_drumbeat("status", "--now", "2026-11-30T12:00:00+01:00", env=env, cwd=tmp_path)
     assert healthy.returncode == 0, healthy.stderr
     assert "weekly-digest" in healthy.stdout
-    assert "Mon 07 Dec 08:00 CET" in healthy.stdout
+    assert "Mon 7 Dec 08:00 CET" in healthy.stdout
     assert "CRM updates (outbox): 0 waiting" in healthy.stdout
     assert "The demo CRM: ok" in healthy.stdout
     assert "Slack: ok" in healthy.stdout

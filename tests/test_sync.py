@@ -49,7 +49,7 @@ def test_25000_deals_first_run_and_an_unchanged_second_run_stay_within_budget(
 
     first = run_drumbeat("sync", env=env, cwd=tmp_path, timeout=300)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.strip() == f"Full sync from hubspot: {DEALS} deals read, {DEALS} new or changed."
+    assert first.stdout.strip() == f"Full sync from hubspot: {DEALS:,} deals read, {DEALS:,} new or changed."
     first_requests = fake_hubspot.request_count()
     assert first_requests <= math.ceil(DEALS / 100) + 10
     print(f"\nfirst sync of {DEALS} deals: {first_requests} HubSpot requests")
@@ -58,7 +58,7 @@ def test_25000_deals_first_run_and_an_unchanged_second_run_stay_within_budget(
     second = run_drumbeat("sync", env=env, cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     # Only the deals inside the overlap window before the last high-water mark are read again.
-    assert second.stdout.strip() == "Incremental sync from hubspot: 1 deals read, 0 new or changed."
+    assert second.stdout.strip() == "Incremental sync from hubspot: 1 deal read, 0 new or changed."
     assert fake_hubspot.request_count() <= 2
     print(f"second sync, nothing changed: {fake_hubspot.request_count()} HubSpot requests")
 

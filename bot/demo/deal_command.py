@@ -10,41 +10,31 @@ from rich.text import Text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.demo.render import blocks_to_text
+from bot.demo.rituals import DEMO_CRM, demo_people
 from core.deals.commands import DealCommands
 from core.deals.desk import DealDesk
-from core.people import PeopleDirectory, PersonLink, SlackProfile
+from core.i18n import Translator
 from core.queues.outbox import Notice, Outbox, outbox_worker
 from handlers import blocks
 from handlers.replies import reply_to
 from integrations.demo import DemoCRM
-from integrations.demo_seed import MANAGER, PEOPLE, REPS
-
-CRM_LABEL = "the demo CRM"
+from integrations.demo_seed import REPS
 
 
 def show_deal_commands(
-    console: Console, sessions: sessionmaker[Session], crm: DemoCRM, now: datetime
+    console: Console, sessions: sessionmaker[Session], crm: DemoCRM, now: datetime, *, t: Translator
 ) -> None:
-    profiles = {
-        p.slack_id: SlackProfile(p.slack_id, p.email, f"{p.first_name} {p.last_name}", "Europe/Paris")
-        for p in PEOPLE
-    }
-    people = PeopleDirectory(
-        sessions,
-        profiles.get,
-        links=[PersonLink(r.owner_id, r.slack_id, MANAGER.slack_id) for r in REPS],
-        default_tz="Europe/Paris",
-        clock=lambda: now,
-    )
+    people = demo_people(sessions, now, t.language, read_only=False)
+    crm_label = t._(DEMO_CRM)
     desk = DealDesk(sessions, deal_url=crm.deal_url, clock=lambda: now)
     notices: list[Notice] = []
     worker = outbox_worker(Outbox(sessions, lambda: now), crm, notices.append, threads=1)
-    deals = DealCommands(sessions, desk, people, clock=lambda: now, crm_label=CRM_LABEL)
+    deals = DealCommands(sessions, desk, people, clock=lambda: now, crm_label=crm_label)
     alice = REPS[0]
     mine = desk.my_open_deals(people.actor(alice.slack_id))
     target = mine[-1]
     someone_elses = next(d for d in desk.my_open_deals(people.actor(REPS[1].slack_id)))
-    console.rule("[bold]Quick updates from Slack: /deal[/bold]")
+    console.rule(t._("[bold]Quick updates from Slack: /deal[/bold]"))
     for user, text in (
         (alice, ""),
         (alice, target.name.split(" — ")[0]),
@@ -55,7 +45,7 @@ def show_deal_commands(
         reply = reply_to(deals.receive(user.slack_id, text, response_url=None), deals)
         console.print(
             Panel(
-                Text(blocks_to_text(reply.blocks)),
+                Text(blocks_to_text(reply.blocks, t=t)),
                 title=Text(f"{user.first_name}: /deal {text}".rstrip()),
                 title_align="left",
             )
@@ -69,12 +59,12 @@ def show_deal_commands(
                     deal,
                     desk.describe(deal, dict(notice.changes), dict(notice.before)),
                     notice.note,
-                    CRM_LABEL,
+                    crm_label,
                 )
                 console.print(
                     Panel(
-                        Text(blocks_to_text(done)),
-                        title="…a moment later, once the CRM has it",
+                        Text(blocks_to_text(done, t=t)),
+                        title=t._("…a moment later, once the CRM has it"),
                         title_align="left",
                     )
                 )

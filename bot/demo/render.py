@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,10 +11,14 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
+from core.i18n import Translator, translator
+
 if TYPE_CHECKING:
     from rituals.alerts import AlertReport
+    from rituals.posts import SlackMessage
 from rituals.engine import RunReport
 
+ENGLISH = translator("en")
 _LINK = re.compile(r"<([^|>]+)\|([^>]+)>")
 _BARE_LINK = re.compile(r"<(https?://[^>]+)>")
 _ITALIC = re.compile(r"(?<![\w_])_([^_\n]+)_(?![\w_])")
@@ -31,7 +36,7 @@ def mrkdwn_to_text(value: str) -> str:
     return value.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
-def blocks_to_text(blocks: list[dict[str, Any]]) -> str:
+def blocks_to_text(blocks: list[dict[str, Any]], *, t: Translator = ENGLISH) -> str:
     lines: list[str] = []
     for block in blocks:
         kind = block.get("type")
@@ -48,7 +53,7 @@ def blocks_to_text(blocks: list[dict[str, Any]]) -> str:
             elif accessory and accessory.get("type") == "button":
                 lines.append(f"  [{accessory['text']['text']}]")
         elif kind == "actions":
-            lines.append("  " + " ".join(_element(e) for e in block["elements"]))
+            lines.append("  " + " ".join(_element(e, t) for e in block["elements"]))
         elif kind == "context":
             lines.append("  " + " ".join(mrkdwn_to_text(e.get("text", "")) for e in block["elements"]))
         elif kind == "divider":
@@ -56,14 +61,14 @@ def blocks_to_text(blocks: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _element(element: dict[str, Any]) -> str:
+def _element(element: dict[str, Any], t: Translator) -> str:
     if "text" in element:
         return f"[{element['text']['text']}]"
-    placeholder = (element.get("placeholder") or {}).get("text", "Choose")
+    placeholder = (element.get("placeholder") or {}).get("text") or t._("Choose")
     return f"[{placeholder} ▾]"
 
 
-def show_posts(console: Console, report: RunReport, chart_dir: Path | None) -> list[Path]:
+def show_posts(console: Console, report: RunReport, chart_dir: Path | None, *, t: Translator) -> list[Path]:
     """A ritual's channel posts as terminal panels (thread replies after their message); each chart
     is written to `chart_dir` (when given) and its path returned."""
     written: list[Path] = []
@@ -71,36 +76,49 @@ def show_posts(console: Console, report: RunReport, chart_dir: Path | None) -> l
         post = planned.post
         console.print(
             Panel(
-                Text(blocks_to_text(post.message.blocks)),
-                title=Text(f"Post to {planned.channel}"),
+                Text(blocks_to_text(post.message.blocks, t=t)),
+                title=Text(t._("Post to {channel}", channel=planned.channel)),
                 title_align="left",
             )
         )
-        for index, reply in enumerate(post.thread, start=1):
-            title = Text(f"Thread reply {index} of {len(post.thread)}")
-            console.print(Panel(Text(blocks_to_text(reply.blocks)), title=title, title_align="left"))
+        _show_thread(console, post.thread, t)
         if post.chart is not None and chart_dir is not None:
             path = chart_dir / post.chart.filename
             path.write_bytes(post.chart.png)
             written.append(path)
-            console.print(Text(f"Chart “{post.chart.title}” written to {path}"))
-            console.print(Text(f"  alt text: {post.chart.alt_text}", style="dim"))
+            console.print(Text(t._("Chart “{title}” written to {path}", title=post.chart.title, path=path)))
+            console.print(Text(t._("  alt text: {alt_text}", alt_text=post.chart.alt_text), style="dim"))
     return written
 
 
-def show_dms(console: Console, report: RunReport) -> None:
+def _show_thread(console: Console, thread: Sequence[SlackMessage], t: Translator) -> None:
+    for index, reply in enumerate(thread, start=1):
+        title = Text(t._("Thread reply {index} of {count}", index=index, count=len(thread)))
+        console.print(Panel(Text(blocks_to_text(reply.blocks, t=t)), title=title, title_align="left"))
+
+
+def show_dms(console: Console, report: RunReport, *, t: Translator) -> None:
     for dm in report.dms:
-        when = "now" if dm.send_after <= report.scheduled_for else f"at {dm.send_after:%Y-%m-%d %H:%M} UTC"
-        title = Text(f"DM to {dm.person} ({dm.slack_user}), {when}")
-        console.print(Panel(Text(blocks_to_text(dm.blocks)), title=title, title_align="left"))
+        if dm.send_after <= report.scheduled_for:
+            title = t._("DM to {person} ({slack_user}), now", person=dm.person, slack_user=dm.slack_user)
+        else:
+            title = t._(
+                "DM to {person} ({slack_user}), on {day} at {time} UTC",
+                person=dm.person,
+                slack_user=dm.slack_user,
+                day=t.day(dm.send_after),
+                time=t.clock(dm.send_after),
+            )
+        console.print(Panel(Text(blocks_to_text(dm.blocks, t=t)), title=Text(title), title_align="left"))
 
 
-def show_alerts(console: Console, report: AlertReport) -> None:
+def show_alerts(console: Console, report: AlertReport, *, t: Translator) -> None:
     """Deal alerts as terminal panels: to a channel or as a DM, each thread reply after its post."""
     for alert in report.planned:
-        where = f"DM to {alert.target}" if alert.is_dm else f"Post to {alert.target}"
-        title = Text(f"{where} (deal alert {alert.ritual_id})")
-        console.print(Panel(Text(blocks_to_text(alert.post.message.blocks)), title=title, title_align="left"))
-        for index, reply in enumerate(alert.post.thread, start=1):
-            title = Text(f"Thread reply {index} of {len(alert.post.thread)}")
-            console.print(Panel(Text(blocks_to_text(reply.blocks)), title=title, title_align="left"))
+        if alert.is_dm:
+            title = t._("DM to {target} (deal alert {ritual})", target=alert.target, ritual=alert.ritual_id)
+        else:
+            title = t._("Post to {target} (deal alert {ritual})", target=alert.target, ritual=alert.ritual_id)
+        blocks = blocks_to_text(alert.post.message.blocks, t=t)
+        console.print(Panel(Text(blocks), title=Text(title), title_align="left"))
+        _show_thread(console, alert.post.thread, t)
