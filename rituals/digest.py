@@ -9,17 +9,31 @@ never added across currencies.
 
 from __future__ import annotations
 
-import heapq
-import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Float, and_, case, cast, func, or_, select, text
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Float,
+    Row,
+    Select,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    true,
+    union_all,
+)
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from core.deals.staleness import is_stale, reviews_for, stale_cutoff, unreviewed_since
 from core.deals.values import named
@@ -339,141 +353,247 @@ def _changes(
     deal_url: Callable[[str], str],
     owners: dict[str, str] | None,
 ) -> tuple[list[ChangeGroup], _Adjustments]:
-    """One pass over the deals the history says changed, on plain columns (no ORM objects, amounts
-    as floats): each kind keeps its count, its totals per currency and its CHANGES_KEPT most telling
-    deals, and only those are read again in full (names, exact amounts)."""
+    """The deals the history says changed, classified in SQL (`_classified`): the database returns
+    each kind's count and totals per currency and its CHANGES_KEPT most telling deals with their
+    names, so Python reads only what the digest lists."""
     stages = {
         (pipeline_id, stage_id): (order, label)
         for pipeline_id, stage_id, order, label in session.execute(
             select(MirrorStage.pipeline_id, MirrorStage.id, MirrorStage.display_order, MirrorStage.label)
         ).all()
     }
-
-    def label(pipeline_id: str, stage_id: str) -> str:
-        return stages.get((pipeline_id, stage_id), (0, stage_id))[1]
-
-    def order(pipeline_id: str, stage_id: str) -> int:
-        return stages.get((pipeline_id, stage_id), (0, stage_id))[0]
-
-    # Two range scans of the history, paired by deal: the changed deals' current rows (equal to
-    # the mirror) and every deal's row at `since`.
-    columns = (
-        DealHistory.deal_id,
-        DealHistory.pipeline_id,
-        DealHistory.stage_id,
-        cast(DealHistory.amount, Float),
-        DealHistory.currency,
-        DealHistory.close_date,
-        DealHistory.owner_id,
-        DealHistory.is_closed,
-        DealHistory.is_won,
-    )
-    then_rows = session.execute(
-        select(*columns).where(DealHistory.valid_from <= since, DealHistory.valid_to > since)
-    ).all()
-    before = {row[0]: row for row in then_rows}
-    # Rows begun since (the valid_from index); the current ones picked here, not in SQL, or SQLite
-    # would rather walk every current row by valid_to.
-    now_rows = [
-        row[:-1]
-        for row in session.execute(
-            select(*columns, DealHistory.valid_to.is_(None)).where(
-                DealHistory.valid_from > since, *scope.where(DealHistory.pipeline_id, DealHistory.owner_id)
-            )
-        ).all()
-        if row[-1]
-    ]
-    # Per kind: (sort key, deal id, what the detail is made of); texts only for the deals kept.
-    found: dict[str, list[tuple[float, str, tuple[object, ...]]]] = defaultdict(list)
-    sums: dict[str, dict[str | None, list[float]]] = defaultdict(lambda: defaultdict(list))
-    open_now: dict[StageKey, tuple[int, float]] = {}
-    covers_all = scope.pipeline_ids is None and scope.owner_ids is None
-
-    for deal_id, pipeline_id, stage_id, amount, currency, close_date, _, is_closed, is_won in now_rows:
-        value = amount or 0.0
-        if not is_closed:
-            n, total = open_now.get((pipeline_id, stage_id, currency), (0, 0.0))
-            open_now[(pipeline_id, stage_id, currency)] = (n + 1, total + value)
-        then = before.get(deal_id)
-        if then is None:  # every deal alive at `since` has a row then (the first sync recorded all)
-            found["new"].append((value, deal_id, ("stage", pipeline_id, stage_id)))
-            sums["new"][currency].append(value)
-        else:
-            _, then_pipeline, then_stage, then_amount, _, then_close, then_owner, then_closed, _ = then
-            if not covers_all and not scope.covers(then_pipeline, then_owner):
-                continue  # it came into the scope: not a change within it
-            if not is_closed:
-                if then_closed:
-                    found["back"].append((value, deal_id, ("reopened", then_pipeline, then_stage)))
-                elif then_pipeline == pipeline_id and then_stage != stage_id:
-                    old = stages.get((then_pipeline, then_stage), (0, ""))[0]
-                    new = stages.get((pipeline_id, stage_id), (0, ""))[0]
-                    if new != old:
-                        move = ("move", then_pipeline, then_stage, pipeline_id, stage_id)
-                        found["forward" if new > old else "back"].append((value, deal_id, move))
-                if (
-                    then_close is not None
-                    and then_close <= today
-                    and (close_date is None or close_date > today)
-                ):
-                    found["slipped"].append((value, deal_id, ("dates", then_close, close_date)))
-                delta = value - (then_amount or 0.0)
-                # A new currency is not an amount change: amounts are never subtracted across them.
-                if then[4] == currency and (
-                    abs(delta) >= 0.00005 or (then_amount is None) != (amount is None)
-                ):
-                    found["amount"].append((abs(delta), deal_id, ("amounts", then_amount, amount)))
-                continue
-            if then_closed:
-                continue
-        if is_closed:
-            kind = "won" if is_won else "lost"
-            found[kind].append((value, deal_id, ("stage", pipeline_id, stage_id) if is_won else ("lost",)))
-            sums[kind][currency].append(value)
-
+    pairs = _classified(scope, since=since, today=today)
+    counts = dict.fromkeys(CHANGE_KINDS, 0)
+    sums: dict[str, dict[str | None, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     # Stage totals then = totals now, less the changed deals as they are, plus every deal that has
     # changed since (or was deleted, or left the scope) as it was.
-    adjustments: dict[StageKey, tuple[int, float]] = {
-        key: (-count, -total) for key, (count, total) in open_now.items()
-    }
-    for _, pipeline, stage, amount_then, currency_then, _, owner, was_closed, _ in then_rows:
-        if not was_closed and scope.covers(pipeline, owner):
-            count, total = adjustments.get((pipeline, stage, currency_then), (0, 0.0))
-            adjustments[(pipeline, stage, currency_then)] = (count + 1, total + (amount_then or 0.0))
+    adjustments: dict[StageKey, tuple[int, Decimal]] = {}
+    summed = [pairs.c[f"{kind}_flag"] for kind in CHANGE_KINDS]
+    for pipeline_id, stage_id, currency, open_count, open_amount, *by_kind in session.execute(
+        select(
+            pairs.c.pipeline_id,
+            pairs.c.stage_id,
+            pairs.c.currency,
+            func.sum(case((pairs.c.is_closed.is_(False), 1), else_=0)),
+            func.sum(case((pairs.c.is_closed.is_(False), pairs.c.amount))),
+            *(func.sum(flag) for flag in summed),
+            *(func.sum(case((pairs.c[f"{kind}_flag"] == 1, pairs.c.amount))) for kind in _TOTALLED),
+        ).group_by(pairs.c.pipeline_id, pairs.c.stage_id, pairs.c.currency)
+    ).all():
+        if open_count:
+            adjustments[(pipeline_id, stage_id, currency)] = (-int(open_count), -(open_amount or Decimal(0)))
+        for kind, n in zip(CHANGE_KINDS, by_kind, strict=False):
+            counts[kind] += int(n or 0)
+        for kind, total in zip(_TOTALLED, by_kind[len(CHANGE_KINDS) :], strict=True):
+            if by_kind[CHANGE_KINDS.index(kind)]:
+                sums[kind][currency] += total or Decimal(0)
+    for pipeline_id, stage_id, currency, count, total in session.execute(_open_then(scope, since)).all():
+        key = (pipeline_id, stage_id, currency)
+        was_count, was_total = adjustments.get(key, (0, Decimal(0)))
+        adjustments[key] = (was_count + int(count), was_total + (total or Decimal(0)))
 
-    kept = {kind: heapq.nlargest(CHANGES_KEPT, items) for kind, items in found.items()}
-    details = _deal_details(session, {deal_id for items in kept.values() for _, deal_id, _ in items})
     owners = owners if owners is not None else _owner_names(session)
+    listed: dict[str, list[DealChange]] = defaultdict(list)
+    for row in session.execute(_most_telling(pairs)).all():
+        parts = _parts(row.kind, row)
+        listed[row.kind].append(
+            DealChange(
+                deal_id=row.deal_id,
+                name=row.name,
+                url=deal_url(row.deal_id),
+                owner_name=owners.get(row.owner_id or "", "nobody"),
+                pipeline_label=row.pipeline_label or row.pipeline_id,
+                amount=row.amount,
+                currency=row.currency,
+                detail=_detail(parts, row.closed_lost_reason, row.currency, stages),
+                delta=_signed_delta(parts),
+            )
+        )
     groups = []
     for kind in CHANGE_KINDS:
-        deals = []
-        for _, deal_id, parts in kept.get(kind, []):
-            if deal_id not in details:
-                continue  # deleted by a sync while this digest was being made
-            name, amount, currency, owner_id, pipeline_label, lost_reason = details[deal_id]
-            deals.append(
-                DealChange(
-                    deal_id=deal_id,
-                    name=name,
-                    url=deal_url(deal_id),
-                    owner_name=owners.get(owner_id or "", "nobody"),
-                    pipeline_label=pipeline_label,
-                    amount=amount,
-                    currency=currency,
-                    detail=_detail(parts, lost_reason, currency, stages),
-                    delta=_signed_delta(parts),
-                )
-            )
+        deals = listed[kind]
         if kind == "amount":
             deals.sort(key=lambda d: (-abs(d.delta), d.name.lower()))
         else:
             deals.sort(key=lambda d: (-(d.amount or 0), d.name.lower()))
         totals = sorted(
-            ((currency, _money(math.fsum(values))) for currency, values in sums[kind].items()),
+            ((currency, _cents(total)) for currency, total in sums[kind].items()),
             key=lambda item: item[0] or "",
         )
-        groups.append(ChangeGroup(kind, CHANGE_TITLES[kind], deals, totals, total=len(found.get(kind, []))))
-    return groups, {key: (count, _money(total)) for key, (count, total) in adjustments.items()}
+        groups.append(ChangeGroup(kind, CHANGE_TITLES[kind], deals, totals, total=counts[kind]))
+    return groups, {key: (count, _cents(total)) for key, (count, total) in adjustments.items()}
+
+
+_TOTALLED = ("new", "won", "lost")
+"""The kinds of change whose amounts are added up per currency."""
+
+
+def _classified(scope: DealScope, *, since: datetime, today: date) -> CTE:
+    """Each deal in the scope that changed since `since` (its current history row, equal to the
+    mirror) next to its row at `since` (none: new since), with a 0/1 `<kind>_flag` for each kind
+    of change it is, and `value`/`delta` to rank them by."""
+    history = DealHistory
+    tracked = (
+        history.deal_id,
+        history.pipeline_id,
+        history.stage_id,
+        history.amount,
+        history.currency,
+        history.close_date,
+        history.owner_id,
+        history.is_closed,
+        history.is_won,
+    )
+    now = (
+        select(*tracked)
+        .where(
+            history.valid_from > since,
+            history.valid_to.is_(None),
+            *scope.where(history.pipeline_id, history.owner_id),
+        )
+        .cte("now_row")
+    )
+    in_scope = and_(true(), *scope.where(history.pipeline_id, history.owner_id))
+    then = (
+        select(*tracked, in_scope.label("in_scope"))
+        .where(history.valid_from <= since, history.valid_to > since)
+        .cte("then_row")
+        # Worked out once and hashed: PostgreSQL, expecting few changed deals, would otherwise look
+        # each one up by deal_id and filter its whole history.
+        .prefix_with("MATERIALIZED")
+    )
+    now_stage, then_stage = aliased(MirrorStage, name="now_stage"), aliased(MirrorStage, name="then_stage")
+    n, t = now.c, then.c
+    new = t.deal_id.is_(None)
+    # Deals that came into the scope since are no change within it.
+    kept = and_(t.deal_id.is_not(None), t.in_scope)
+    is_open, was_open = n.is_closed.is_(False), t.is_closed.is_(False)
+    order_now = func.coalesce(now_stage.display_order, 0)
+    order_then = func.coalesce(then_stage.display_order, 0)
+    moved = and_(kept, is_open, was_open, t.pipeline_id == n.pipeline_id, t.stage_id != n.stage_id)
+    closed = and_(n.is_closed.is_(True), or_(new, and_(kept, was_open)))
+    value = func.coalesce(n.amount, 0)
+    delta = func.abs(value - func.coalesce(t.amount, 0))
+    rules = {
+        "new": new,
+        "forward": and_(moved, order_now > order_then),
+        "back": or_(and_(kept, is_open, t.is_closed.is_(True)), and_(moved, order_now < order_then)),
+        "won": and_(closed, n.is_won.is_(True)),
+        "lost": and_(closed, n.is_won.is_not(True)),
+        "slipped": and_(
+            kept, is_open, t.close_date <= today, or_(n.close_date.is_(None), n.close_date > today)
+        ),
+        # A new currency is not an amount change: amounts are never subtracted across them.
+        "amount": and_(
+            kept,
+            is_open,
+            t.currency.is_not_distinct_from(n.currency),
+            or_(
+                delta >= 0.00005,
+                and_(t.amount.is_(None), n.amount.is_not(None)),
+                and_(t.amount.is_not(None), n.amount.is_(None)),
+            ),
+        ),
+    }
+    return (
+        select(
+            *n,
+            t.pipeline_id.label("then_pipeline"),
+            t.stage_id.label("then_stage"),
+            cast(t.amount, Float).label("then_amount"),
+            t.close_date.label("then_close"),
+            t.is_closed.label("then_closed"),
+            value.label("value"),
+            delta.label("delta"),
+            *(case((rule, 1), else_=0).label(f"{kind}_flag") for kind, rule in rules.items()),
+        )
+        .select_from(
+            now.outerjoin(then, t.deal_id == n.deal_id)
+            .outerjoin(now_stage, and_(now_stage.pipeline_id == n.pipeline_id, now_stage.id == n.stage_id))
+            .outerjoin(then_stage, and_(then_stage.pipeline_id == t.pipeline_id, then_stage.id == t.stage_id))
+        )
+        .cte("pairs")
+    )
+
+
+def _most_telling(pairs: CTE) -> Select[Any]:
+    """Each kind's CHANGES_KEPT most telling changes (largest amount; for amount changes the
+    largest change), with what the digest shows of the deal; deals deleted since are left out.
+    One top-N per kind (the classified changes are worked out once: a CTE read more than once is
+    materialized), not a window over all of them, which sorted every change once per kind."""
+    c = pairs.c
+    kept = union_all(
+        *(
+            select(
+                literal(kind).label("kind"),
+                c.deal_id,
+                c.pipeline_id,
+                c.stage_id,
+                cast(c.amount, Float).label("now_amount"),
+                c.close_date,
+                c.then_pipeline,
+                c.then_stage,
+                c.then_amount,
+                c.then_close,
+                c.then_closed,
+            )
+            .where(c[f"{kind}_flag"] == 1)
+            .order_by((c.delta if kind == "amount" else c.value).desc(), c.deal_id.desc())
+            .limit(CHANGES_KEPT)
+            .subquery(f"top_{kind}")
+            .select()
+            for kind in CHANGE_KINDS
+        )
+    ).subquery("kept")
+    return (
+        select(
+            kept,
+            MirrorDeal.name,
+            MirrorDeal.amount,
+            MirrorDeal.currency,
+            MirrorDeal.owner_id,
+            MirrorDeal.closed_lost_reason,
+            MirrorPipeline.label.label("pipeline_label"),
+        )
+        .join(MirrorDeal, MirrorDeal.id == kept.c.deal_id)
+        .outerjoin(MirrorPipeline, MirrorPipeline.id == MirrorDeal.pipeline_id)
+    )
+
+
+def _parts(kind: str, row: Row[Any]) -> tuple[object, ...]:
+    """What the detail of a listed change is made of (see `_detail`)."""
+    if kind in ("new", "won"):
+        return ("stage", row.pipeline_id, row.stage_id)
+    if kind == "lost":
+        return ("lost",)
+    if kind in ("forward", "back"):
+        if row.then_closed:
+            return ("reopened", row.then_pipeline, row.then_stage)
+        return ("move", row.then_pipeline, row.then_stage, row.pipeline_id, row.stage_id)
+    if kind == "slipped":
+        return ("dates", row.then_close, row.close_date)
+    return ("amounts", row.then_amount, row.now_amount)
+
+
+def _open_then(scope: DealScope, since: datetime) -> Select[str, str, str | None, int, Decimal | None]:
+    """Open deals at `since` in the scope, per stage and currency, that have changed since."""
+    history = DealHistory
+    return (
+        select(
+            history.pipeline_id,
+            history.stage_id,
+            history.currency,
+            func.count(),
+            func.sum(history.amount),
+        )
+        .where(
+            history.valid_from <= since,
+            history.valid_to > since,
+            history.is_closed.is_(False),
+            *scope.where(history.pipeline_id, history.owner_id),
+        )
+        .group_by(history.pipeline_id, history.stage_id, history.currency)
+    )
 
 
 def _detail(
@@ -510,7 +630,11 @@ def _signed_delta(parts: tuple[object, ...]) -> Decimal:
 
 
 def _money(value: float) -> Decimal:
-    return Decimal(str(round(value, 4))).quantize(Decimal("0.01"))
+    return _cents(Decimal(str(round(value, 4))))
+
+
+def _cents(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"))
 
 
 def _amount_change(before: float | None, after: float | None, currency: str | None) -> str:
