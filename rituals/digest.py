@@ -18,15 +18,21 @@ from typing import Any, Protocol
 
 from sqlalchemy import (
     CTE,
+    Boolean,
     ColumnElement,
+    CompoundSelect,
+    Date,
     Float,
+    Integer,
     Row,
     Select,
+    String,
     and_,
     case,
     cast,
     func,
     literal,
+    null,
     or_,
     select,
     text,
@@ -34,13 +40,22 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
+from sqlalchemy.types import TypeEngine
 
-from core.deals.staleness import is_stale, reviews_for, stale_cutoff, unreviewed_since
+from core.deals.staleness import (
+    SnoozeInfo,
+    drumbeat_changed_at,
+    is_stale,
+    last_review,
+    stale_cutoff,
+    unreviewed_since,
+)
 from core.deals.values import named
 from core.formatting import format_date, format_money
 from core.mirror.history import history_start
 from core.mirror.summary import PipelineSummary, StageKey, StageSums, open_stage_totals, pipeline_summaries
 from core.models import DealHistory, MirrorDeal, MirrorOwner, MirrorPipeline, MirrorStage, Snooze
+from integrations.sqltypes import Money
 
 __all__ = [
     "CLOSING_SOON_DAYS",
@@ -362,53 +377,43 @@ def _changes(
             select(MirrorStage.pipeline_id, MirrorStage.id, MirrorStage.display_order, MirrorStage.label)
         ).all()
     }
-    pairs = _classified(scope, since=since, today=today)
     counts = dict.fromkeys(CHANGE_KINDS, 0)
-    sums: dict[str, dict[str | None, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    sums: dict[str, dict[str | None, Decimal]] = defaultdict(dict)
     # Stage totals then = totals now, less the changed deals as they are, plus every deal that has
     # changed since (or was deleted, or left the scope) as it was.
     adjustments: dict[StageKey, tuple[int, Decimal]] = {}
-    summed = [pairs.c[f"{kind}_flag"] for kind in CHANGE_KINDS]
-    for pipeline_id, stage_id, currency, open_count, open_amount, *by_kind in session.execute(
-        select(
-            pairs.c.pipeline_id,
-            pairs.c.stage_id,
-            pairs.c.currency,
-            func.sum(case((pairs.c.is_closed.is_(False), 1), else_=0)),
-            func.sum(case((pairs.c.is_closed.is_(False), pairs.c.amount))),
-            *(func.sum(flag) for flag in summed),
-            *(func.sum(case((pairs.c[f"{kind}_flag"] == 1, pairs.c.amount))) for kind in _TOTALLED),
-        ).group_by(pairs.c.pipeline_id, pairs.c.stage_id, pairs.c.currency)
-    ).all():
-        if open_count:
-            adjustments[(pipeline_id, stage_id, currency)] = (-int(open_count), -(open_amount or Decimal(0)))
-        for kind, n in zip(CHANGE_KINDS, by_kind, strict=False):
-            counts[kind] += int(n or 0)
-        for kind, total in zip(_TOTALLED, by_kind[len(CHANGE_KINDS) :], strict=True):
-            if by_kind[CHANGE_KINDS.index(kind)]:
-                sums[kind][currency] += total or Decimal(0)
-    for pipeline_id, stage_id, currency, count, total in session.execute(_open_then(scope, since)).all():
-        key = (pipeline_id, stage_id, currency)
-        was_count, was_total = adjustments.get(key, (0, Decimal(0)))
-        adjustments[key] = (was_count + int(count), was_total + (total or Decimal(0)))
-
     owners = owners if owners is not None else _owner_names(session)
     listed: dict[str, list[DealChange]] = defaultdict(list)
-    for row in session.execute(_most_telling(pairs)).all():
-        parts = _parts(row.kind, row)
-        listed[row.kind].append(
-            DealChange(
-                deal_id=row.deal_id,
-                name=row.name,
-                url=deal_url(row.deal_id),
-                owner_name=owners.get(row.owner_id or "", "nobody"),
-                pipeline_label=row.pipeline_label or row.pipeline_id,
-                amount=row.amount,
-                currency=row.currency,
-                detail=_detail(parts, row.closed_lost_reason, row.currency, stages),
-                delta=_signed_delta(parts),
+    for row in session.execute(_change_figures(scope, since=since, today=today)).all():
+        if row.part in ("now", "then"):
+            if row.deals:
+                key = (row.pipeline_id, row.stage_id, row.currency)
+                sign = 1 if row.part == "then" else -1
+                count, total = adjustments.get(key, (0, Decimal(0)))
+                adjustments[key] = (count + sign * row.deals, total + sign * (row.total or Decimal(0)))
+            if row.part == "then":
+                continue
+            for kind in CHANGE_KINDS:
+                counts[kind] += row._mapping[f"{kind}_count"]
+            for kind in _TOTALLED:
+                if row._mapping[f"{kind}_count"]:
+                    total = row._mapping[f"{kind}_total"] or Decimal(0)
+                    sums[kind][row.currency] = sums[kind].get(row.currency, Decimal(0)) + total
+        else:
+            parts = _parts(row.kind, row)
+            listed[row.kind].append(
+                DealChange(
+                    deal_id=row.deal_id,
+                    name=row.name,
+                    url=deal_url(row.deal_id),
+                    owner_name=owners.get(row.owner_id or "", "nobody"),
+                    pipeline_label=row.pipeline_label or row.pipeline_id,
+                    amount=row.amount,
+                    currency=row.deal_currency,
+                    detail=_detail(parts, row.closed_lost_reason, row.deal_currency, stages),
+                    delta=_signed_delta(parts),
+                )
             )
-        )
     groups = []
     for kind in CHANGE_KINDS:
         deals = listed[kind]
@@ -428,7 +433,7 @@ _TOTALLED = ("new", "won", "lost")
 """The kinds of change whose amounts are added up per currency."""
 
 
-def _classified(scope: DealScope, *, since: datetime, today: date) -> CTE:
+def _classified(scope: DealScope, *, since: datetime, today: date) -> tuple[CTE, CTE]:
     """Each deal in the scope that changed since `since` (its current history row, equal to the
     mirror) next to its row at `since` (none: new since), with a 0/1 `<kind>_flag` for each kind
     of change it is, and `value`/`delta` to rank them by."""
@@ -495,7 +500,7 @@ def _classified(scope: DealScope, *, since: datetime, today: date) -> CTE:
             ),
         ),
     }
-    return (
+    pairs = (
         select(
             *n,
             t.pipeline_id.label("then_pipeline"),
@@ -514,28 +519,43 @@ def _classified(scope: DealScope, *, since: datetime, today: date) -> CTE:
         )
         .cte("pairs")
     )
+    return pairs, then
 
 
-def _most_telling(pairs: CTE) -> Select[Any]:
-    """Each kind's CHANGES_KEPT most telling changes (largest amount; for amount changes the
-    largest change), with what the digest shows of the deal; deals deleted since are left out.
-    One top-N per kind (the classified changes are worked out once: a CTE read more than once is
-    materialized), not a window over all of them, which sorted every change once per kind."""
+def _change_figures(scope: DealScope, *, since: datetime, today: date) -> CompoundSelect[Any]:
+    """Everything the digest needs of the changes, in one statement over the changes classified
+    once (a CTE read more than once is materialized), one row per figure, told apart by `part`:
+
+    - "top": each kind's CHANGES_KEPT most telling changes (largest amount; for amount changes the
+      largest change), one top-N each rather than a window that sorted every change once per kind,
+      with what the digest shows of the deal (deals deleted since are left out);
+    - "now": the changed deals per stage and currency as they are now: how many are open and
+      their amount, how many changed in each way (`<kind>_count`) and their amount (`<kind>_total`);
+    - "then": the open deals per stage and currency at `since` that have changed since (or were
+      deleted, or left the scope).
+    """
+    pairs, then = _classified(scope, since=since, today=today)
     c = pairs.c
+
+    def figure(
+        part: str, kind: ColumnElement[str] | str | None = None, **values: _Column
+    ) -> Select[*tuple[Any, ...]]:
+        # The same columns in every branch: NULLs typed, so that each reads back as it should.
+        columns: dict[str, _Column] = {n: null().cast(t) for n, t in _FIGURE_COLUMNS.items()}
+        columns.update(values)
+        return select(
+            literal(part).label("part"),
+            (kind if isinstance(kind, ColumnElement) else literal(kind, String)).label("kind"),
+            *(value.label(name) for name, value in columns.items()),
+        )
+
     kept = union_all(
         *(
             select(
                 literal(kind).label("kind"),
                 c.deal_id,
-                c.pipeline_id,
-                c.stage_id,
                 cast(c.amount, Float).label("now_amount"),
-                c.close_date,
-                c.then_pipeline,
-                c.then_stage,
-                c.then_amount,
-                c.then_close,
-                c.then_closed,
+                *(c[name] for name in _PAIRED),
             )
             .where(c[f"{kind}_flag"] == 1)
             .order_by((c.delta if kind == "amount" else c.value).desc(), c.deal_id.desc())
@@ -545,19 +565,88 @@ def _most_telling(pairs: CTE) -> Select[Any]:
             for kind in CHANGE_KINDS
         )
     ).subquery("kept")
-    return (
-        select(
-            kept,
-            MirrorDeal.name,
-            MirrorDeal.amount,
-            MirrorDeal.currency,
-            MirrorDeal.owner_id,
-            MirrorDeal.closed_lost_reason,
-            MirrorPipeline.label.label("pipeline_label"),
+    k = kept.c
+    listed = (
+        figure(
+            "top",
+            k.kind,
+            deal_id=k.deal_id,
+            now_amount=k.now_amount,
+            **{name: k[name] for name in _PAIRED},
+            name=MirrorDeal.name,
+            amount=MirrorDeal.amount,
+            deal_currency=MirrorDeal.currency,
+            owner_id=MirrorDeal.owner_id,
+            closed_lost_reason=MirrorDeal.closed_lost_reason,
+            pipeline_label=MirrorPipeline.label,
         )
-        .join(MirrorDeal, MirrorDeal.id == kept.c.deal_id)
+        .join_from(kept, MirrorDeal, MirrorDeal.id == k.deal_id)
         .outerjoin(MirrorPipeline, MirrorPipeline.id == MirrorDeal.pipeline_id)
     )
+    is_open = c.is_closed.is_(False)
+    changed = figure(
+        "now",
+        pipeline_id=c.pipeline_id,
+        stage_id=c.stage_id,
+        currency=c.currency,
+        deals=func.sum(case((is_open, 1), else_=0)),
+        total=func.sum(case((is_open, c.amount))),
+        **{f"{kind}_count": func.sum(c[f"{kind}_flag"]) for kind in CHANGE_KINDS},
+        **{f"{kind}_total": func.sum(case((c[f"{kind}_flag"] == 1, c.amount))) for kind in _TOTALLED},
+    ).group_by(c.pipeline_id, c.stage_id, c.currency)
+    t = then.c
+    was_open = (
+        figure(
+            "then",
+            pipeline_id=t.pipeline_id,
+            stage_id=t.stage_id,
+            currency=t.currency,
+            deals=func.count(),
+            total=func.sum(t.amount),
+        )
+        .where(t.is_closed.is_(False), t.in_scope.is_(True))
+        .group_by(t.pipeline_id, t.stage_id, t.currency)
+    )
+    return union_all(listed, changed, was_open)
+
+
+_Column = ColumnElement[Any] | InstrumentedAttribute[Any]
+_PAIRED = (
+    "pipeline_id",
+    "stage_id",
+    "close_date",
+    "then_pipeline",
+    "then_stage",
+    "then_close",
+    "then_closed",
+    "then_amount",
+)
+"""The columns of a classified change that a listed change's detail is made of (`_parts`)."""
+
+_FIGURE_COLUMNS: dict[str, TypeEngine[Any]] = {
+    "deal_id": String(),
+    "pipeline_id": String(),
+    "stage_id": String(),
+    "currency": String(),
+    "close_date": Date(),
+    "then_pipeline": String(),
+    "then_stage": String(),
+    "then_close": Date(),
+    "then_closed": Boolean(),
+    "now_amount": Float(),
+    "then_amount": Float(),
+    "deals": Integer(),
+    "total": Money(),
+    **{f"{kind}_count": Integer() for kind in CHANGE_KINDS},
+    **{f"{kind}_total": Money() for kind in _TOTALLED},
+    "name": String(),
+    "amount": Money(),
+    "deal_currency": String(),
+    "owner_id": String(),
+    "closed_lost_reason": String(),
+    "pipeline_label": String(),
+}
+"""What `_change_figures` returns besides `part` and `kind`, and how it reads back."""
 
 
 def _parts(kind: str, row: Row[Any]) -> tuple[object, ...]:
@@ -573,27 +662,6 @@ def _parts(kind: str, row: Row[Any]) -> tuple[object, ...]:
     if kind == "slipped":
         return ("dates", row.then_close, row.close_date)
     return ("amounts", row.then_amount, row.now_amount)
-
-
-def _open_then(scope: DealScope, since: datetime) -> Select[str, str, str | None, int, Decimal | None]:
-    """Open deals at `since` in the scope, per stage and currency, that have changed since."""
-    history = DealHistory
-    return (
-        select(
-            history.pipeline_id,
-            history.stage_id,
-            history.currency,
-            func.count(),
-            func.sum(history.amount),
-        )
-        .where(
-            history.valid_from <= since,
-            history.valid_to > since,
-            history.is_closed.is_(False),
-            *scope.where(history.pipeline_id, history.owner_id),
-        )
-        .group_by(history.pipeline_id, history.stage_id, history.currency)
-    )
 
 
 def _detail(
@@ -904,20 +972,39 @@ def _snoozed_decisions(
     owners: dict[str, str],
     deal_url: Callable[[str], str],
 ) -> list[DecisionDeal]:
-    # Driven by the few snoozes (an IN on the primary key), never by a scan of the open deals.
-    deals = session.scalars(
-        select(MirrorDeal).where(
-            MirrorDeal.id.in_(select(Snooze.deal_id)), MirrorDeal.is_closed.is_(False), *scope.where()
+    # Driven by the few snoozes (joined on the primary key), never by a scan of the open deals; each
+    # one's snooze and last change through Drumbeat in the same statement.
+    rows = session.execute(
+        select(
+            MirrorDeal.id,
+            MirrorDeal.name,
+            MirrorDeal.owner_id,
+            MirrorDeal.amount,
+            MirrorDeal.currency,
+            MirrorDeal.close_date,
+            MirrorDeal.next_step,
+            MirrorDeal.last_activity_at,
+            MirrorDeal.created_at,
+            MirrorDeal.person_changed_at,
+            Snooze.until,
+            Snooze.snoozed_at,
+            Snooze.touched_before,
+            drumbeat_changed_at(MirrorDeal.id).label("drumbeat_at"),
         )
+        .join(Snooze, Snooze.deal_id == MirrorDeal.id)
+        .where(MirrorDeal.is_closed.is_(False), *scope.where())
     ).all()
-    reviews = reviews_for(session, deals)
     found = []
-    for deal in deals:
-        review = reviews[deal.id]
+    for deal in rows:
+        snooze = SnoozeInfo(deal.until, deal.snoozed_at, deal.touched_before)
         past = deal.close_date is not None and deal.close_date < today
         bare = closing_bare(deal.close_date, deal.next_step, today)
         stale = is_stale(
-            review.last_review, review.snoozed_until, now=now, today=today, stale_after_days=stale_after_days
+            last_review(deal, snooze, deal.drumbeat_at),
+            deal.until,
+            now=now,
+            today=today,
+            stale_after_days=stale_after_days,
         )
         if past or bare or stale:
             found.append(
