@@ -572,7 +572,8 @@ def replay_sql(engine: Engine, sessions: sessionmaker[Session]) -> None:
             for _ in range(3):
                 began = time.perf_counter()
                 cursor.execute(statement, parameters)
-                rows = len(cursor.fetchall())
+                # A SET (jit off) returns no rows: fetching from it is an error.
+                rows = len(cursor.fetchall()) if cursor.description is not None else 0
                 times.append((time.perf_counter() - began) * 1000)
             return min(times), rows
 

@@ -102,6 +102,20 @@ class MirrorDeal(Base):
     person_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+_HISTORY_STATE = (
+    "deal_id",
+    "pipeline_id",
+    "stage_id",
+    "amount",
+    "currency",
+    "close_date",
+    "owner_id",
+    "is_closed",
+    "is_won",
+)
+"""A history row's tracked state, as its covering indexes carry it."""
+
+
 class DealHistory(Base):
     """Pipeline snapshots, stored as changes: each row is a deal's tracked state from `valid_from`
     until `valid_to` (None: still current). The state of every deal at any moment of the retention
@@ -124,12 +138,29 @@ class DealHistory(Base):
             sqlite_where=text("alerts_checked_at IS NULL"),
             postgresql_where=text("alerts_checked_at IS NULL"),
         ),
+        # The digest reads the deals changed since a moment (their current rows begun since) and
+        # their rows at that moment (valid then, ended since) from these alone, never the table.
+        Index(
+            "ix_deal_history_current_since",
+            "valid_from",
+            *_HISTORY_STATE,
+            sqlite_where=text("valid_to IS NULL"),
+            postgresql_where=text("valid_to IS NULL"),
+        ),
+        Index(
+            "ix_deal_history_ended",
+            "valid_to",
+            "valid_from",
+            *_HISTORY_STATE,
+            sqlite_where=text("valid_to IS NOT NULL"),
+            postgresql_where=text("valid_to IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     deal_id: Mapped[str] = mapped_column(String(64), index=True)
     valid_from: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    valid_to: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    valid_to: Mapped[datetime | None] = mapped_column(UTCDateTime)
     pipeline_id: Mapped[str] = mapped_column(String(64))
     stage_id: Mapped[str] = mapped_column(String(64))
     amount: Mapped[Decimal | None] = mapped_column(Money)

@@ -9,24 +9,53 @@ never added across currencies.
 
 from __future__ import annotations
 
-import heapq
-import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Protocol, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
-from sqlalchemy import ColumnElement, Float, and_, case, cast, func, or_, select, text
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy import (
+    CTE,
+    Boolean,
+    ColumnElement,
+    CompoundSelect,
+    Date,
+    Float,
+    Integer,
+    Row,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    text,
+    true,
+    union_all,
+)
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
+from sqlalchemy.types import TypeEngine
 
-from core.deals.staleness import is_stale, reviews_for, stale_cutoff, unreviewed_since
+from core.deals.staleness import (
+    SnoozeInfo,
+    drumbeat_changed_at,
+    is_stale,
+    last_review,
+    stale_cutoff,
+    unreviewed_since,
+)
 from core.deals.values import named
 from core.i18n import N_, Translator, translator
 from core.mirror.history import history_start
 from core.mirror.summary import PipelineSummary, StageKey, StageSums, open_stage_totals, pipeline_summaries
 from core.models import DealHistory, MirrorDeal, MirrorOwner, MirrorPipeline, MirrorStage, Snooze
+from integrations.sqltypes import Money
 
 __all__ = [
     "CLOSING_SOON_DAYS",
@@ -401,141 +430,302 @@ def _changes(
     deal_url: Callable[[str], str],
     owners: dict[str, str] | None,
 ) -> tuple[list[ChangeGroup], _Adjustments]:
-    """One pass over the deals the history says changed, on plain columns (no ORM objects, amounts
-    as floats): each kind keeps its count, its totals per currency and its CHANGES_KEPT most telling
-    deals, and only those are read again in full (names, exact amounts)."""
+    """The deals the history says changed, classified in SQL (`_classified`): the database returns
+    each kind's count and totals per currency and its CHANGES_KEPT most telling deals with their
+    names, so Python reads only what the digest lists."""
     stages = {
         (pipeline_id, stage_id): (order, label)
         for pipeline_id, stage_id, order, label in session.execute(
             select(MirrorStage.pipeline_id, MirrorStage.id, MirrorStage.display_order, MirrorStage.label)
         ).all()
     }
-
-    def label(pipeline_id: str, stage_id: str) -> str:
-        return stages.get((pipeline_id, stage_id), (0, stage_id))[1]
-
-    def order(pipeline_id: str, stage_id: str) -> int:
-        return stages.get((pipeline_id, stage_id), (0, stage_id))[0]
-
-    # Two range scans of the history, paired by deal: the changed deals' current rows (equal to
-    # the mirror) and every deal's row at `since`.
-    columns = (
-        DealHistory.deal_id,
-        DealHistory.pipeline_id,
-        DealHistory.stage_id,
-        cast(DealHistory.amount, Float),
-        DealHistory.currency,
-        DealHistory.close_date,
-        DealHistory.owner_id,
-        DealHistory.is_closed,
-        DealHistory.is_won,
-    )
-    then_rows = session.execute(
-        select(*columns).where(DealHistory.valid_from <= since, DealHistory.valid_to > since)
-    ).all()
-    before = {row[0]: row for row in then_rows}
-    # Rows begun since (the valid_from index); the current ones picked here, not in SQL, or SQLite
-    # would rather walk every current row by valid_to.
-    now_rows = [
-        row[:-1]
-        for row in session.execute(
-            select(*columns, DealHistory.valid_to.is_(None)).where(
-                DealHistory.valid_from > since, *scope.where(DealHistory.pipeline_id, DealHistory.owner_id)
-            )
-        ).all()
-        if row[-1]
-    ]
-    # Per kind: (sort key, deal id, what the detail is made of); texts only for the deals kept.
-    found: dict[str, list[tuple[float, str, tuple[object, ...]]]] = defaultdict(list)
-    sums: dict[str, dict[str | None, list[float]]] = defaultdict(lambda: defaultdict(list))
-    open_now: dict[StageKey, tuple[int, float]] = {}
-    covers_all = scope.pipeline_ids is None and scope.owner_ids is None
-
-    for deal_id, pipeline_id, stage_id, amount, currency, close_date, _, is_closed, is_won in now_rows:
-        value = amount or 0.0
-        if not is_closed:
-            n, total = open_now.get((pipeline_id, stage_id, currency), (0, 0.0))
-            open_now[(pipeline_id, stage_id, currency)] = (n + 1, total + value)
-        then = before.get(deal_id)
-        if then is None:  # every deal alive at `since` has a row then (the first sync recorded all)
-            found["new"].append((value, deal_id, ("stage", pipeline_id, stage_id)))
-            sums["new"][currency].append(value)
-        else:
-            _, then_pipeline, then_stage, then_amount, _, then_close, then_owner, then_closed, _ = then
-            if not covers_all and not scope.covers(then_pipeline, then_owner):
-                continue  # it came into the scope: not a change within it
-            if not is_closed:
-                if then_closed:
-                    found["back"].append((value, deal_id, ("reopened", then_pipeline, then_stage)))
-                elif then_pipeline == pipeline_id and then_stage != stage_id:
-                    old = stages.get((then_pipeline, then_stage), (0, ""))[0]
-                    new = stages.get((pipeline_id, stage_id), (0, ""))[0]
-                    if new != old:
-                        move = ("move", then_pipeline, then_stage, pipeline_id, stage_id)
-                        found["forward" if new > old else "back"].append((value, deal_id, move))
-                if (
-                    then_close is not None
-                    and then_close <= today
-                    and (close_date is None or close_date > today)
-                ):
-                    found["slipped"].append((value, deal_id, ("dates", then_close, close_date)))
-                delta = value - (then_amount or 0.0)
-                # A new currency is not an amount change: amounts are never subtracted across them.
-                if then[4] == currency and (
-                    abs(delta) >= 0.00005 or (then_amount is None) != (amount is None)
-                ):
-                    found["amount"].append((abs(delta), deal_id, ("amounts", then_amount, amount)))
-                continue
-            if then_closed:
-                continue
-        if is_closed:
-            kind = "won" if is_won else "lost"
-            found[kind].append((value, deal_id, ("stage", pipeline_id, stage_id) if is_won else ("lost",)))
-            sums[kind][currency].append(value)
-
+    counts = dict.fromkeys(CHANGE_KINDS, 0)
+    sums: dict[str, dict[str | None, Decimal]] = defaultdict(dict)
     # Stage totals then = totals now, less the changed deals as they are, plus every deal that has
     # changed since (or was deleted, or left the scope) as it was.
-    adjustments: dict[StageKey, tuple[int, float]] = {
-        key: (-count, -total) for key, (count, total) in open_now.items()
-    }
-    for _, pipeline, stage, amount_then, currency_then, _, owner, was_closed, _ in then_rows:
-        if not was_closed and scope.covers(pipeline, owner):
-            count, total = adjustments.get((pipeline, stage, currency_then), (0, 0.0))
-            adjustments[(pipeline, stage, currency_then)] = (count + 1, total + (amount_then or 0.0))
-
-    kept = {kind: heapq.nlargest(CHANGES_KEPT, items) for kind, items in found.items()}
-    details = _deal_details(session, {deal_id for items in kept.values() for _, deal_id, _ in items})
+    adjustments: dict[StageKey, tuple[int, Decimal]] = {}
     owners = owners if owners is not None else _owner_names(session)
-    groups = []
-    for kind in CHANGE_KINDS:
-        deals = []
-        for _, deal_id, parts in kept.get(kind, []):
-            if deal_id not in details:
-                continue  # deleted by a sync while this digest was being made
-            name, amount, currency, owner_id, pipeline_label, lost_reason = details[deal_id]
-            deals.append(
+    listed: dict[str, list[DealChange]] = defaultdict(list)
+    for row in session.execute(_change_figures(scope, since=since, today=today)).all():
+        if row.part in ("now", "then"):
+            if row.deals:
+                key = (row.pipeline_id, row.stage_id, row.currency)
+                sign = 1 if row.part == "then" else -1
+                count, total = adjustments.get(key, (0, Decimal(0)))
+                adjustments[key] = (count + sign * row.deals, total + sign * (row.total or Decimal(0)))
+            if row.part == "then":
+                continue
+            for kind in CHANGE_KINDS:
+                counts[kind] += row._mapping[f"{kind}_count"]
+            for kind in _TOTALLED:
+                if row._mapping[f"{kind}_count"]:
+                    total = row._mapping[f"{kind}_total"] or Decimal(0)
+                    sums[kind][row.currency] = sums[kind].get(row.currency, Decimal(0)) + total
+        else:
+            parts = _parts(row.kind, row)
+            listed[row.kind].append(
                 DealChange(
-                    deal_id=deal_id,
-                    name=name,
-                    url=deal_url(deal_id),
-                    owner_name=owners.get(owner_id or "", "nobody"),
-                    pipeline_label=pipeline_label,
-                    amount=amount,
-                    currency=currency,
-                    detail=_detail(parts, lost_reason, currency, stages),
+                    deal_id=row.deal_id,
+                    name=row.name,
+                    url=deal_url(row.deal_id),
+                    owner_name=owners.get(row.owner_id or "", "nobody"),
+                    pipeline_label=row.pipeline_label or row.pipeline_id,
+                    amount=row.amount,
+                    currency=row.deal_currency,
+                    detail=_detail(parts, row.closed_lost_reason, row.deal_currency, stages),
                     delta=_signed_delta(parts),
                 )
             )
+    groups = []
+    for kind in CHANGE_KINDS:
+        deals = listed[kind]
         if kind == "amount":
             deals.sort(key=lambda d: (-abs(d.delta), d.name.lower()))
         else:
             deals.sort(key=lambda d: (-(d.amount or 0), d.name.lower()))
         totals = sorted(
-            ((currency, _money(math.fsum(values))) for currency, values in sums[kind].items()),
+            ((currency, _cents(total)) for currency, total in sums[kind].items()),
             key=lambda item: item[0] or "",
         )
-        groups.append(ChangeGroup(kind, CHANGE_TITLES[kind], deals, totals, total=len(found.get(kind, []))))
-    return groups, {key: (count, _money(total)) for key, (count, total) in adjustments.items()}
+        groups.append(ChangeGroup(kind, CHANGE_TITLES[kind], deals, totals, total=counts[kind]))
+    return groups, {key: (count, _cents(total)) for key, (count, total) in adjustments.items()}
+
+
+_TOTALLED = ("new", "won", "lost")
+"""The kinds of change whose amounts are added up per currency."""
+
+
+def _classified(scope: DealScope, *, since: datetime, today: date) -> tuple[CTE, CTE]:
+    """Each deal in the scope that changed since `since` (its current history row, equal to the
+    mirror) next to its row at `since` (none: new since), with a 0/1 `<kind>_flag` for each kind
+    of change it is, and `value`/`delta` to rank them by."""
+    history = DealHistory
+    tracked = (
+        history.deal_id,
+        history.pipeline_id,
+        history.stage_id,
+        history.amount,
+        history.currency,
+        history.close_date,
+        history.owner_id,
+        history.is_closed,
+        history.is_won,
+    )
+    now = (
+        select(*tracked)
+        .where(
+            history.valid_from > since,
+            history.valid_to.is_(None),
+            *scope.where(history.pipeline_id, history.owner_id),
+        )
+        .cte("now_row")
+    )
+    in_scope = and_(true(), *scope.where(history.pipeline_id, history.owner_id))
+    then = (
+        select(*tracked, in_scope.label("in_scope"))
+        .where(history.valid_from <= since, history.valid_to > since)
+        .cte("then_row")
+        # Read twice from its covering index (a few ms each) rather than stored once and read back
+        # from the stored copy, which PostgreSQL does for a CTE read twice unless told not to.
+        .prefix_with("NOT MATERIALIZED", dialect="postgresql")
+    )
+    now_stage, then_stage = aliased(MirrorStage, name="now_stage"), aliased(MirrorStage, name="then_stage")
+    n, t = now.c, then.c
+    new = t.deal_id.is_(None)
+    # Deals that came into the scope since are no change within it.
+    kept = and_(t.deal_id.is_not(None), t.in_scope)
+    is_open, was_open = n.is_closed.is_(False), t.is_closed.is_(False)
+    order_now = func.coalesce(now_stage.display_order, 0)
+    order_then = func.coalesce(then_stage.display_order, 0)
+    moved = and_(kept, is_open, was_open, t.pipeline_id == n.pipeline_id, t.stage_id != n.stage_id)
+    closed = and_(n.is_closed.is_(True), or_(new, and_(kept, was_open)))
+    # Ranked on floats, as cheap to sort as the detail they end up in.
+    value = func.coalesce(cast(n.amount, Float), 0.0)
+    delta = func.abs(value - func.coalesce(cast(t.amount, Float), 0.0))
+    rules = {
+        "new": new,
+        "forward": and_(moved, order_now > order_then),
+        "back": or_(and_(kept, is_open, t.is_closed.is_(True)), and_(moved, order_now < order_then)),
+        "won": and_(closed, n.is_won.is_(True)),
+        "lost": and_(closed, n.is_won.is_not(True)),
+        "slipped": and_(
+            kept, is_open, t.close_date <= today, or_(n.close_date.is_(None), n.close_date > today)
+        ),
+        # A new currency is not an amount change: amounts are never subtracted across them.
+        "amount": and_(
+            kept,
+            is_open,
+            t.currency.is_not_distinct_from(n.currency),
+            or_(
+                delta >= 0.00005,
+                and_(t.amount.is_(None), n.amount.is_not(None)),
+                and_(t.amount.is_not(None), n.amount.is_(None)),
+            ),
+        ),
+    }
+    pairs = (
+        select(
+            *(n[name] for name in ("deal_id", "pipeline_id", "stage_id", "amount", "currency", "close_date")),
+            n.is_closed,
+            t.pipeline_id.label("then_pipeline"),
+            t.stage_id.label("then_stage"),
+            cast(t.amount, Float).label("then_amount"),
+            t.close_date.label("then_close"),
+            t.is_closed.label("then_closed"),
+            value.label("value"),
+            delta.label("delta"),
+            *(case((rule, 1), else_=0).label(f"{kind}_flag") for kind, rule in rules.items()),
+        )
+        .select_from(
+            now.outerjoin(then, t.deal_id == n.deal_id)
+            .outerjoin(now_stage, and_(now_stage.pipeline_id == n.pipeline_id, now_stage.id == n.stage_id))
+            .outerjoin(then_stage, and_(then_stage.pipeline_id == t.pipeline_id, then_stage.id == t.stage_id))
+        )
+        .cte("pairs")
+    )
+    return pairs, then
+
+
+def _change_figures(scope: DealScope, *, since: datetime, today: date) -> CompoundSelect[Any]:
+    """Everything the digest needs of the changes, in one statement over the changes classified
+    once (a CTE read more than once is materialized), one row per figure, told apart by `part`:
+
+    - "top": each kind's CHANGES_KEPT most telling changes (largest amount; for amount changes the
+      largest change), one top-N each rather than a window that sorted every change once per kind,
+      with what the digest shows of the deal (deals deleted since are left out);
+    - "now": the changed deals per stage and currency as they are now: how many are open and
+      their amount, how many changed in each way (`<kind>_count`) and their amount (`<kind>_total`);
+    - "then": the open deals per stage and currency at `since` that have changed since (or were
+      deleted, or left the scope).
+    """
+    pairs, then = _classified(scope, since=since, today=today)
+    c = pairs.c
+
+    def figure(
+        part: str, kind: ColumnElement[str] | str | None = None, **values: _Column
+    ) -> Select[*tuple[Any, ...]]:
+        # The same columns in every branch: NULLs typed, so that each reads back as it should.
+        columns: dict[str, _Column] = {n: null().cast(t) for n, t in _FIGURE_COLUMNS.items()}
+        columns.update(values)
+        return select(
+            literal(part).label("part"),
+            (kind if isinstance(kind, ColumnElement) else literal(kind, String)).label("kind"),
+            *(value.label(name) for name, value in columns.items()),
+        )
+
+    kept = union_all(
+        *(
+            select(
+                literal(kind).label("kind"),
+                c.deal_id,
+                cast(c.amount, Float).label("now_amount"),
+                *(c[name] for name in _PAIRED),
+            )
+            .where(c[f"{kind}_flag"] == 1)
+            .order_by((c.delta if kind == "amount" else c.value).desc(), c.deal_id.desc())
+            .limit(CHANGES_KEPT)
+            .subquery(f"top_{kind}")
+            .select()
+            for kind in CHANGE_KINDS
+        )
+    ).subquery("kept")
+    k = kept.c
+    listed = (
+        figure(
+            "top",
+            k.kind,
+            deal_id=k.deal_id,
+            now_amount=k.now_amount,
+            **{name: k[name] for name in _PAIRED},
+            name=MirrorDeal.name,
+            amount=MirrorDeal.amount,
+            deal_currency=MirrorDeal.currency,
+            owner_id=MirrorDeal.owner_id,
+            closed_lost_reason=MirrorDeal.closed_lost_reason,
+            pipeline_label=MirrorPipeline.label,
+        )
+        .join_from(kept, MirrorDeal, MirrorDeal.id == k.deal_id)
+        .outerjoin(MirrorPipeline, MirrorPipeline.id == MirrorDeal.pipeline_id)
+    )
+    is_open = c.is_closed.is_(False)
+    changed = figure(
+        "now",
+        pipeline_id=c.pipeline_id,
+        stage_id=c.stage_id,
+        currency=c.currency,
+        deals=func.sum(case((is_open, 1), else_=0)),
+        total=func.sum(case((is_open, c.amount))),
+        **{f"{kind}_count": func.sum(c[f"{kind}_flag"]) for kind in CHANGE_KINDS},
+        **{f"{kind}_total": func.sum(case((c[f"{kind}_flag"] == 1, c.amount))) for kind in _TOTALLED},
+    ).group_by(c.pipeline_id, c.stage_id, c.currency)
+    t = then.c
+    was_open = (
+        figure(
+            "then",
+            pipeline_id=t.pipeline_id,
+            stage_id=t.stage_id,
+            currency=t.currency,
+            deals=func.count(),
+            total=func.sum(t.amount),
+        )
+        .where(t.is_closed.is_(False), t.in_scope.is_(True))
+        .group_by(t.pipeline_id, t.stage_id, t.currency)
+    )
+    return union_all(listed, changed, was_open)
+
+
+_Column = ColumnElement[Any] | InstrumentedAttribute[Any]
+_PAIRED = (
+    "pipeline_id",
+    "stage_id",
+    "close_date",
+    "then_pipeline",
+    "then_stage",
+    "then_close",
+    "then_closed",
+    "then_amount",
+)
+"""The columns of a classified change that a listed change's detail is made of (`_parts`)."""
+
+_FIGURE_COLUMNS: dict[str, TypeEngine[Any]] = {
+    "deal_id": String(),
+    "pipeline_id": String(),
+    "stage_id": String(),
+    "currency": String(),
+    "close_date": Date(),
+    "then_pipeline": String(),
+    "then_stage": String(),
+    "then_close": Date(),
+    "then_closed": Boolean(),
+    "now_amount": Float(),
+    "then_amount": Float(),
+    "deals": Integer(),
+    "total": Money(),
+    **{f"{kind}_count": Integer() for kind in CHANGE_KINDS},
+    **{f"{kind}_total": Money() for kind in _TOTALLED},
+    "name": String(),
+    "amount": Money(),
+    "deal_currency": String(),
+    "owner_id": String(),
+    "closed_lost_reason": String(),
+    "pipeline_label": String(),
+}
+"""What `_change_figures` returns besides `part` and `kind`, and how it reads back."""
+
+
+def _parts(kind: str, row: Row[Any]) -> tuple[object, ...]:
+    """What the detail of a listed change is made of (see `_detail`)."""
+    if kind in ("new", "won"):
+        return ("stage", row.pipeline_id, row.stage_id)
+    if kind == "lost":
+        return ("lost",)
+    if kind in ("forward", "back"):
+        if row.then_closed:
+            return ("reopened", row.then_pipeline, row.then_stage)
+        return ("move", row.then_pipeline, row.then_stage, row.pipeline_id, row.stage_id)
+    if kind == "slipped":
+        return ("dates", row.then_close, row.close_date)
+    return ("amounts", row.then_amount, row.now_amount)
 
 
 def _detail(
@@ -572,7 +762,11 @@ def _signed_delta(parts: tuple[object, ...]) -> Decimal:
 
 
 def _money(value: float) -> Decimal:
-    return Decimal(str(round(value, 4))).quantize(Decimal("0.01"))
+    return _cents(Decimal(str(round(value, 4))))
+
+
+def _cents(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"))
 
 
 def _optional_money(value: float | None) -> Decimal | None:
@@ -839,20 +1033,39 @@ def _snoozed_decisions(
     owners: dict[str, str],
     deal_url: Callable[[str], str],
 ) -> list[DecisionDeal]:
-    # Driven by the few snoozes (an IN on the primary key), never by a scan of the open deals.
-    deals = session.scalars(
-        select(MirrorDeal).where(
-            MirrorDeal.id.in_(select(Snooze.deal_id)), MirrorDeal.is_closed.is_(False), *scope.where()
+    # Driven by the few snoozes (joined on the primary key), never by a scan of the open deals; each
+    # one's snooze and last change through Drumbeat in the same statement.
+    rows = session.execute(
+        select(
+            MirrorDeal.id,
+            MirrorDeal.name,
+            MirrorDeal.owner_id,
+            MirrorDeal.amount,
+            MirrorDeal.currency,
+            MirrorDeal.close_date,
+            MirrorDeal.next_step,
+            MirrorDeal.last_activity_at,
+            MirrorDeal.created_at,
+            MirrorDeal.person_changed_at,
+            Snooze.until,
+            Snooze.snoozed_at,
+            Snooze.touched_before,
+            drumbeat_changed_at(MirrorDeal.id).label("drumbeat_at"),
         )
+        .join(Snooze, Snooze.deal_id == MirrorDeal.id)
+        .where(MirrorDeal.is_closed.is_(False), *scope.where())
     ).all()
-    reviews = reviews_for(session, deals)
     found = []
-    for deal in deals:
-        review = reviews[deal.id]
+    for deal in rows:
+        snooze = SnoozeInfo(deal.until, deal.snoozed_at, deal.touched_before)
         past = deal.close_date is not None and deal.close_date < today
         bare = closing_bare(deal.close_date, deal.next_step, today)
         stale = is_stale(
-            review.last_review, review.snoozed_until, now=now, today=today, stale_after_days=stale_after_days
+            last_review(deal, snooze, deal.drumbeat_at),
+            deal.until,
+            now=now,
+            today=today,
+            stale_after_days=stale_after_days,
         )
         if past or bare or stale:
             found.append(

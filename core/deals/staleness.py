@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, ScalarSelect, and_, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from core.models import AuditEntry, MirrorDeal, Snooze
 
@@ -24,6 +24,7 @@ __all__ = [
     "Review",
     "SnoozeInfo",
     "Touched",
+    "drumbeat_changed_at",
     "drumbeat_changes",
     "is_stale",
     "last_review",
@@ -145,6 +146,16 @@ def snoozes_for(session: Session, deal_ids: Sequence[str]) -> dict[str, SnoozeIn
         for s in session.scalars(select(Snooze).where(Snooze.deal_id.in_(chunk))):
             found[s.deal_id] = SnoozeInfo(s.until, s.snoozed_at, s.touched_before)
     return found
+
+
+def drumbeat_changed_at(deal_id: InstrumentedAttribute[str]) -> ScalarSelect[datetime]:
+    """`drumbeat_changes` for the deal in the row at hand, as a correlated SQL subquery: one look-up
+    on the audit log's deal index per deal, for queries driven by a few deals (snoozed ones)."""
+    return (
+        select(func.max(AuditEntry.at))
+        .where(AuditEntry.deal_id == deal_id, AuditEntry.field != "note")
+        .scalar_subquery()
+    )
 
 
 def drumbeat_changes(session: Session, deal_ids: Sequence[str]) -> dict[str, datetime]:
