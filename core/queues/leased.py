@@ -255,9 +255,11 @@ class QueueWorker(Generic[Row]):
     """The worker loop: `threads` daemon threads claim due rows and hand them to `process`, polling
     every `poll_interval` seconds or at once when `wakeup` is set (after an enqueue in this process).
 
-    `process` records each row's outcome itself; if it raises, only that piece of work is retried
-    with backoff, and dead-lettered after `max_attempts`. `between_items` runs before each piece of
-    work (e.g. step aside while Slack requests are being answered); `housekeeping` once per poll.
+    A claim takes up to `batch` rows, each worked alone, or all at once when `together` (the outbox
+    writes a claim in one batch). `process` records each row's outcome itself; if it raises, only
+    that piece of work is retried with backoff, and dead-lettered after `max_attempts`.
+    `between_items` runs before each piece of work (e.g. step aside while Slack requests are being
+    answered); `housekeeping` once per poll.
 
     While rows are claimed (worked, or waiting behind others of the same batch) a heartbeat thread
     renews their lease every `heartbeat` seconds, so the lease can be short: a worker that dies
@@ -273,6 +275,7 @@ class QueueWorker(Generic[Row]):
         threads: int = 1,
         poll_interval: float = 0.5,
         batch: int = 1,
+        together: bool = False,
         between_items: Callable[[], None] = lambda: None,
         wakeup: threading.Event | None = None,
         heartbeat: float | None = None,
@@ -285,6 +288,7 @@ class QueueWorker(Generic[Row]):
         self._wanted = threads
         self._poll = poll_interval
         self._batch = batch
+        self._together = together
         self._between_items = between_items
         self._housekeeping = housekeeping
         self._wake = wakeup or threading.Event()
@@ -331,7 +335,7 @@ class QueueWorker(Generic[Row]):
                 return handled
             if group is not None:
                 seen.append(getattr(rows[0], self.queue.spec.group_by or ""))
-            units = [rows] if group is not None else [[row] for row in rows]
+            units = [rows] if group is not None or self._together else [[row] for row in rows]
             self._renew_while_held(rows)
             try:
                 for index, unit in enumerate(units):
