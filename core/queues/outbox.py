@@ -295,10 +295,12 @@ def outbox_worker(
     poll_interval: float = 0.5,
     between_items: Callable[[], None] = lambda: None,
     wakeup: threading.Event | None = None,
+    after_claim: Callable[[Sequence[Notice]], None] = lambda notices: None,
 ) -> QueueWorker[OutboxEntry]:
     """Threads that apply due entries to the CRM, a claim at a time, and tell people how it went
-    (every `serve` runs one)."""
-    apply = ApplyToCrm(outbox, crm, notify)
+    (every `serve` runs one); `after_claim` gets a claim's notices once they are all told (to
+    refresh what each person sees once, not once per update)."""
+    apply = ApplyToCrm(outbox, crm, notify, after_claim)
     return QueueWorker(
         outbox,
         apply,
@@ -334,10 +336,18 @@ class ApplyToCrm:
     """Working one claim of outbox entries: write them to the CRM in batches, record each outcome,
     tell each person."""
 
-    def __init__(self, outbox: Outbox, crm: CRM, notify: Notifier) -> None:
+    def __init__(
+        self,
+        outbox: Outbox,
+        crm: CRM,
+        notify: Notifier,
+        after_claim: Callable[[Sequence[Notice]], None] = lambda notices: None,
+    ) -> None:
         self._outbox = outbox
         self._crm = crm
         self._notify = notify
+        self._after_claim = after_claim
+        self._told = threading.local()
         self._next_sweep = 0.0
         self._sweep_lock = threading.Lock()
 
@@ -352,13 +362,22 @@ class ApplyToCrm:
             self._tell(entry, "queued", reason="still waiting")
 
     def __call__(self, entries: list[OutboxEntry]) -> None:
-        writes = self._left_to_write(entries)
-        held = self._outbox.renew([w.entry for w in writes])
-        for w in writes:
-            if w.entry.id not in held:  # taken over (a lapsed lease): the new holder writes it
-                log.warning("CRM update %s: claim lost before writing it", w.entry.id)
-        writes = self.write([w for w in writes if w.entry.id in held])
-        self._record(writes)
+        self._told.notices = []
+        try:
+            writes = self._left_to_write(entries)
+            held = self._outbox.renew([w.entry for w in writes])
+            for w in writes:
+                if w.entry.id not in held:  # taken over (a lapsed lease): the new holder writes it
+                    log.warning("CRM update %s: claim lost before writing it", w.entry.id)
+            writes = self.write([w for w in writes if w.entry.id in held])
+            self._record(writes)
+        finally:
+            told, self._told.notices = self._told.notices, None
+            if told:
+                try:
+                    self._after_claim(told)
+                except Exception:  # what people see is refreshed on their next look anyway
+                    log.exception("could not refresh what %d people see", len({n.requested_by for n in told}))
 
     def write(self, writes: list[Write]) -> list[Write]:
         """Write the claim's changes (one batch update) and then its notes (one batch create), and
@@ -505,6 +524,10 @@ class ApplyToCrm:
             self._notify(notice)
         except Exception:  # a failed confirmation must not undo or repeat the CRM write
             log.exception("could not tell %s about outbox entry %s", entry.requested_by, entry.id)
+            return
+        told = getattr(self._told, "notices", None)
+        if told is not None:  # within a claim (not the housekeeping sweep)
+            told.append(notice)
 
 
 def _deal_summary(deal: Deal) -> dict[str, Any]:
