@@ -340,3 +340,26 @@ def test_notes_of_a_first_attempt_make_no_search_at_the_wire_of_the_running_app(
         assert note["associations"]["deals"] == [team.acme]
     finally:
         stop_app(app)
+
+
+def test_a_claim_of_one_persons_updates_redraws_their_home_once_with_the_new_values(
+    engine: Any, database_url: str, fake_slack: FakeSlack, fake_hubspot: FakeHubSpot
+) -> None:
+    team = seed(fake_hubspot, fake_slack)
+    app = start_drumbeat(database_url, fake_slack, fake_hubspot, clock=SettableClock(), worker=False)
+    try:
+        urls = [fake_slack.response_url() for _ in range(3)]
+        for text, url in zip(
+            ("acme corp amount=31k", "umbrella amount=32k", "initech amount=33k"), urls, strict=True
+        ):
+            app.slack.slash_command(text, user_id="U0ALICE", response_url=url)
+        app.runtime.commands.run_once()
+        before = len([v for v in fake_slack.views if v.method == "views.publish"])
+        assert app.runtime.worker.run_once() == 1
+        published = [v for v in fake_slack.views if v.method == "views.publish"][before:]
+        assert [v.user_id for v in published] == ["U0ALICE"]
+        assert "33" in json.dumps(fake_slack.home_view("U0ALICE"))  # drawn after the last save
+        assert all(any("Saved" in json.dumps(r) for r in fake_slack.responses(u)) for u in urls)
+        assert fake_hubspot.deals[team.initech]["properties"]["amount"] == "33000"
+    finally:
+        stop_app(app)
