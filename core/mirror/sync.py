@@ -333,10 +333,11 @@ def _upsert(session: Session, model: type[Base], rows: Sequence[dict[str, Any]],
     session.execute(statement.on_conflict_do_update(index_elements=list(key_set), set_=updates), rows)
 
 
-def store_deal(session: Session, deal: Deal, now: datetime) -> None:
-    """Write one deal as the CRM just returned it into the mirror (after Drumbeat changed it)."""
-    _upsert(session, MirrorDeal, [_deal_row(deal, now)], ["id"])
-    record_states(session, [deal], now)
+def store_deals(session: Session, deals: Sequence[Deal], now: datetime) -> None:
+    """Write deals as the CRM just returned them into the mirror (after Drumbeat changed them)."""
+    if deals:
+        _upsert(session, MirrorDeal, [_deal_row(deal, now) for deal in deals], ["id"])
+        record_states(session, deals, now)
 
 
 def as_written(

@@ -224,6 +224,26 @@ class LeasedQueue(Generic[Row]):
             released += self._record(row, {"locked_by": None, "attempts": max(attempt - 1, 0)}, None)
         return released
 
+    def finish_many(
+        self,
+        rows: Sequence[tuple[Row, dict[str, Any]]],
+        *,
+        also: Callable[[Session, list[Row]], None] | None = None,
+    ) -> list[Row]:
+        """`finish` for many rows in one transaction, each fenced alone; `also` runs in it with the
+        rows still held. Returns those (the others' claims were lost: their workers say nothing)."""
+        if not rows:
+            return []
+        with self._sessions.begin() as session:
+            held = [
+                row
+                for row, values in rows
+                if self._fenced(session, row, {"status": self.spec.done, **values}, None)
+            ]
+            if held and also is not None:
+                also(session, held)
+        return held
+
     def _record(
         self,
         row: Row,
@@ -232,23 +252,29 @@ class LeasedQueue(Generic[Row]):
         *,
         locked_until: datetime | None = None,
     ) -> bool:
-        ident, holder, attempt = _claim(row)
         with self._sessions.begin() as session:
-            result: Any = session.execute(
-                update(self.spec.model)
-                .where(
-                    self.column("id") == ident,
-                    self.column("status") == self.spec.waiting,
-                    self.column("locked_by") == holder,
-                    self.column("attempts") == attempt,
-                )
-                .values(locked_until=locked_until, **values)
-            )
-            if not result.rowcount:
+            if not self._fenced(session, row, values, locked_until):
                 return False
             if also is not None:
                 also(session)
         return True
+
+    def _fenced(
+        self, session: Session, row: Row, values: dict[str, Any], locked_until: datetime | None
+    ) -> bool:
+        """Write the row's outcome if this claim still holds it (holder and attempt unchanged)."""
+        ident, holder, attempt = _claim(row)
+        result: Any = session.execute(
+            update(self.spec.model)
+            .where(
+                self.column("id") == ident,
+                self.column("status") == self.spec.waiting,
+                self.column("locked_by") == holder,
+                self.column("attempts") == attempt,
+            )
+            .values(locked_until=locked_until, **values)
+        )
+        return bool(result.rowcount)
 
 
 class QueueWorker(Generic[Row]):

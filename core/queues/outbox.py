@@ -35,7 +35,7 @@ from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select, t
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from core.deals.fields import FIELD_BY_NAME, FIELDS
-from core.mirror.sync import as_written, drop_deals, store_deal
+from core.mirror.sync import as_written, drop_deals, store_deals
 from core.models import AuditEntry, OutboxEntry, ReceivedCommand
 from core.queues.commands import command_of_key
 from core.queues.leased import LEASE, LeasedQueue, QueueSpec, QueueWorker
@@ -260,15 +260,20 @@ class Outbox(LeasedQueue[OutboxEntry]):
             session.expunge_all()
         return rows
 
-    def complete(self, entry: OutboxEntry, deal: Deal, superseded: Sequence[str] = ()) -> bool:
-        """Record success (and the fields a later update had set first, not written);
-        False when this worker no longer holds the entry (then it says nothing)."""
+    def complete(self, done: Sequence[tuple[OutboxEntry, Deal, Sequence[str]]]) -> list[OutboxEntry]:
+        """Record each success (with the fields a later update had set first, not written) and its
+        deal in the mirror, in one transaction; returns the entries this worker still held (the
+        others' new holders record and tell them)."""
         now = self._clock()
-        why = f"superseded by a later update: {', '.join(superseded)}" if superseded else None
-        return self.finish(
-            entry,
-            {"completed_at": now, "result": _deal_summary(deal), "last_error": why},
-            also=lambda session: store_deal(session, deal, now),
+        deals = {entry.id: deal for entry, deal, _ in done}
+
+        def outcome(deal: Deal, superseded: Sequence[str]) -> dict[str, Any]:
+            why = f"superseded by a later update: {', '.join(superseded)}" if superseded else None
+            return {"completed_at": now, "result": _deal_summary(deal), "last_error": why}
+
+        return self.finish_many(
+            [(entry, outcome(deal, superseded)) for entry, deal, superseded in done],
+            also=lambda session, held: store_deals(session, [deals[e.id] for e in held], now),
         )
 
     def reject(self, entry: OutboxEntry, reason: str, *, gone: bool = False) -> bool:
@@ -459,8 +464,10 @@ class ApplyToCrm:
                 self._failed(entry, w.failed)
             elif entry.deal_id not in deals:
                 self._failed(entry, CrmNotFound("the deal could not be read back after the write"))
-            elif self._outbox.complete(entry, deals[entry.deal_id], w.superseded):
-                self._tell(entry, "done", after=deals[entry.deal_id], changes=w.changes)
+        done = [w for w in writes if w.ready and w.entry.deal_id in deals]
+        by_id = {w.entry.id: w for w in done}
+        for entry in self._outbox.complete([(w.entry, deals[w.entry.deal_id], w.superseded) for w in done]):
+            self._tell(entry, "done", after=deals[entry.deal_id], changes=by_id[entry.id].changes)
 
     def _deals_after(self, writes: list[Write]) -> dict[str, Deal]:
         """Each written deal as it now is: the mirror with the CRM's answer laid over it; a deal the
