@@ -462,7 +462,10 @@ class HubSpotCRM:
             request = NoteBatchInput(
                 inputs=[
                     NoteBatchItem(
-                        properties=_note_properties(note), associations=_note_associations(note.deal_id)
+                        properties=_note_properties(note),
+                        associations=_note_associations(note.deal_id),
+                        # Multi-status errors name an input by its trace id: the note's key.
+                        object_write_trace_id=note.idempotency_key,
                     )
                     for note in pending.values()
                 ]
@@ -497,7 +500,12 @@ class HubSpotCRM:
                     result.done[found.idempotency_key] = Note(
                         id=str(obj["id"]), deal_id=found.deal_id, body=found.body, timestamp=found.timestamp
                     )
-            unanswered = [key for key in pending if key not in result.done]
+            for error in answer.get("errors") or []:  # a 207: some refused, the others made
+                message = str(error.get("message") or "invalid note") if isinstance(error, dict) else ""
+                for key in _trace_ids(error):
+                    if key in pending and key not in result.done:
+                        result.refused[key] = CrmRejected(f"HubSpot refused the note: {message}")
+            unanswered = [key for key in pending if key not in result.done and key not in result.refused]
             if unanswered:
                 raise CrmUnavailable(
                     "HubSpot did not say what became of some notes; they will be looked for."
@@ -784,6 +792,16 @@ def _context_ids(error: dict[str, Any]) -> list[str]:
     context = error.get("context")
     ids = context.get("ids") if isinstance(context, dict) else None
     return [str(i) for i in ids] if isinstance(ids, list) else []
+
+
+def _trace_ids(error: Any) -> list[str]:
+    """The `objectWriteTraceId`s a multi-status error names (on the error or in its context)."""
+    if not isinstance(error, dict):
+        return []
+    context = error.get("context")
+    in_context = context.get("objectWriteTraceId") if isinstance(context, dict) else None
+    named = error.get("objectWriteTraceId") or in_context or []
+    return [str(named)] if isinstance(named, str) else [str(n) for n in named]
 
 
 def _note_properties(note: NoteDraft) -> dict[str, str]:

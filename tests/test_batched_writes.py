@@ -137,8 +137,10 @@ def test_notes_go_in_one_batch_create_with_no_search_and_a_retry_finds_them(
     assert all(len(_notes_with(fake_hubspot, f"Met them {i}")) == 1 for i in range(7))
 
 
-def test_a_note_hubspot_refuses_is_refused_alone(fake_hubspot: FakeHubSpot) -> None:
+@pytest.mark.parametrize("shape", ["400 for the batch", "207 multi-status"])
+def test_a_note_hubspot_refuses_is_refused_alone(fake_hubspot: FakeHubSpot, shape: str) -> None:
     seed_team(fake_hubspot)
+    fake_hubspot.partial_batches = shape.startswith("207")
     ids = _deals(fake_hubspot, 5)
     fake_hubspot.archive_deal(ids[3])  # the note's association is refused: the batch is all or nothing
     drafts = [NoteDraft(deal_id, f"Note {i}", AT, f"n{i}k") for i, deal_id in enumerate(ids)]
@@ -147,6 +149,8 @@ def test_a_note_hubspot_refuses_is_refused_alone(fake_hubspot: FakeHubSpot) -> N
     assert "does not exist" in str(result.refused["n3k"])
     assert sorted(result.done) == ["n0k", "n1k", "n2k", "n4k"]
     assert [len(_notes_with(fake_hubspot, f"Note {i}")) for i in range(5)] == [1, 1, 1, 0, 1]
+    if shape.startswith("207"):
+        assert fake_hubspot.request_count(path_contains=NOTE_BATCH_CREATE) == 1
 
 
 def test_a_batch_create_retried_after_a_lost_answer_makes_no_second_note(fake_hubspot: FakeHubSpot) -> None:

@@ -35,7 +35,8 @@ Behaviour worth knowing:
   the refused inputs unless ``batch_errors_name_ids`` is off); with ``partial_batches`` it
   answers 207 Multi-Status, applying the valid inputs, one error per refused input
   (``context.ids``). Ids that do not exist are always a 207 ``OBJECT_NOT_FOUND`` error.
-  Notes batch create is all or nothing (400 naming the bad input's problem).
+  Notes batch create is all or nothing (400 naming the bad input's problem); with
+  ``partial_batches``, inputs with an ``objectWriteTraceId`` get a 207 naming the refused ones.
 * Search keeps an index (live records in id order, parsed number/datetime
   values) that the fake's write paths keep up to date; change records through
   the state helpers or the API, not by editing ``fake.deals`` dicts in place.
@@ -1495,7 +1496,9 @@ class FakeHubSpot:
         self, params: dict[str, str], query: dict[str, list[str]], body: Any
     ) -> tuple[int, JSON]:
         """All or nothing, as HubSpot's batch create without multi-status: one invalid input (a
-        bad timestamp, a deal that does not exist) refuses the whole batch with that input's error."""
+        bad timestamp, a deal that does not exist) refuses the whole batch with that input's error.
+        With `partial_batches`, inputs carrying an `objectWriteTraceId` get multi-status: 207, the
+        valid ones made, one error per refused input naming its trace id."""
         data = self._body_dict(body)
         inputs = data.get("inputs")
         if not isinstance(inputs, list):
@@ -1503,7 +1506,25 @@ class FakeHubSpot:
         if len(inputs) > BATCH_INPUT_MAX:
             raise _validation(f"Batch input size exceeded. Max size is {BATCH_INPUT_MAX}, got {len(inputs)}")
         started = format_instant(_as_utc(self.clock()))
-        checked = [self._note_input(self._body_dict(item)) for item in inputs]
+        checked: list[tuple[dict[str, str | None], list[str]]] = []
+        errors: list[JSON] = []
+        for item in inputs:
+            data = self._body_dict(item)
+            trace = data.get("objectWriteTraceId")
+            try:
+                checked.append(self._note_input(data))
+            except _ApiError as error:
+                # Multi-status needs each input's trace id, to say which one was refused.
+                if not (self.partial_batches and trace) or not isinstance(error.body, dict):
+                    raise
+                errors.append(
+                    {
+                        "status": "error",
+                        "category": error.body.get("category", "VALIDATION_ERROR"),
+                        "message": error.body.get("message", ""),
+                        "context": {"objectWriteTraceId": [str(trace)]},
+                    }
+                )
         results = []
         for props, deal_ids in checked:
             record = self._store_note(props, deal_ids)
@@ -1514,7 +1535,9 @@ class FakeHubSpot:
             "startedAt": started,
             "completedAt": format_instant(_as_utc(self.clock())),
         }
-        return 201, payload
+        if errors:
+            payload |= {"numErrors": len(errors), "errors": errors}
+        return (207 if errors else 201), payload
 
     def _note_input(self, data: JSON) -> tuple[dict[str, str | None], list[str]]:
         """A note's properties and the deals it is associated with, checked; 400 when invalid."""
