@@ -153,10 +153,12 @@ def create_runtime(
         wake_worker=outbox_wakeup.set,
     )
     foreground = Foreground()
+    notifier = SlackNotifier(client, deals)
     worker = outbox_worker(
         Outbox(services.sessions, services.clock),
         services.crm,
-        SlackNotifier(client, deals),
+        notifier,
+        after_claim=notifier.refresh_homes,
         threads=worker_threads,
         between_items=foreground.yield_to_requests,
         wakeup=outbox_wakeup,

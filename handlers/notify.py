@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from http.client import HTTPException
 from typing import Any
 
@@ -69,9 +69,13 @@ class SlackNotifier:
             changes = self._deals.desk.describe(deal, dict(notice.changes), dict(notice.before))
             content = blocks.done(deal, changes, notice.note, label)
         post_reply(self._client, notice.requested_by, notice.response_url, content)
-        if notice.kind == "done":
+
+    def refresh_homes(self, notices: Sequence[Notice]) -> None:
+        """After a claim's notices: each person with an update saved gets their App Home redrawn once
+        (a claim may save a hundred of one person's updates)."""
+        for user_id in dict.fromkeys(n.requested_by for n in notices if n.kind == "done"):
             try:
-                publish_home(self._client, self._deals, notice.requested_by)
+                publish_home(self._client, self._deals, user_id)
             except SlackApiError as exc:
                 log.warning("could not refresh App Home: %s", exc.response.get("error"))
 

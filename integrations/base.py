@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,35 @@ class Note:
 
 
 @dataclass(frozen=True, slots=True)
+class NoteDraft:
+    """A note to log on a deal; `idempotency_key` makes a second write of it find the first."""
+
+    deal_id: str
+    body: str
+    timestamp: datetime
+    idempotency_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class DealWritten:
+    """What the CRM answered for one deal of a batch update: the `Deal` fields it returned (by
+    `Deal`'s names), to lay over what Drumbeat already knows of the deal. No read after a write."""
+
+    deal_id: str
+    fields: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult(Generic[T]):
+    """A batch write's outcome per input: `done` by key, and `refused` by key with the error a
+    person can read (CrmRejected for a value, CrmNotFound for a deal gone). Keys: deal ids for
+    updates, idempotency keys for notes. A fault of the whole batch (outage, token) is raised."""
+
+    done: dict[str, T] = field(default_factory=dict)
+    refused: dict[str, CrmError] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class DealPage:
     """One page of deals and, when the CRM says, how many match in all (for progress bars)."""
 
@@ -129,7 +160,12 @@ class CrmUnavailable(CrmError):
 
 
 class CrmRejected(CrmError):
-    """The CRM refused the request for a reason a person can fix (e.g. an invalid value)."""
+    """The CRM refused the request for a reason a person can fix (e.g. an invalid value); `ids`
+    are the inputs of a batch the CRM named as refused, when it named them."""
+
+    def __init__(self, message: str, ids: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.ids = tuple(ids)
 
 
 class CrmNotFound(CrmError):
@@ -172,8 +208,19 @@ class CRM(Protocol):
 
     def update_deal(self, deal_id: str, update: DealUpdate) -> Deal: ...
 
+    def update_deals(self, updates: Mapping[str, DealUpdate]) -> BatchResult[DealWritten]:
+        """Write many deals' changes in as few requests as the CRM allows (HubSpot: 100 a batch);
+        a refused value refuses only its own deal, the others are written."""
+        ...
+
     def add_note(self, deal_id: str, body: str, *, timestamp: datetime, idempotency_key: str) -> Note:
         """Log a note on a deal; a second call with the same key returns the first note."""
+        ...
+
+    def add_notes(self, notes: Sequence[NoteDraft], *, look_first: Collection[str] = ()) -> BatchResult[Note]:
+        """Log many notes in as few requests as the CRM allows. Notes whose key is in `look_first`
+        (a write that may have been made before: a retry after a crash) are looked for first and
+        not made again; the others are written without a look."""
         ...
 
     def deal_url(self, deal_id: str) -> str: ...

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import fields
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -11,13 +12,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from integrations.base import (
     EDITABLE_PROPERTIES,
+    BatchResult,
     CrmNotFound,
     CrmRejected,
     CrmUnavailable,
     Deal,
     DealPage,
     DealUpdate,
+    DealWritten,
     Note,
+    NoteDraft,
     Owner,
     Pipeline,
     Stage,
@@ -139,6 +143,32 @@ class DemoCRM:
                 row.closed_lost_reason = update.closed_lost_reason
             row.last_modified_at = self._clock()
             return _deal(row, stages)
+
+    def update_deals(self, updates: Mapping[str, DealUpdate]) -> BatchResult[DealWritten]:
+        """One deal at a time: the demo CRM is a local table, with no requests to save."""
+        result: BatchResult[DealWritten] = BatchResult()
+        for deal_id, update in updates.items():
+            try:
+                deal = self.update_deal(deal_id, update)
+            except (CrmRejected, CrmNotFound) as exc:
+                result.refused[deal_id] = exc
+            else:
+                result.done[deal_id] = DealWritten(
+                    deal_id, {f.name: getattr(deal, f.name) for f in fields(deal)}
+                )
+        return result
+
+    def add_notes(self, notes: Sequence[NoteDraft], *, look_first: Collection[str] = ()) -> BatchResult[Note]:
+        """One note at a time; its key is unique in the table, so a second write finds the first."""
+        result: BatchResult[Note] = BatchResult()
+        for note in notes:
+            try:
+                result.done[note.idempotency_key] = self.add_note(
+                    note.deal_id, note.body, timestamp=note.timestamp, idempotency_key=note.idempotency_key
+                )
+            except (CrmRejected, CrmNotFound) as exc:
+                result.refused[note.idempotency_key] = exc
+        return result
 
     def add_note(self, deal_id: str, body: str, *, timestamp: datetime, idempotency_key: str) -> Note:
         try:

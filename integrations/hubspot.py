@@ -9,25 +9,30 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time as dtime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from hubspot import HubSpot
 from hubspot.crm.deals import (
+    BatchInputSimplePublicObjectBatchInput,
     BatchReadInputSimplePublicObjectId,
     Filter,
     FilterGroup,
     PublicObjectSearchRequest,
+    SimplePublicObjectBatchInput,
     SimplePublicObjectId,
     SimplePublicObjectInput,
 )
 from hubspot.crm.objects.notes import (
+    BatchInputSimplePublicObjectBatchInputForCreate as NoteBatchInput,
     Filter as NoteFilter,
     FilterGroup as NoteFilterGroup,
     PublicObjectSearchRequest as NoteSearchRequest,
+    SimplePublicObjectBatchInputForCreate as NoteBatchItem,
     SimplePublicObjectInputForCreate as NoteInput,
 )
 from urllib3.exceptions import HTTPError as Urllib3Error
@@ -37,7 +42,9 @@ from integrations._ratelimit import SlidingWindowLimiter
 from integrations._retry import RetryPolicy, parse_retry_after
 from integrations.base import (
     EDITABLE_PROPERTIES,
+    BatchResult,
     CrmAuthError,
+    CrmError,
     CrmNotFound,
     CrmRejected,
     CrmScopeMissing,
@@ -45,7 +52,9 @@ from integrations.base import (
     Deal,
     DealPage,
     DealUpdate,
+    DealWritten,
     Note,
+    NoteDraft,
     Owner,
     Pipeline,
     Stage,
@@ -80,6 +89,8 @@ PERSON_EDITED_PROPERTIES = [
 PERSON_SOURCES = {"CRM_UI", "MOBILE_IOS", "MOBILE_ANDROID"}
 LIST_PAGE_SIZE = 100
 NOTE_TO_DEAL_ASSOCIATION = 214
+NOTE_SEARCH_GROUPS = 5  # HubSpot's most filterGroups in one search: one note looked for in each
+_NOTE_REF = re.compile(r"\(Drumbeat ref ([^()\s]+)\)")
 RATE_LIMITED = "rate limited (429)"
 SEARCH_REQUESTS_PER_SECOND = 4  # one under HubSpot's 5/s, for clock skew between us and them
 # Scope HubSpot asks for, per kind of call, to name it when a 403 body does not.
@@ -127,6 +138,7 @@ class HubSpotCRM:
         self._deals_search = client.crm.deals.search_api
         self._deals_basic = client.crm.deals.basic_api
         self._deals_batch = client.crm.deals.batch_api
+        self._notes_batch = client.crm.objects.notes.batch_api
         self._pipelines = client.crm.pipelines.pipelines_api
         self._owners = client.crm.owners.owners_api
         self._properties = client.crm.properties.core_api
@@ -158,17 +170,7 @@ class HubSpotCRM:
         timeout = self._timeout
         note = NoteInput(
             properties={"hs_timestamp": "not-a-date (Drumbeat scope check)"},
-            associations=[
-                {
-                    "to": {"id": _NO_SUCH_ID},
-                    "types": [
-                        {
-                            "associationCategory": "HUBSPOT_DEFINED",
-                            "associationTypeId": NOTE_TO_DEAL_ASSOCIATION,
-                        }
-                    ],
-                }
-            ],
+            associations=_note_associations(_NO_SUCH_ID),
         )
         probes: list[tuple[str, str, Callable[[], object]]] = [
             (
@@ -338,26 +340,37 @@ class HubSpotCRM:
         )
         return self.get_deal(deal_id)
 
+    def update_deals(self, updates: Mapping[str, DealUpdate]) -> BatchResult[DealWritten]:
+        """Batch update, 100 deals a request. The answer carries each deal's id and the properties
+        HubSpot returned: no read after the write. A refused value refuses only its own deal: a 207
+        names it in `errors`; a 400 for the whole batch is sent again without the inputs it names,
+        or split in halves until the refused one stands alone, so the others still land."""
+        result: BatchResult[DealWritten] = BatchResult()
+        items = list(updates.items())
+        for start in range(0, len(items), BATCH_SIZE):
+            self._update_batch(dict(items[start : start + BATCH_SIZE]), result)
+        return result
+
+    def add_notes(self, notes: Sequence[NoteDraft], *, look_first: Collection[str] = ()) -> BatchResult[Note]:
+        """Batch create, 100 notes a request, each associated with its deal; only the notes in
+        `look_first` are searched for first (five to a search), so the happy path makes none."""
+        result: BatchResult[Note] = BatchResult()
+        todo = list({note.idempotency_key: note for note in notes}.values())
+        maybe_made = [note for note in todo if note.idempotency_key in look_first]
+        if maybe_made:
+            result.done.update(self._find_notes(maybe_made))
+            todo = [note for note in todo if note.idempotency_key not in result.done]
+        for start in range(0, len(todo), BATCH_SIZE):
+            self._create_notes(todo[start : start + BATCH_SIZE], result)
+        return result
+
     def add_note(self, deal_id: str, body: str, *, timestamp: datetime, idempotency_key: str) -> Note:
         existing = self._find_note(deal_id, idempotency_key)
         if existing is not None:
             return existing
         note_input = NoteInput(
-            properties={
-                "hs_note_body": f"{body}\n\n(Drumbeat ref {idempotency_key})",
-                "hs_timestamp": _iso(timestamp),
-            },
-            associations=[
-                {
-                    "to": {"id": deal_id},
-                    "types": [
-                        {
-                            "associationCategory": "HUBSPOT_DEFINED",
-                            "associationTypeId": NOTE_TO_DEAL_ASSOCIATION,
-                        }
-                    ],
-                }
-            ],
+            properties=_note_properties(NoteDraft(deal_id, body, timestamp, idempotency_key)),
+            associations=_note_associations(deal_id),
         )
         # A POST is not safe to repeat blindly: before retrying, look for a note the failed try made.
         created = self._call(
@@ -399,37 +412,154 @@ class HubSpotCRM:
 
     # --- plumbing ---
 
-    def _find_note(self, deal_id: str, idempotency_key: str) -> Note | None:
-        request = NoteSearchRequest(
-            filter_groups=[
-                NoteFilterGroup(
-                    filters=[
-                        NoteFilter(property_name="associations.deal", operator="EQ", value=deal_id),
-                        NoteFilter(
-                            property_name="hs_note_body", operator="CONTAINS_TOKEN", value=idempotency_key
-                        ),
-                    ]
-                )
-            ],
-            properties=["hs_note_body", "hs_timestamp"],
-            limit=1,
-        )
-        response = self._call(
-            "notes",
-            lambda: self._notes_search.do_search(
-                public_object_search_request=request, _request_timeout=self._timeout
-            ),
-            search=True,
-        )
-        for obj in response.results:
-            props = obj.properties or {}
-            return Note(
-                id=str(obj.id),
-                deal_id=deal_id,
-                body=props.get("hs_note_body") or "",
-                timestamp=_parse_datetime(props.get("hs_timestamp")) or datetime.now(UTC),
+    def _update_batch(self, updates: dict[str, DealUpdate], result: BatchResult[DealWritten]) -> None:
+        pending = dict(updates)
+        while pending:
+            request = BatchInputSimplePublicObjectBatchInput(
+                inputs=[
+                    SimplePublicObjectBatchInput(id=deal_id, properties=_update_properties(update))
+                    for deal_id, update in pending.items()
+                ]
             )
-        return None
+            try:
+                # The same values again change nothing: a batch update is safe to repeat.
+                response = self._call(
+                    "deals",
+                    lambda request=request: _raw_json(  # type: ignore[misc]
+                        self._deals_batch.update(
+                            request, _request_timeout=self._timeout, _preload_content=False
+                        )
+                    ),
+                )
+            except CrmRejected as exc:  # the whole batch refused for what some inputs hold
+                named = [deal_id for deal_id in exc.ids if deal_id in pending]
+                if len(pending) == 1 or len(named) == 1:
+                    refused = named[0] if named else next(iter(pending))
+                    result.refused[refused] = exc
+                    del pending[refused]
+                    continue
+                # Several refused, or none named: halves, until each refused one stands alone.
+                ids = named or list(pending)
+                halves = [ids[: len(ids) // 2], ids[len(ids) // 2 :]] if not named else [[i] for i in ids]
+                for part in halves:
+                    self._update_batch({deal_id: pending.pop(deal_id) for deal_id in part}, result)
+                continue
+            for obj in response.get("results") or []:
+                deal_id = str(obj.get("id")) if isinstance(obj, dict) else ""
+                if deal_id in pending:
+                    result.done[deal_id] = DealWritten(deal_id, _deal_fields(obj.get("properties") or {}))
+            for deal_id, error in _batch_errors(response, "deal").items():
+                if deal_id in pending and deal_id not in result.done:
+                    result.refused[deal_id] = error
+            unanswered = [d for d in pending if d not in result.done and d not in result.refused]
+            if unanswered:
+                raise CrmUnavailable(f"HubSpot did not say what became of deals {', '.join(unanswered)}.")
+            return
+
+    def _create_notes(self, notes: Sequence[NoteDraft], result: BatchResult[Note]) -> None:
+        pending = {note.idempotency_key: note for note in notes}
+        while pending:
+            request = NoteBatchInput(
+                inputs=[
+                    NoteBatchItem(
+                        properties=_note_properties(note),
+                        associations=_note_associations(note.deal_id),
+                        # Multi-status errors name an input by its trace id: the note's key.
+                        object_write_trace_id=note.idempotency_key,
+                    )
+                    for note in pending.values()
+                ]
+            )
+            try:
+                # A POST is not safe to repeat blindly: before retrying, look for notes the failed try made.
+                answer: Any = self._call(
+                    "notes",
+                    lambda request=request: _raw_json(  # type: ignore[misc]
+                        self._notes_batch.create(
+                            request, _request_timeout=self._timeout, _preload_content=False
+                        )
+                    ),
+                    before_retry=lambda: self._find_notes(list(pending.values())) or None,
+                )
+            except CrmRejected as exc:  # all or nothing: find the refused note by halves
+                if len(pending) == 1:
+                    result.refused[next(iter(pending))] = exc
+                    return
+                keys = list(pending)
+                for part in (keys[: len(keys) // 2], keys[len(keys) // 2 :]):
+                    self._create_notes([pending[key] for key in part], result)
+                return
+            if "results" not in answer:  # notes a failed try made: write only the others
+                for key, note in answer.items():
+                    result.done[key] = note
+                    pending.pop(key, None)
+                continue
+            for obj in answer.get("results") or []:
+                found = _note_of(obj, pending)
+                if found is not None:
+                    result.done[found.idempotency_key] = Note(
+                        id=str(obj["id"]), deal_id=found.deal_id, body=found.body, timestamp=found.timestamp
+                    )
+            for error in answer.get("errors") or []:  # a 207: some refused, the others made
+                message = str(error.get("message") or "invalid note") if isinstance(error, dict) else ""
+                for key in _trace_ids(error):
+                    if key in pending and key not in result.done:
+                        result.refused[key] = CrmRejected(f"HubSpot refused the note: {message}")
+            unanswered = [key for key in pending if key not in result.done and key not in result.refused]
+            if unanswered:
+                raise CrmUnavailable(
+                    "HubSpot did not say what became of some notes; they will be looked for."
+                )
+            return
+
+    def _find_note(self, deal_id: str, idempotency_key: str) -> Note | None:
+        return self._find_notes([NoteDraft(deal_id, "", datetime.now(UTC), idempotency_key)]).get(
+            idempotency_key
+        )
+
+    def _find_notes(self, notes: Sequence[NoteDraft]) -> dict[str, Note]:
+        """The notes already made for these drafts, by key: five looked for in each search."""
+        found: dict[str, Note] = {}
+        for start in range(0, len(notes), NOTE_SEARCH_GROUPS):
+            group = notes[start : start + NOTE_SEARCH_GROUPS]
+            request = NoteSearchRequest(
+                filter_groups=[
+                    NoteFilterGroup(
+                        filters=[
+                            NoteFilter(property_name="associations.deal", operator="EQ", value=note.deal_id),
+                            NoteFilter(
+                                property_name="hs_note_body",
+                                operator="CONTAINS_TOKEN",
+                                value=note.idempotency_key,
+                            ),
+                        ]
+                    )
+                    for note in group
+                ],
+                properties=["hs_note_body", "hs_timestamp"],
+                limit=SEARCH_PAGE_SIZE,
+            )
+            response = self._call(
+                "notes",
+                lambda request=request: self._notes_search.do_search(  # type: ignore[misc]
+                    public_object_search_request=request, _request_timeout=self._timeout
+                ),
+                search=True,
+            )
+            wanted = {note.idempotency_key: note for note in group}
+            for obj in response.results:
+                props = obj.properties or {}
+                body = props.get("hs_note_body") or ""
+                ref = _NOTE_REF.search(body)
+                if ref is None or ref.group(1) not in wanted or ref.group(1) in found:
+                    continue
+                found[ref.group(1)] = Note(
+                    id=str(obj.id),
+                    deal_id=wanted[ref.group(1)].deal_id,
+                    body=body,
+                    timestamp=_parse_datetime(props.get("hs_timestamp")) or datetime.now(UTC),
+                )
+        return found
 
     def _call(
         self,
@@ -516,7 +646,7 @@ class HubSpotCRM:
             return RATE_LIMITED, parse_retry_after(headers.get("Retry-After"))
         if status >= 500:
             return f"server error ({status})", None
-        raise CrmRejected(f"HubSpot refused the change: {message or f'HTTP {status}'}")
+        raise CrmRejected(f"HubSpot refused the change: {message or f'HTTP {status}'}", _context_ids(body))
 
 
 def _latest_person_change(history: dict[str, Any]) -> datetime | None:
@@ -599,27 +729,104 @@ def _owner(raw: Any) -> Owner:
     )
 
 
+_DEFAULT_DEAL: dict[str, Any] = {
+    "name": "(unnamed deal)",
+    "owner_id": None,
+    "pipeline_id": "default",
+    "stage_id": "",
+    "amount": None,
+    "currency": None,
+    "close_date": None,
+    "next_step": None,
+    "last_activity_at": None,
+    "created_at": None,
+    "is_closed": False,
+    "is_won": False,
+    "closed_lost_reason": None,
+}
+# Each deal property Drumbeat reads: the `Deal` field it fills and how its text is read.
+_PROPERTY_FIELDS: dict[str, tuple[str, Callable[[str | None], Any]]] = {
+    "dealname": ("name", lambda v: v or "(unnamed deal)"),
+    "hubspot_owner_id": ("owner_id", lambda v: v or None),
+    "pipeline": ("pipeline_id", lambda v: v or "default"),
+    EDITABLE_PROPERTIES["stage_id"]: ("stage_id", lambda v: v or ""),
+    EDITABLE_PROPERTIES["amount"]: ("amount", lambda v: _parse_amount(v)),
+    "deal_currency_code": ("currency", lambda v: v or None),
+    EDITABLE_PROPERTIES["close_date"]: ("close_date", lambda v: _parse_date(v)),
+    EDITABLE_PROPERTIES["next_step"]: ("next_step", lambda v: v or None),
+    "notes_last_updated": ("last_activity_at", lambda v: _parse_datetime(v)),
+    "hs_lastmodifieddate": ("last_modified_at", lambda v: _parse_datetime(v) or datetime.now(UTC)),
+    "createdate": ("created_at", lambda v: _parse_datetime(v)),
+    "hs_is_closed": ("is_closed", lambda v: (v or "").lower() == "true"),
+    "hs_is_closed_won": ("is_won", lambda v: (v or "").lower() == "true"),
+    "closed_lost_reason": ("closed_lost_reason", lambda v: v or None),
+}
+
+
+def _deal_fields(props: dict[str, str | None]) -> dict[str, object]:
+    """The `Deal` fields these properties give, only those present (a write's answer holds some)."""
+    return {field: read(props.get(prop)) for prop, (field, read) in _PROPERTY_FIELDS.items() if prop in props}
+
+
 def _deal(deal_id: str, props: dict[str, str | None] | None) -> Deal:
-    p = props or {}
-    modified = _parse_datetime(p.get("hs_lastmodifieddate")) or datetime.now(UTC)
-    editable = {field: p.get(prop) for field, prop in EDITABLE_PROPERTIES.items()}
-    return Deal(
-        id=str(deal_id),
-        name=p.get("dealname") or "(unnamed deal)",
-        owner_id=p.get("hubspot_owner_id") or None,
-        pipeline_id=p.get("pipeline") or "default",
-        stage_id=editable["stage_id"] or "",
-        amount=_parse_amount(editable["amount"]),
-        currency=p.get("deal_currency_code") or None,
-        close_date=_parse_date(editable["close_date"]),
-        next_step=editable["next_step"] or None,
-        last_activity_at=_parse_datetime(p.get("notes_last_updated")),
-        last_modified_at=modified,
-        created_at=_parse_datetime(p.get("createdate")),
-        is_closed=(p.get("hs_is_closed") or "").lower() == "true",
-        is_won=(p.get("hs_is_closed_won") or "").lower() == "true",
-        closed_lost_reason=p.get("closed_lost_reason") or None,
-    )
+    fields = {"last_modified_at": datetime.now(UTC), **_DEFAULT_DEAL, **_deal_fields(props or {})}
+    return Deal(id=str(deal_id), **fields)
+
+
+def _batch_errors(response: dict[str, Any], what: str) -> dict[str, CrmError]:
+    """A 207's `errors`, by the input ids each names (`context.ids`)."""
+    refused: dict[str, CrmError] = {}
+    for error in response.get("errors") or []:
+        if not isinstance(error, dict):
+            continue
+        message = str(error.get("message") or "").strip()
+        for object_id in _context_ids(error):
+            if error.get("category") == "OBJECT_NOT_FOUND":
+                refused[object_id] = CrmNotFound(f"HubSpot has no such {what} (it may have been deleted).")
+            else:
+                refused[object_id] = CrmRejected(f"HubSpot refused the change: {message or 'invalid value'}")
+    return refused
+
+
+def _context_ids(error: dict[str, Any]) -> list[str]:
+    context = error.get("context")
+    ids = context.get("ids") if isinstance(context, dict) else None
+    return [str(i) for i in ids] if isinstance(ids, list) else []
+
+
+def _trace_ids(error: Any) -> list[str]:
+    """The `objectWriteTraceId`s a multi-status error names (on the error or in its context)."""
+    if not isinstance(error, dict):
+        return []
+    context = error.get("context")
+    in_context = context.get("objectWriteTraceId") if isinstance(context, dict) else None
+    named = error.get("objectWriteTraceId") or in_context or []
+    return [str(named)] if isinstance(named, str) else [str(n) for n in named]
+
+
+def _note_properties(note: NoteDraft) -> dict[str, str]:
+    return {
+        "hs_note_body": f"{note.body}\n\n(Drumbeat ref {note.idempotency_key})",
+        "hs_timestamp": _iso(note.timestamp),
+    }
+
+
+def _note_associations(deal_id: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "to": {"id": deal_id},
+            "types": [
+                {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": NOTE_TO_DEAL_ASSOCIATION}
+            ],
+        }
+    ]
+
+
+def _note_of(obj: Any, pending: Mapping[str, NoteDraft]) -> NoteDraft | None:
+    """Which draft a created note is: batch create does not promise its answer's order, the ref does."""
+    props = obj.get("properties") if isinstance(obj, dict) else None
+    ref = _NOTE_REF.search(str((props or {}).get("hs_note_body") or ""))
+    return pending.get(ref.group(1)) if ref else None
 
 
 def _update_properties(update: DealUpdate) -> dict[str, str]:

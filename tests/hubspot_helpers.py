@@ -67,3 +67,17 @@ def backdate(fake: FakeHubSpot, hours: float) -> None:
     """Make the fake stamp writes `hours` ago, so later writes clearly stand out from them."""
     start = datetime.now(UTC) - timedelta(hours=hours)
     fake.clock = lambda: start
+
+
+DEAL_BATCH_UPDATE = "/crm/v3/objects/deals/batch/update"
+NOTE_BATCH_CREATE = "/crm/v3/objects/notes/batch/create"
+
+
+def deal_writes(fake: FakeHubSpot) -> list[tuple[str, dict[str, str]]]:
+    """Every deal input of every batch update the fake received, in order: (deal id, properties)."""
+    return [
+        (str(item["id"]), dict(item["properties"]))
+        for request in list(fake.requests)
+        if request.method == "POST" and request.path.rstrip("/") == DEAL_BATCH_UPDATE
+        for item in request.body["inputs"]
+    ]

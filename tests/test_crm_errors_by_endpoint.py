@@ -15,7 +15,7 @@ def _flat(payload: dict[str, Any]) -> str:
     return json.dumps(payload, ensure_ascii=False)
 
 
-def test_a_404_from_the_notes_search_queues_the_note_and_keeps_the_deal(
+def test_a_404_from_the_notes_endpoint_queues_the_note_and_keeps_the_deal(
     engine: Any, database_url: str, fake_slack: FakeSlack, fake_hubspot: FakeHubSpot
 ) -> None:
     seed(fake_hubspot, fake_slack)
@@ -25,7 +25,8 @@ def test_a_404_from_the_notes_search_queues_the_note_and_keeps_the_deal(
     clock = SettableClock()
     app = start_drumbeat(database_url, fake_slack, fake_hubspot, clock=clock)
     try:
-        fake_hubspot.fail_next(4, status=404, path_contains="/notes/search")  # one round of retries
+        # One round of retries of the notes' batch create (a first attempt makes no search).
+        fake_hubspot.fail_next(4, status=404, path_contains="/notes/batch/create")
         url = fake_slack.response_url()
         ack = app.slack.slash_command('kestrel note "Met the CFO"', user_id="U0ALICE", response_url=url)
         assert "Working on it" in ack.text
@@ -40,7 +41,7 @@ def test_a_404_from_the_notes_search_queues_the_note_and_keeps_the_deal(
         found = app.slack.slash_command("kestrel", user_id="U0ALICE", response_url=fake_slack.response_url())
         assert "Kestrel" in found.text and "No deal matches" not in found.text
 
-        clock.advance(seconds=30)  # past the first backoff, the search answers again
+        clock.advance(seconds=30)  # past the first backoff: looked for (none made), then written
         wait_until(lambda: any("Saved" in _flat(r) for r in fake_slack.responses(url)), what="saved")
         notes = [
             n

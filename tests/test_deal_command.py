@@ -69,8 +69,10 @@ def flat(payload: dict[str, Any]) -> str:
 
 
 def hubspot_writes(hubspot: FakeHubSpot) -> int:
-    return hubspot.request_count(method="PATCH") + hubspot.request_count(
-        method="POST", path_contains="/notes"
+    return (
+        hubspot.request_count(method="PATCH")
+        + hubspot.request_count(path_contains="/deals/batch/update")
+        + hubspot.request_count(method="POST", path_contains="/notes")
     )
 
 

@@ -23,6 +23,7 @@ from tests.conftest import BOT_TOKEN, HUBSPOT_TOKEN, SIGNING_SECRET
 from tests.deal_scenario import RITUALS, SettableClock, seed, wait_until
 from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.slack import FakeSlack
+from tests.hubspot_helpers import DEAL_BATCH_UPDATE as WRITE
 from tests.slack_signing import SlackRequests
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -102,8 +103,8 @@ def test_sigterm_during_a_slow_crm_write_finishes_it_once_and_exits_0(
         with SlackRequests(f"http://127.0.0.1:{port}", SIGNING_SECRET) as slack:
             ack = slack.slash_command("acme corp amount=9k", user_id="U0ALICE", response_url=url)
         assert "Working on it" in ack.text
-        # The PATCH has reached HubSpot (which is slowly answering it): now the platform stops us.
-        wait_until(lambda: fake_hubspot.request_count(method="PATCH") == 1, timeout=20, what="the PATCH")
+        # The batch update has reached HubSpot (which is slowly answering it): now the platform stops us.
+        wait_until(lambda: fake_hubspot.request_count(path_contains=WRITE) == 1, timeout=20, what="the write")
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=60)
     finally:
@@ -112,7 +113,7 @@ def test_sigterm_during_a_slow_crm_write_finishes_it_once_and_exits_0(
             process.communicate()
     assert process.returncode == 0, stderr
     assert fake_hubspot.deals[team.acme]["properties"]["amount"] == "9000"
-    assert fake_hubspot.request_count(method="PATCH") == 1  # exactly once
+    assert fake_hubspot.request_count(path_contains=WRITE) == 1  # exactly once
     assert any("Saved" in json.dumps(r) for r in fake_slack.responses(url))  # the person was told
     assert "Traceback" not in stderr
     assert "shutting down" in stderr

@@ -29,6 +29,7 @@ from tests.conftest import BOT_TOKEN, HUBSPOT_TOKEN, SIGNING_SECRET, RunningApp,
 from tests.deal_scenario import SettableClock, outbox_rows, seed, start_drumbeat, wait_until
 from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.slack import FakeSlack
+from tests.hubspot_helpers import DEAL_BATCH_UPDATE as WRITE, deal_writes
 from tests.slack_signing import SlackRequests
 
 # Passes the edge's shape check (a scheme and a host) but no HTTP client can send to it.
@@ -335,13 +336,15 @@ def test_a_sigkilled_serve_has_its_claim_taken_over_by_the_other_replica_within_
         url = f"http://127.0.0.1:{port}"
         wait_until(lambda: _listening(url), timeout=30, what="serve listening")
         fake_hubspot.reset_requests()
-        fake_hubspot.latency = 20.0  # the doomed replica's PATCH hangs...
+        fake_hubspot.latency = 20.0  # the doomed replica's batch update hangs...
         with SlackRequests(url, SIGNING_SECRET) as slack:
             ack = slack.slash_command(
                 "acme corp amount=9300", user_id="U0ALICE", response_url=fake_slack.response_url()
             )
         assert "Working on it" in ack.text
-        wait_until(lambda: fake_hubspot.request_count(method="PATCH") == 1, timeout=30, what="the PATCH sent")
+        wait_until(
+            lambda: fake_hubspot.request_count(path_contains=WRITE) == 1, timeout=30, what="the write sent"
+        )
         (claimed,) = outbox_rows(survivor)
         assert claimed.status == "pending" and claimed.locked_until is not None
         doomed.send_signal(signal.SIGKILL)  # ...and the replica dies with it in flight
@@ -349,7 +352,9 @@ def test_a_sigkilled_serve_has_its_claim_taken_over_by_the_other_replica_within_
         killed_at = time.monotonic()
         fake_hubspot.latency = 0.0
         survivor.runtime.start_workers()
-        wait_until(lambda: fake_hubspot.request_count(method="PATCH") == 2, timeout=60, what="the takeover")
+        wait_until(
+            lambda: fake_hubspot.request_count(path_contains=WRITE) == 2, timeout=60, what="the takeover"
+        )
         takeover = time.monotonic() - killed_at
         print(f"takeover {takeover:.1f}s after the SIGKILL")
         assert takeover < 40
@@ -430,7 +435,7 @@ def test_fault_run_two_replicas_one_slow_the_last_update_of_each_deal_wins(
     """Defect 1 as a fault run: 4 deals, 12 updates each, sent alternately to two replicas; the
     first replica claims its commands but works them out only after the second applied all of its
     own, and the CRM
-    answers some PATCHes 500 or 429. Every deal must end on the last amount sent, and no deal may
+    answers some batch updates 500 or 429. Every deal must end on the last amount sent, and no deal may
     be written an amount older than one it was written before."""
     seed(fake_hubspot, fake_slack)
     deals = [
@@ -445,8 +450,8 @@ def test_fault_run_two_replicas_one_slow_the_last_update_of_each_deal_wins(
     sent: dict[str, list[int]] = {deal_id: [] for deal_id in deals}
     try:
         fake_hubspot.reset_requests()
-        fake_hubspot.fail_next(6, status=500, method="PATCH")
-        fake_hubspot.fail_next(4, status=429, method="PATCH")
+        fake_hubspot.fail_next(6, status=500, path_contains=WRITE)
+        fake_hubspot.fail_next(4, status=429, path_contains=WRITE)
         acked = 0
         for step in range(12):
             for name, deal_id in zip(("alpha", "bravo", "charlie", "delta"), deals, strict=True):
@@ -478,10 +483,9 @@ def test_fault_run_two_replicas_one_slow_the_last_update_of_each_deal_wins(
         wait_until(lambda: all(e.status != "pending" for e in outbox_rows(fast)), timeout=90, what="all done")
 
         written: dict[str, list[int]] = {deal_id: [] for deal_id in deals}
-        for request in fake_hubspot.requests:
-            deal_id = request.path.rsplit("/", 1)[-1]
-            if request.method == "PATCH" and deal_id in written:
-                written[deal_id].append(int(request.body["properties"]["amount"]))
+        for deal_id, properties in deal_writes(fake_hubspot):
+            if deal_id in written:
+                written[deal_id].append(int(properties["amount"]))
         out_of_order = 0
         for deal_id, amounts in written.items():
             place = [sent[deal_id].index(a) for a in amounts]
@@ -490,7 +494,7 @@ def test_fault_run_two_replicas_one_slow_the_last_update_of_each_deal_wins(
         statuses = [e.status for e in outbox_rows(fast)]
         print(
             f"sent 48, acked {acked}, applied {statuses.count('done')}, superseded "
-            f"{statuses.count('superseded')}, PATCHes {sum(map(len, written.values()))}, "
+            f"{statuses.count('superseded')}, deal writes {sum(map(len, written.values()))}, "
             f"out of order {out_of_order}, lost {sum(final[d] != sent[d][-1] for d in deals)}"
         )
         assert acked == 48

@@ -7,8 +7,8 @@ full run, when a deal names one the mirror does not know, or when they are older
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -333,10 +333,59 @@ def _upsert(session: Session, model: type[Base], rows: Sequence[dict[str, Any]],
     session.execute(statement.on_conflict_do_update(index_elements=list(key_set), set_=updates), rows)
 
 
-def store_deal(session: Session, deal: Deal, now: datetime) -> None:
-    """Write one deal as the CRM just returned it into the mirror (after Drumbeat changed it)."""
-    _upsert(session, MirrorDeal, [_deal_row(deal, now)], ["id"])
-    record_states(session, [deal], now)
+def store_deals(session: Session, deals: Sequence[Deal], now: datetime) -> None:
+    """Write deals as the CRM just returned them into the mirror (after Drumbeat changed them)."""
+    if deals:
+        _upsert(session, MirrorDeal, [_deal_row(deal, now) for deal in deals], ["id"])
+        record_states(session, deals, now)
+
+
+def as_written(
+    session: Session,
+    written: Mapping[str, Mapping[str, object]],
+    activity: Mapping[str, datetime] | None = None,
+) -> dict[str, Deal]:
+    """The deals as the mirror holds them with what the CRM answered to a write laid over them (no
+    read after a write). `written`: the `Deal` fields the CRM returned, by deal; `activity`: when a
+    note just logged on a deal was dated (its last activity moves to it, as the CRM's does). A stage
+    the answer gives without its closed and won flags takes them from the mirror's stages. Deals
+    the mirror does not hold are left out (the caller reads them)."""
+    activity = activity or {}
+    ids = sorted(set(written) | set(activity))
+    rows = session.scalars(select(MirrorDeal).where(MirrorDeal.id.in_(ids))).all()
+    deals: dict[str, Deal] = {}
+    for row in rows:
+        fields = dict(written.get(row.id, {}))
+        deal = replace(_mirrored(row), **fields)  # type: ignore[arg-type]
+        if "stage_id" in fields and "is_closed" not in fields:
+            stage = session.get(MirrorStage, (deal.pipeline_id, deal.stage_id))
+            if stage is not None:
+                deal = replace(deal, is_closed=stage.is_closed, is_won=stage.is_won)
+        noted = activity.get(row.id)
+        if noted is not None and (deal.last_activity_at is None or deal.last_activity_at < noted):
+            deal = replace(deal, last_activity_at=noted)
+        deals[row.id] = deal
+    return deals
+
+
+def _mirrored(row: MirrorDeal) -> Deal:
+    return Deal(
+        id=row.id,
+        name=row.name,
+        owner_id=row.owner_id,
+        pipeline_id=row.pipeline_id,
+        stage_id=row.stage_id,
+        amount=row.amount,
+        currency=row.currency,
+        close_date=row.close_date,
+        next_step=row.next_step,
+        last_activity_at=row.last_activity_at,
+        last_modified_at=row.last_modified_at,
+        created_at=row.created_at,
+        is_closed=row.is_closed,
+        is_won=row.is_won,
+        closed_lost_reason=row.closed_lost_reason,
+    )
 
 
 def drop_deals(session: Session, deal_ids: Sequence[str], now: datetime) -> None:

@@ -224,6 +224,26 @@ class LeasedQueue(Generic[Row]):
             released += self._record(row, {"locked_by": None, "attempts": max(attempt - 1, 0)}, None)
         return released
 
+    def finish_many(
+        self,
+        rows: Sequence[tuple[Row, dict[str, Any]]],
+        *,
+        also: Callable[[Session, list[Row]], None] | None = None,
+    ) -> list[Row]:
+        """`finish` for many rows in one transaction, each fenced alone; `also` runs in it with the
+        rows still held. Returns those (the others' claims were lost: their workers say nothing)."""
+        if not rows:
+            return []
+        with self._sessions.begin() as session:
+            held = [
+                row
+                for row, values in rows
+                if self._fenced(session, row, {"status": self.spec.done, **values}, None)
+            ]
+            if held and also is not None:
+                also(session, held)
+        return held
+
     def _record(
         self,
         row: Row,
@@ -232,32 +252,40 @@ class LeasedQueue(Generic[Row]):
         *,
         locked_until: datetime | None = None,
     ) -> bool:
-        ident, holder, attempt = _claim(row)
         with self._sessions.begin() as session:
-            result: Any = session.execute(
-                update(self.spec.model)
-                .where(
-                    self.column("id") == ident,
-                    self.column("status") == self.spec.waiting,
-                    self.column("locked_by") == holder,
-                    self.column("attempts") == attempt,
-                )
-                .values(locked_until=locked_until, **values)
-            )
-            if not result.rowcount:
+            if not self._fenced(session, row, values, locked_until):
                 return False
             if also is not None:
                 also(session)
         return True
+
+    def _fenced(
+        self, session: Session, row: Row, values: dict[str, Any], locked_until: datetime | None
+    ) -> bool:
+        """Write the row's outcome if this claim still holds it (holder and attempt unchanged)."""
+        ident, holder, attempt = _claim(row)
+        result: Any = session.execute(
+            update(self.spec.model)
+            .where(
+                self.column("id") == ident,
+                self.column("status") == self.spec.waiting,
+                self.column("locked_by") == holder,
+                self.column("attempts") == attempt,
+            )
+            .values(locked_until=locked_until, **values)
+        )
+        return bool(result.rowcount)
 
 
 class QueueWorker(Generic[Row]):
     """The worker loop: `threads` daemon threads claim due rows and hand them to `process`, polling
     every `poll_interval` seconds or at once when `wakeup` is set (after an enqueue in this process).
 
-    `process` records each row's outcome itself; if it raises, only that piece of work is retried
-    with backoff, and dead-lettered after `max_attempts`. `between_items` runs before each piece of
-    work (e.g. step aside while Slack requests are being answered); `housekeeping` once per poll.
+    A claim takes up to `batch` rows, each worked alone, or all at once when `together` (the outbox
+    writes a claim in one batch). `process` records each row's outcome itself; if it raises, only
+    that piece of work is retried with backoff, and dead-lettered after `max_attempts`.
+    `between_items` runs before each piece of work (e.g. step aside while Slack requests are being
+    answered); `housekeeping` once per poll.
 
     While rows are claimed (worked, or waiting behind others of the same batch) a heartbeat thread
     renews their lease every `heartbeat` seconds, so the lease can be short: a worker that dies
@@ -273,6 +301,7 @@ class QueueWorker(Generic[Row]):
         threads: int = 1,
         poll_interval: float = 0.5,
         batch: int = 1,
+        together: bool = False,
         between_items: Callable[[], None] = lambda: None,
         wakeup: threading.Event | None = None,
         heartbeat: float | None = None,
@@ -285,6 +314,7 @@ class QueueWorker(Generic[Row]):
         self._wanted = threads
         self._poll = poll_interval
         self._batch = batch
+        self._together = together
         self._between_items = between_items
         self._housekeeping = housekeeping
         self._wake = wakeup or threading.Event()
@@ -331,7 +361,7 @@ class QueueWorker(Generic[Row]):
                 return handled
             if group is not None:
                 seen.append(getattr(rows[0], self.queue.spec.group_by or ""))
-            units = [rows] if group is not None else [[row] for row in rows]
+            units = [rows] if group is not None or self._together else [[row] for row in rows]
             self._renew_while_held(rows)
             try:
                 for index, unit in enumerate(units):

@@ -1,9 +1,13 @@
 """The outbox: accepted changes are stored before Slack gets its ack, then applied to the CRM by workers.
 
 Every `serve` process runs a worker: the leased queue's loop (`core.queues.leased`), so replicas never
-apply one entry at the same time. A worker that dies mid-way stops renewing its lease, which runs
-out within seconds, and the entry is applied again: a PATCH with the same values changes nothing,
-and a note carries the entry's idempotency key, so nothing is applied twice.
+apply one entry at the same time. A claim takes up to `CLAIM_SIZE` due entries (one per deal) and
+writes them in as few requests as the CRM allows: one batch update of their deals, one batch of
+their notes; the CRM's answer updates the mirror, with no read after the write. A value the CRM
+refuses refuses only its own entry. A worker that dies mid-way stops renewing its lease, which runs
+out within seconds, and the entries are applied again: the same values change nothing, and a note
+carries its entry's idempotency key, looked for before an entry's second attempt writes it again,
+so nothing is applied twice.
 
 The last value wins, per field. Each entry has its place in its deal's order (`received_order`),
 given when Slack's request was received, before the ack: a `/deal` update's is its received
@@ -31,19 +35,22 @@ from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select, t
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from core.deals.fields import FIELD_BY_NAME, FIELDS
-from core.mirror.sync import drop_deals, store_deal
+from core.mirror.sync import as_written, drop_deals, store_deals
 from core.models import AuditEntry, OutboxEntry, ReceivedCommand
 from core.queues.commands import command_of_key
 from core.queues.leased import LEASE, LeasedQueue, QueueSpec, QueueWorker
 from core.sql import dialect_insert
 from integrations.base import (
     CRM,
+    BatchResult,
     CrmAuthError,
     CrmError,
     CrmNotFound,
-    CrmRejected,
     Deal,
     DealUpdate,
+    DealWritten,
+    Note,
+    NoteDraft,
 )
 
 log = logging.getLogger(__name__)
@@ -57,6 +64,7 @@ SWEEP_EVERY = 5.0  # seconds between two looks for such updates, per worker
 # deal at once (each would see the other's entry unclaimed). Claims are short; the CRM call is not
 # under it. SQLite has a single writer, and the claim's UPDATE re-checks what was selected.
 CLAIM_LOCK = 0x0D12_0B0C
+CLAIM_SIZE = 100  # HubSpot's largest batch: one claim is one batch update and one batch of notes
 
 # Field names in `changes` are the editable fields' (core.deals.fields) and this one; anything else
 # is a CRM property written as it is.
@@ -165,18 +173,6 @@ def deal_update(changes: Mapping[str, str]) -> DealUpdate:
     )
 
 
-def apply_entry(crm: CRM, entry: OutboxEntry, changes: Mapping[str, str] | None = None) -> Deal:
-    """Write one entry (or `changes`, what is left of it) to the CRM. Safe to repeat: same values
-    again, and the note is keyed."""
-    changes = entry.changes if changes is None else changes
-    deal = crm.update_deal(entry.deal_id, deal_update(changes)) if changes else None
-    if entry.note:
-        crm.add_note(
-            entry.deal_id, entry.note, timestamp=entry.created_at, idempotency_key=entry.idempotency_key
-        )
-    return crm.get_deal(entry.deal_id) if entry.note or deal is None else deal
-
-
 def _before(a: Any, b: Any) -> ColumnElement[bool]:
     """Entry `a` comes before entry `b` in their deal's order."""
     return or_(a.received_order < b.received_order, and_(a.received_order == b.received_order, a.id < b.id))
@@ -217,15 +213,26 @@ class Outbox(LeasedQueue[OutboxEntry]):
         if session.get_bind().dialect.name == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK})
 
-    def applied_after(self, entry: OutboxEntry) -> set[str]:
-        """The fields set by entries of the deal that come after this one and were applied."""
-        later = select(OutboxEntry.changes).where(
-            OutboxEntry.deal_id == entry.deal_id,
-            OutboxEntry.status == "done",
-            _before(entry, OutboxEntry),
+    def applied_after(self, entries: Sequence[OutboxEntry]) -> dict[int, set[str]]:
+        """For each entry, the fields set by entries of its deal that come after it and were applied."""
+        entry, later = aliased(OutboxEntry), aliased(OutboxEntry)
+        query = (
+            select(entry.id, later.changes)
+            .join(later, and_(later.deal_id == entry.deal_id, later.status == "done", _before(entry, later)))
+            .where(entry.id.in_([e.id for e in entries]))
         )
+        newer: dict[int, set[str]] = {e.id: set() for e in entries}
         with self._sessions() as session:
-            return {name for changes in session.scalars(later) for name in changes}
+            for entry_id, changes in session.execute(query):
+                newer[entry_id].update(changes)
+        return newer
+
+    def as_written(
+        self, written: Mapping[str, Mapping[str, object]], noted: Mapping[str, datetime]
+    ) -> dict[str, Deal]:
+        """The deals as the mirror holds them with the CRM's answer to a write laid over them."""
+        with self._sessions() as session:
+            return as_written(session, written, noted)
 
     def supersede(self, entry: OutboxEntry, reason: str) -> bool:
         """Nothing of it is left to apply: a later update of the deal set every field it sets."""
@@ -253,15 +260,20 @@ class Outbox(LeasedQueue[OutboxEntry]):
             session.expunge_all()
         return rows
 
-    def complete(self, entry: OutboxEntry, deal: Deal, superseded: Sequence[str] = ()) -> bool:
-        """Record success (and the fields a later update had set first, not written);
-        False when this worker no longer holds the entry (then it says nothing)."""
+    def complete(self, done: Sequence[tuple[OutboxEntry, Deal, Sequence[str]]]) -> list[OutboxEntry]:
+        """Record each success (with the fields a later update had set first, not written) and its
+        deal in the mirror, in one transaction; returns the entries this worker still held (the
+        others' new holders record and tell them)."""
         now = self._clock()
-        why = f"superseded by a later update: {', '.join(superseded)}" if superseded else None
-        return self.finish(
-            entry,
-            {"completed_at": now, "result": _deal_summary(deal), "last_error": why},
-            also=lambda session: store_deal(session, deal, now),
+        deals = {entry.id: deal for entry, deal, _ in done}
+
+        def outcome(deal: Deal, superseded: Sequence[str]) -> dict[str, Any]:
+            why = f"superseded by a later update: {', '.join(superseded)}" if superseded else None
+            return {"completed_at": now, "result": _deal_summary(deal), "last_error": why}
+
+        return self.finish_many(
+            [(entry, outcome(deal, superseded)) for entry, deal, superseded in done],
+            also=lambda session, held: store_deals(session, [deals[e.id] for e in held], now),
         )
 
     def reject(self, entry: OutboxEntry, reason: str, *, gone: bool = False) -> bool:
@@ -288,28 +300,59 @@ def outbox_worker(
     poll_interval: float = 0.5,
     between_items: Callable[[], None] = lambda: None,
     wakeup: threading.Event | None = None,
+    after_claim: Callable[[Sequence[Notice]], None] = lambda notices: None,
 ) -> QueueWorker[OutboxEntry]:
-    """Threads that apply due entries to the CRM and tell people how it went (every `serve` runs one)."""
-    apply = ApplyToCrm(outbox, crm, notify)
+    """Threads that apply due entries to the CRM, a claim at a time, and tell people how it went
+    (every `serve` runs one); `after_claim` gets a claim's notices once they are all told (to
+    refresh what each person sees once, not once per update)."""
+    apply = ApplyToCrm(outbox, crm, notify, after_claim)
     return QueueWorker(
         outbox,
-        lambda entries: apply(entries[0]),
+        apply,
         name="outbox",
         threads=threads,
         poll_interval=poll_interval,
+        batch=CLAIM_SIZE,
+        together=True,
         between_items=between_items,
         wakeup=wakeup,
         housekeeping=apply.tell_delayed,
     )
 
 
-class ApplyToCrm:
-    """Working one outbox entry: write it to the CRM, record the outcome, tell the person."""
+@dataclass
+class Write:
+    """One claimed entry on its way to the CRM: what is left of it to write, and how it went."""
 
-    def __init__(self, outbox: Outbox, crm: CRM, notify: Notifier) -> None:
+    entry: OutboxEntry
+    changes: dict[str, str]
+    superseded: list[str]
+    written: DealWritten | None = None
+    note: Note | None = None
+    refused: CrmError | None = None  # the CRM refused it: the person is told why
+    failed: Exception | None = None  # not written this time: tried again later
+
+    @property
+    def ready(self) -> bool:
+        return self.refused is None and self.failed is None
+
+
+class ApplyToCrm:
+    """Working one claim of outbox entries: write them to the CRM in batches, record each outcome,
+    tell each person."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        crm: CRM,
+        notify: Notifier,
+        after_claim: Callable[[Sequence[Notice]], None] = lambda notices: None,
+    ) -> None:
         self._outbox = outbox
         self._crm = crm
         self._notify = notify
+        self._after_claim = after_claim
+        self._told = threading.local()
         self._next_sweep = 0.0
         self._sweep_lock = threading.Lock()
 
@@ -323,45 +366,143 @@ class ApplyToCrm:
         for entry in self._outbox.take_delayed():
             self._tell(entry, "queued", reason="still waiting")
 
-    def __call__(self, entry: OutboxEntry) -> None:
-        newer = self._outbox.applied_after(entry)
-        if LOST_REASON in entry.changes and "stage" in newer:
-            newer.add(LOST_REASON)  # a lost reason goes with the stage it was given for
-        changes = {name: value for name, value in entry.changes.items() if name not in newer}
-        superseded = sorted(set(entry.changes) - set(changes))
-        if superseded:
-            log.info("CRM update %s: %s superseded by a later update", entry.id, ", ".join(superseded))
-        if superseded and not changes and not entry.note:
-            reason = "a later update of this deal was saved first (" + ", ".join(superseded) + ")"
-            if self._outbox.supersede(entry, reason):
-                self._tell(entry, "superseded", reason=", ".join(superseded))
-            return
-        if not self._outbox.renew([entry]):  # taken over (a lapsed lease): the new holder writes it
-            log.warning("CRM update %s: claim lost before writing it", entry.id)
-            return
+    def __call__(self, entries: list[OutboxEntry]) -> None:
+        self._told.notices = []
         try:
-            deal = apply_entry(self._crm, entry, changes)
-        except (CrmRejected, CrmNotFound) as exc:
-            if self._outbox.reject(entry, str(exc), gone=isinstance(exc, CrmNotFound)):
-                self._tell(entry, "rejected", reason=str(exc))
+            writes = self._left_to_write(entries)
+            held = self._outbox.renew([w.entry for w in writes])
+            for w in writes:
+                if w.entry.id not in held:  # taken over (a lapsed lease): the new holder writes it
+                    log.warning("CRM update %s: claim lost before writing it", w.entry.id)
+            writes = self.write([w for w in writes if w.entry.id in held])
+            self._record(writes)
+        finally:
+            told, self._told.notices = self._told.notices, None
+            if told:
+                try:
+                    self._after_claim(told)
+                except Exception:  # what people see is refreshed on their next look anyway
+                    log.exception("could not refresh what %d people see", len({n.requested_by for n in told}))
+
+    def write(self, writes: list[Write]) -> list[Write]:
+        """Write the claim's changes (one batch update) and then its notes (one batch create), and
+        work out each deal as it now is; records nothing (`_record` does)."""
+        updates = {w.entry.deal_id: deal_update(w.changes) for w in writes if w.changes}
+        if updates:
+            self._attempt(
+                [w for w in writes if w.changes],
+                lambda: self._crm.update_deals(updates),
+                lambda w, done: setattr(w, "written", done.get(w.entry.deal_id)),
+                key=lambda w: w.entry.deal_id,
+            )
+        noted = [w for w in writes if w.entry.note and w.ready]
+        if noted:
+            drafts = [
+                NoteDraft(w.entry.deal_id, w.entry.note or "", w.entry.created_at, w.entry.idempotency_key)
+                for w in noted
+            ]
+            # Only a second attempt may find its note made already (a crash after the write).
+            maybe = {w.entry.idempotency_key for w in noted if w.entry.attempts > 1}
+            self._attempt(
+                noted,
+                lambda: self._crm.add_notes(drafts, look_first=maybe),
+                lambda w, done: setattr(w, "note", done.get(w.entry.idempotency_key)),
+                key=lambda w: w.entry.idempotency_key,
+            )
+        return writes
+
+    def _attempt(
+        self,
+        writes: list[Write],
+        call: Callable[[], BatchResult[Any]],
+        keep: Callable[[Write, dict[str, Any]], None],
+        *,
+        key: Callable[[Write], str],
+    ) -> None:
+        try:
+            result = call()
+        except Exception as exc:  # noqa: BLE001 - the whole batch's, recorded per entry by `_failed`
+            for w in writes:
+                w.failed = exc
             return
-        except CrmError as exc:  # outage, rate limit or a token an admin must fix: keep it queued
+        for w in writes:
+            if key(w) in result.refused:
+                w.refused = result.refused[key(w)]
+            else:
+                keep(w, result.done)
+
+    def _left_to_write(self, entries: list[OutboxEntry]) -> list[Write]:
+        """Each entry less the fields a later applied update of its deal set; entries with nothing
+        left are recorded as superseded here."""
+        newer_by_entry = self._outbox.applied_after(entries)
+        writes: list[Write] = []
+        for entry in entries:
+            newer = newer_by_entry[entry.id]
+            if LOST_REASON in entry.changes and "stage" in newer:
+                newer.add(LOST_REASON)  # a lost reason goes with the stage it was given for
+            changes = {name: value for name, value in entry.changes.items() if name not in newer}
+            superseded = sorted(set(entry.changes) - set(changes))
+            if superseded:
+                log.info("CRM update %s: %s superseded by a later update", entry.id, ", ".join(superseded))
+            if superseded and not changes and not entry.note:
+                reason = "a later update of this deal was saved first (" + ", ".join(superseded) + ")"
+                if self._outbox.supersede(entry, reason):
+                    self._tell(entry, "superseded", reason=", ".join(superseded))
+                continue
+            writes.append(Write(entry, changes, superseded))
+        return writes
+
+    def _record(self, writes: list[Write]) -> None:
+        deals = self._deals_after(writes)
+        for w in writes:
+            entry = w.entry
+            if w.refused is not None:
+                gone = isinstance(w.refused, CrmNotFound)
+                if self._outbox.reject(entry, str(w.refused), gone=gone):
+                    self._tell(entry, "rejected", reason=str(w.refused))
+            elif w.failed is not None:
+                self._failed(entry, w.failed)
+            elif entry.deal_id not in deals:
+                self._failed(entry, CrmNotFound("the deal could not be read back after the write"))
+        done = [w for w in writes if w.ready and w.entry.deal_id in deals]
+        by_id = {w.entry.id: w for w in done}
+        for entry in self._outbox.complete([(w.entry, deals[w.entry.deal_id], w.superseded) for w in done]):
+            self._tell(entry, "done", after=deals[entry.deal_id], changes=by_id[entry.id].changes)
+
+    def _deals_after(self, writes: list[Write]) -> dict[str, Deal]:
+        """Each written deal as it now is: the mirror with the CRM's answer laid over it; a deal the
+        mirror lacks is read (one batch read for all of them)."""
+        ready = [w for w in writes if w.ready]
+        if not ready:
+            return {}
+        written = {w.entry.deal_id: w.written.fields for w in ready if w.written is not None}
+        noted = {w.entry.deal_id: w.entry.created_at for w in ready if w.note is not None}
+        deals = self._outbox.as_written(written, noted)
+        unknown = [w.entry.deal_id for w in ready if w.entry.deal_id not in deals]
+        if unknown:
+            try:
+                deals.update((d.id, d) for d in self._crm.get_deals(unknown))
+            except Exception as exc:  # noqa: BLE001 - written, not read: the next attempt writes it again
+                for w in ready:
+                    if w.entry.deal_id in unknown:
+                        w.failed = exc
+        return deals
+
+    def _failed(self, entry: OutboxEntry, exc: Exception) -> None:
+        if isinstance(exc, CrmError):  # outage, rate limit or a token an admin must fix: keep it queued
             kind = "auth" if isinstance(exc, CrmAuthError) else "unavailable"
             log.warning("CRM update %s queued again (%s): %s", entry.id, kind, exc)
             if self._outbox.retry_later(entry, str(exc)):
                 self._tell(entry, "queued", reason=str(exc))
             return
-        except Exception:  # a bug or an answer nobody expected: retry a few times, then say so
-            log.exception("CRM update %s failed unexpectedly (attempt %d)", entry.id, entry.attempts)
-            if entry.attempts >= MAX_UNEXPECTED_FAILURES:
-                reason = "Drumbeat hit an unexpected problem; an admin can find it in the logs"
-                if self._outbox.reject(entry, reason):
-                    self._tell(entry, "rejected", reason=reason)
-            else:
-                self._outbox.retry_later(entry, "unexpected error")
-            return
-        if self._outbox.complete(entry, deal, superseded):
-            self._tell(entry, "done", after=deal, changes=changes)
+        # A bug or an answer nobody expected: retry a few times, then say so.
+        log.error("CRM update %s failed unexpectedly (attempt %d)", entry.id, entry.attempts, exc_info=exc)
+        if entry.attempts >= MAX_UNEXPECTED_FAILURES:
+            reason = "Drumbeat hit an unexpected problem; an admin can find it in the logs"
+            if self._outbox.reject(entry, reason):
+                self._tell(entry, "rejected", reason=reason)
+        else:
+            self._outbox.retry_later(entry, "unexpected error")
 
     def _tell(
         self,
@@ -390,6 +531,10 @@ class ApplyToCrm:
             self._notify(notice)
         except Exception:  # a failed confirmation must not undo or repeat the CRM write
             log.exception("could not tell %s about outbox entry %s", entry.requested_by, entry.id)
+            return
+        told = getattr(self._told, "notices", None)
+        if told is not None:  # within a claim (not the housekeeping sweep)
+            told.append(notice)
 
 
 def _deal_summary(deal: Deal) -> dict[str, Any]:

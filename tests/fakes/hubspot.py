@@ -14,8 +14,8 @@ Typical use::
         client.crm.deals.basic_api.get_by_id(deal_id)
 
 Supported endpoints: deals list/get/update/search/batch read/batch update,
-notes create/get/list/search, deal pipelines, deal property definitions, owners.  Everything else is a
-HubSpot-style 404.
+notes create/batch create/get/list/search, deal pipelines, deal property definitions, owners.
+Everything else is a HubSpot-style 404.
 
 Behaviour worth knowing:
 
@@ -31,6 +31,12 @@ Behaviour worth knowing:
 * Search sorts given as dicts or as a bare property name (``"-name"`` for
   descending) are honoured; a JSON-encoded string is ignored (not sorted), as
   real HubSpot does.
+* Batch update with one invalid value refuses the whole batch with 400 (``context.ids`` names
+  the refused inputs unless ``batch_errors_name_ids`` is off); with ``partial_batches`` it
+  answers 207 Multi-Status, applying the valid inputs, one error per refused input
+  (``context.ids``). Ids that do not exist are always a 207 ``OBJECT_NOT_FOUND`` error.
+  Notes batch create is all or nothing (400 naming the bad input's problem); with
+  ``partial_batches``, inputs with an ``objectWriteTraceId`` get a 207 naming the refused ones.
 * Search keeps an index (live records in id order, parsed number/datetime
   values) that the fake's write paths keep up to date; change records through
   the state helpers or the API, not by editing ``fake.deals`` dicts in place.
@@ -460,9 +466,12 @@ def _validation(message: str, **extra: Any) -> _ApiError:
     return _ApiError(400, _error_body(message, "VALIDATION_ERROR", **extra))
 
 
+def _property_message(errors: list[JSON]) -> str:
+    return f"Property values were not valid: {json.dumps(errors, separators=(',', ':'))}"
+
+
 def _property_errors(errors: list[JSON]) -> _ApiError:
-    detail = json.dumps(errors, separators=(",", ":"))
-    return _validation(f"Property values were not valid: {detail}")
+    return _validation(_property_message(errors))
 
 
 def _invalid_option(name: str, value: str, options: Iterable[str]) -> JSON:
@@ -572,6 +581,12 @@ class FakeHubSpot:
         self.token = token
         self.enforce_search_rate = enforce_search_rate
         self.latency: float = 0.0
+        # Batch update with an invalid value: HubSpot refuses the whole batch (400) unless the call
+        # asks for multi-status; `partial_batches` answers 207 instead, the valid inputs applied.
+        self.partial_batches = False
+        # Whether a whole-batch 400 names the refused inputs (`context.ids`); when it does not, a
+        # client must split the batch to find them.
+        self.batch_errors_name_ids = True
         self._clock: Callable[[], datetime] = _utc_now
         self.deals: dict[str, JSON] = {}
         self.notes: dict[str, JSON] = {}
@@ -1147,6 +1162,12 @@ class FakeHubSpot:
                 write,
                 self._batch_update,
             ),
+            _Route(
+                "POST",
+                re.compile(r"/crm/v3/objects/(?P<type>notes)/batch/create/?"),
+                write,
+                self._batch_create_notes,
+            ),
             _Route("POST", re.compile(r"/crm/v3/objects/(?P<type>notes)/?"), write, self._create_note),
             _Route("GET", re.compile(objects + r"/?"), read, self._list_objects),
             _Route("GET", re.compile(objects + r"/(?P<id>[^/]+)/?"), read, self._get_object),
@@ -1424,16 +1445,22 @@ class FakeHubSpot:
         planned: list[tuple[JSON, dict[str, str | None]]] = []
         missing: list[str] = []
         errors: list[JSON] = []
+        invalid: list[tuple[str, list[JSON]]] = []
         for deal_id, item in zip(ids, inputs, strict=True):
             updates = self._updates_from(item)
             record = self._live(_DEALS, deal_id)
             if record is None:
                 missing.append(deal_id)
                 continue
-            errors.extend(self._validate_deal_update(record["properties"], updates))
-            planned.append((record, updates))
-        if errors:
-            raise _property_errors(errors)
+            found = self._validate_deal_update(record["properties"], updates)
+            if found:
+                errors.extend(found)
+                invalid.append((deal_id, found))
+            else:
+                planned.append((record, updates))
+        if errors and not self.partial_batches:
+            named = {"ids": [deal_id for deal_id, _ in invalid]} if self.batch_errors_name_ids else None
+            raise _validation(_property_message(errors), **({"context": named} if named else {}))
         results = []
         for record, updates in planned:
             self._apply_deal_update(record, updates)
@@ -1441,14 +1468,79 @@ class FakeHubSpot:
         message = (
             "Could not update some DEAL objects, they may be deleted or not exist. Check that ids are valid."
         )
-        return self._batch_response(results, missing, message, started)
+        status, payload = self._batch_response(results, missing, message, started)
+        if invalid:  # multi-status: each refused input is its own error, naming its id
+            payload.setdefault("errors", []).extend(
+                {
+                    "status": "error",
+                    "category": "VALIDATION_ERROR",
+                    "message": _property_message(found),
+                    "context": {"ids": [deal_id]},
+                }
+                for deal_id, found in invalid
+            )
+            payload["numErrors"] = len(payload["errors"])
+            status = 207
+        return status, payload
 
     # ------------------------------------------------------------------ notes
 
     def _create_note(
         self, params: dict[str, str], query: dict[str, list[str]], body: Any
     ) -> tuple[int, JSON]:
+        props, deal_ids = self._note_input(self._body_dict(body))
+        record = self._store_note(props, deal_ids)
+        return 201, self._render(_NOTES, record, list(record["properties"]))
+
+    def _batch_create_notes(
+        self, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> tuple[int, JSON]:
+        """All or nothing, as HubSpot's batch create without multi-status: one invalid input (a
+        bad timestamp, a deal that does not exist) refuses the whole batch with that input's error.
+        With `partial_batches`, inputs carrying an `objectWriteTraceId` get multi-status: 207, the
+        valid ones made, one error per refused input naming its trace id."""
         data = self._body_dict(body)
+        inputs = data.get("inputs")
+        if not isinstance(inputs, list):
+            raise _validation("inputs must be a list")
+        if len(inputs) > BATCH_INPUT_MAX:
+            raise _validation(f"Batch input size exceeded. Max size is {BATCH_INPUT_MAX}, got {len(inputs)}")
+        started = format_instant(_as_utc(self.clock()))
+        checked: list[tuple[dict[str, str | None], list[str]]] = []
+        errors: list[JSON] = []
+        for item in inputs:
+            data = self._body_dict(item)
+            trace = data.get("objectWriteTraceId")
+            try:
+                checked.append(self._note_input(data))
+            except _ApiError as error:
+                # Multi-status needs each input's trace id, to say which one was refused.
+                if not (self.partial_batches and trace) or not isinstance(error.body, dict):
+                    raise
+                errors.append(
+                    {
+                        "status": "error",
+                        "category": error.body.get("category", "VALIDATION_ERROR"),
+                        "message": error.body.get("message", ""),
+                        "context": {"objectWriteTraceId": [str(trace)]},
+                    }
+                )
+        results = []
+        for props, deal_ids in checked:
+            record = self._store_note(props, deal_ids)
+            results.append(self._render(_NOTES, record, list(record["properties"])))
+        payload: JSON = {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": started,
+            "completedAt": format_instant(_as_utc(self.clock())),
+        }
+        if errors:
+            payload |= {"numErrors": len(errors), "errors": errors}
+        return (207 if errors else 201), payload
+
+    def _note_input(self, data: JSON) -> tuple[dict[str, str | None], list[str]]:
+        """A note's properties and the deals it is associated with, checked; 400 when invalid."""
         raw_props = data.get("properties")
         if not isinstance(raw_props, dict):
             raise _validation("properties must be a JSON object of property names to values")
@@ -1485,8 +1577,9 @@ class FakeHubSpot:
                 )
         if errors:
             raise _property_errors(errors)
-        deal_ids = self._note_associations(data.get("associations") or [])
+        return props, self._note_associations(data.get("associations") or [])
 
+    def _store_note(self, props: Mapping[str, str | None], deal_ids: list[str]) -> JSON:
         note_id = self._new_id("notes")
         stamp = format_instant(self._write_time())
         stored: dict[str, str | None] = {
@@ -1505,7 +1598,7 @@ class FakeHubSpot:
         note_time = stored["hs_timestamp"] or stamp
         for deal_id in deal_ids:
             self._roll_up_note(self.deals[deal_id], note_id, note_time)
-        return 201, self._render(_NOTES, record, list(stored))
+        return record
 
     def _note_associations(self, associations: Any) -> list[str]:
         if not isinstance(associations, list):
