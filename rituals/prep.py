@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from core.deals.attention import untouched
 from core.deals.desk import DealView
 from core.formatting import format_date, format_money
+from core.i18n import translator
 from rituals.digest import ChangeGroup, CurrencyTotal, closing_bare
 
 __all__ = ["FALLBACK_QUESTIONS", "PrepBrief", "PrepDeal", "prep_brief", "since_last_prep"]
@@ -100,7 +101,7 @@ def prep_brief(
             at_risk.append((deal, flags))
     stale.sort(key=lambda item: (-(item[1] if item[1] is not None else 10_000), -(item[0].amount or 0)))
     at_risk.sort(key=lambda item: (-len(item[1]), -(item[0].amount or 0), item[0].name.lower()))
-    stale_view = [_prep_deal(d, (untouched(days),)) for d, days in stale]
+    stale_view = [_prep_deal(d, (untouched(days, t=translator("en")),)) for d, days in stale]
     risk_view = [_prep_deal(d, tuple(flags)) for d, flags in at_risk]
     return PrepBrief(
         ritual_id=ritual_id,

@@ -31,6 +31,7 @@ from core.deals.pending import PendingChoices
 from core.deals.permissions import NOT_LINKED
 from core.deals.streaks import current_streak, record_review_week
 from core.deals.values import StageOption, control_character_problem
+from core.i18n import N_, Translator, translator
 from core.people import Actor, LookupUnavailable, PeopleDirectory
 
 __all__ = [
@@ -53,8 +54,9 @@ __all__ = [
     "Usage",
 ]
 
-ON_TRACK_NOTE = "Reviewed in Slack with Drumbeat: still on track."
-WHO_ARE_YOU = "Slack didn't tell me who you are just now, so nothing was changed. Please try again."
+# Written to the CRM on the person's behalf, in their language (`actor.t`), as their own notes are.
+ON_TRACK_NOTE = N_("Reviewed in Slack with Drumbeat: still on track.")
+WHO_ARE_YOU = N_("Slack didn't tell me who you are just now, so nothing was changed. Please try again.")
 
 StoreCommand = Callable[[str, str, str | None], None]
 
@@ -212,10 +214,10 @@ class DealCommands:
         try:
             actor = self.people.actor(user_id)
         except LookupUnavailable:
-            return Refused(WHO_ARE_YOU)
+            return Refused(translator(self.people.default_language)._(WHO_ARE_YOU))
         if isinstance(command, ListMine):
             if not actor.is_linked:
-                return Refused(NOT_LINKED)
+                return Refused(actor.t._(NOT_LINKED))
             return self._list(actor, self.desk.my_open_deals(actor))
         matches = self.desk.find(command.query)
         if not matches:
@@ -234,34 +236,35 @@ class DealCommands:
 
     def pick(self, user_id: str, choice_id: str | None, deal_id: str, response_url: str | None) -> Outcome:
         """A deal chosen from a picker: its card (`choice_id` None, a search), or the waiting update."""
+        actor = self.people.actor(user_id)
         deal = self.desk.get(deal_id)
         if deal is None:
-            return Refused(refusals.DEAL_GONE)
+            return Refused(actor.t._(refusals.DEAL_GONE))
         if choice_id is None:
-            return self._card(self.people.actor(user_id), deal)
-        expired = Refused(f"That choice has expired. Run your `{self.command}` command again.")
+            return self._card(actor, deal)
+        expired = Refused(
+            actor.t._("That choice has expired. Run your `{command}` command again.", command=self.command)
+        )
         text = self._pending.take(choice_id, user_id)
         if text is None:
             return expired
         command = self._parse(text)
         if not isinstance(command, DealCommand):
             return expired
-        actor = self.people.actor(user_id)
         return self._accept(actor, deal, list(command.changes), command.note, "slash", response_url, None)
 
     def button(
         self, user_id: str, verb: str, deal_id: str, response_url: str | None, *, source: str = "button"
     ) -> Outcome:
         """Show card, Still on track or Mark lost, from a card, a list or a nudge."""
+        actor = self.people.actor(user_id)
         deal = self.desk.get(deal_id)
         if deal is None:
-            return Refused(refusals.DEAL_GONE)
+            return Refused(actor.t._(refusals.DEAL_GONE))
         if verb == "card":
-            return self._card(self.people.actor(user_id), deal)
+            return self._card(actor, deal)
         if verb == "on_track":
-            return self._accept(
-                self.people.actor(user_id), deal, [], ON_TRACK_NOTE, source, response_url, None
-            )
+            return self._accept(actor, deal, [], actor.t._(ON_TRACK_NOTE), source, response_url, None)
         if verb == "mark_lost":
             if deal.is_closed:
                 return AlreadyClosed(deal)
@@ -269,16 +272,16 @@ class DealCommands:
             if lost is None:
                 return NoLostStage(deal)
             changes = [("stage", lost.id)]
-            return self._accept(self.people.actor(user_id), deal, changes, None, source, response_url, None)
-        return Refused("I don't know that button.")
+            return self._accept(actor, deal, changes, None, source, response_url, None)
+        return Refused(actor.t._("I don't know that button."))
 
     # --- modals ---
 
-    def form(self, deal_id: str, *, with_stages: bool = True) -> DealForm | Refused:
-        """What the update modal (`with_stages`) or the note modal shows."""
+    def form(self, user_id: str, deal_id: str, *, with_stages: bool = True) -> DealForm | Refused:
+        """What the update modal (`with_stages`) or the note modal shows to `user_id`."""
         deal = self.desk.get(deal_id)
         if deal is None:
-            return Refused(refusals.DEAL_GONE)
+            return Refused(self.reader(user_id)._(refusals.DEAL_GONE))
         return DealForm(deal, self.desk.stage_options(deal.pipeline_id) if with_stages else [])
 
     def submit_update(
@@ -290,13 +293,13 @@ class DealCommands:
             problem = control_character_problem(value or "", "This field")
             if problem is not None:  # never reaches the database or the CRM
                 return FormProblems({key: problem})
+        actor = self.people.actor(user_id)
         deal = self.desk.get(deal_id)
         if deal is None:
-            return FormProblems({"stage": refusals.DEAL_GONE})
+            return FormProblems({"stage": actor.t._(refusals.DEAL_GONE)})
         changes, problems = modal_changes(deal, submitted)
         if problems:
             return FormProblems(problems)
-        actor = self.people.actor(user_id)
         return self.desk.accept(actor, deal, changes, None, source="modal", response_url=response_url)
 
     def submit_note(
@@ -306,12 +309,12 @@ class DealCommands:
         problem = control_character_problem(note, "The note")
         if problem is not None:  # never reaches the database or the CRM
             return FormProblems({"note": problem})
+        actor = self.people.actor(user_id)
         deal = self.desk.get(deal_id)
         if deal is None:
-            return FormProblems({"note": refusals.DEAL_GONE})
+            return FormProblems({"note": actor.t._(refusals.DEAL_GONE)})
         if not note.strip():
-            return FormProblems({"note": "Write something first."})
-        actor = self.people.actor(user_id)
+            return FormProblems({"note": actor.t._("Write something first.")})
         return self.desk.accept(actor, deal, [], note, source="modal", response_url=response_url)
 
     # --- App Home ---
@@ -321,7 +324,7 @@ class DealCommands:
         `Refused(NOT_LINKED)` for a person with no CRM owner. Raises `LookupUnavailable`."""
         actor = self.people.actor(user_id)
         if not actor.is_linked or actor.owner_id is None:
-            return Refused(NOT_LINKED)
+            return Refused(actor.t._(NOT_LINKED))
         now = self.clock()
         today = actor.local_now(now).date()
         stale_after_days = self.desk.stale_after_days
@@ -342,6 +345,13 @@ class DealCommands:
         return Overview(deals, fresh, streak, now, today, stale_after_days)
 
     # --- shared steps ---
+
+    def reader(self, user_id: str) -> Translator:
+        """The language `user_id` reads; the rituals file's when Slack cannot say who they are."""
+        try:
+            return self.people.actor(user_id).t
+        except LookupUnavailable:
+            return translator(self.people.default_language)
 
     def _parse(self, text: str) -> Command:
         return parse_command(text, aliases=self.aliases, command=self.command)

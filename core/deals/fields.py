@@ -24,7 +24,7 @@ from core.deals.values import (
     parse_close_field,
     resolve_stage,
 )
-from core.formatting import format_date, format_money
+from core.i18n import N_, Translator
 from integrations.base import EDITABLE_PROPERTIES
 
 __all__ = [
@@ -63,6 +63,7 @@ class EditableField:
     key: str
     """The `/deal` key (`stage=`), and the update modal's block id."""
     label: str
+    """A message to translate where it is shown: `t._(field.label)`."""
     help: str
     """What `/deal help` says the key takes."""
     example: str
@@ -73,8 +74,9 @@ class EditableField:
     """Stored text -> the typed value a `DealUpdate` carries."""
     store: Callable[[Any], str | None]
     """The typed value (None when empty) -> stored text, as `parse` writes it."""
-    show: Callable[[Any, str | None, Mapping[str, str]], str]
-    """The typed value for a message, given the deal's currency and stage labels by id."""
+    show: Callable[[Any, str | None, Mapping[str, str], Translator], str]
+    """The typed value for a message in its reader's language, given the deal's currency and stage
+    labels by id."""
     check: Callable[[str], object] | None = None
     """The part of `parse` that needs no context, run where the value is typed (the modal's text
     inputs) so a problem shows on its own input; None for fields picked from a list."""
@@ -98,30 +100,30 @@ FIELDS: tuple[EditableField, ...] = (
     EditableField(
         name=STAGE,
         key="stage",
-        label="Stage",
+        label=N_("Stage"),
         help="a stage name or id; a unique prefix is enough, and `won` / `lost` work too",
         example="won",
         parse=lambda raw, ctx: resolve_stage(raw, list(ctx.stages())).id,
         load=str,
         store=lambda value: value,
-        show=lambda value, _currency, stages: stages.get(value, value),
+        show=lambda value, _currency, stages, _t: stages.get(value, value),
     ),
     EditableField(
         name=AMOUNT,
         key="amount",
-        label="Amount",
+        label=N_("Amount"),
         help="`12000`, `12k`, `1.2m`, `12,500`, `€12 500`",
         example="12k",
         parse=lambda raw, _ctx: format(parse_amount(raw).normalize(), "f"),
         load=Decimal,
         store=_amount_text,
-        show=lambda value, currency, _stages: format_money(value, currency),
+        show=lambda value, currency, _stages, t: t.money(value, currency),
         check=parse_amount,
     ),
     EditableField(
         name=CLOSE,
         key="close",
-        label="Close date",
+        label=N_("Close date"),
         help=(
             "`2026-12-15`, `+10d`, `+2w`, `+1m`, `eom`, `eoq`, `eoy`, `friday`; "
             "a date in the past ends with `!` (`2025-03-01!`)"
@@ -130,18 +132,18 @@ FIELDS: tuple[EditableField, ...] = (
         parse=lambda raw, ctx: parse_close_field(raw, today=ctx.today).isoformat(),
         load=date.fromisoformat,
         store=lambda value: None if value is None else value.isoformat(),
-        show=lambda value, _currency, _stages: format_date(value),
+        show=lambda value, _currency, _stages, t: t.date(value),
     ),
     EditableField(
         name=NEXT,
         key="next",
-        label="Next step",
+        label=N_("Next step"),
         help="the next step",
         example='"Send MSA"',
         parse=lambda raw, _ctx: _check_next(raw),
         load=str,
         store=lambda value: value,
-        show=lambda value, _currency, _stages: value or "—",
+        show=lambda value, _currency, _stages, _t: value or "—",
         check=_check_next,
     ),
 )
