@@ -16,6 +16,7 @@ from core.deals.desk import DealDesk
 from core.deals.fields import FIELDS, KEYS, modal_changes
 from core.deals.grammar import DealCommand, format_help, parse_command
 from core.deals.streaks import record_review_week
+from core.i18n import translator
 from core.mirror.summary import attention_by_owner
 from core.models import AuditEntry, MirrorDeal, MirrorOwner, MirrorPipeline, MirrorStage, ReviewWeek, Snooze
 from core.queues.outbox import deal_update
@@ -109,7 +110,10 @@ def test_app_home_the_digest_nudges_prep_and_the_summary_agree(desk: DealDesk, s
     ritual = StaleDealsRitual(
         id="stale", kind="stale_deals", schedule="0 9 * * mon", stale_after_days=STALE_AFTER
     )
-    found = stale_findings(ritual, deals, now=NOW, today_for=lambda _owner: TODAY)["101"]
+    english = translator("en")
+    found = stale_findings(ritual, deals, now=NOW, today_for=lambda _owner: TODAY, t_for=lambda _o: english)[
+        "101"
+    ]
     assert {i.deal.id for i in found.items} == STALE
     assert found.fresh_count == 2
     # 1:1 prep
@@ -158,7 +162,7 @@ def test_every_field_of_the_table_reaches_the_grammar_the_modal_the_outbox_and_t
 ) -> None:
     deal = desk.get("alone")
     assert deal is not None
-    modal = blocks.update_modal(deal, desk.stage_options("default"), {})
+    modal = blocks.update_modal(deal, desk.stage_options("default"), {}, t=translator("en"))
     modal_inputs = {b["block_id"]: b["label"]["text"] for b in modal["blocks"] if b["type"] == "input"}
     help_text = format_help()
     update_fields = {f.name for f in dataclasses.fields(DealUpdate)}
