@@ -23,27 +23,24 @@ MODALS = ("update", "note")
 
 
 def register(app: App, deals: DealCommands) -> None:
-    def reply_in_place(respond: Respond, outcome: Outcome, user_id: str) -> None:
-        reply = reply_to(outcome, deals, t=deals.reader(user_id))
+    def reply_in_place(respond: Respond, outcome: Outcome, t: Translator) -> None:
+        reply = reply_to(outcome, deals, t=t)
         respond(blocks=reply.blocks, text=reply.text, replace_original=True, response_type="ephemeral")
         if isinstance(outcome, Accepted):
             deals.wake_worker()
 
     def handle(verb: str, value: object, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         user_id = body["user"]["id"]
+        t = deals.reader(user_id)
         deal_id = deal_id_in(value)
         if deal_id is None:
-            respond(
-                text=deals.reader(user_id)._(BAD_BUTTON), replace_original=False, response_type="ephemeral"
-            )
+            respond(text=t._(BAD_BUTTON), replace_original=False, response_type="ephemeral")
             return
         if verb in MODALS:
             form = deals.form(user_id, deal_id, with_stages=verb == "update")
-            t = deals.reader(user_id)
             open_form(client, body, verb, form, respond, response_url=body.get("response_url") or "", t=t)
             return
-        outcome = deals.button(user_id, verb, deal_id, body.get("response_url"))
-        reply_in_place(respond, outcome, user_id)
+        reply_in_place(respond, deals.button(user_id, verb, deal_id, body.get("response_url")), t)
 
     def button(verb: str) -> Callable[..., None]:
         def listener(
@@ -74,13 +71,12 @@ def register(app: App, deals: DealCommands) -> None:
     def pick(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         ack()
         user_id = body["user"]["id"]
+        t = deals.reader(user_id)
         choice_id, deal_id = choice_of(action.get("block_id") or ""), deal_id_in(option_value(action))
         if deal_id is None:
-            respond(
-                text=deals.reader(user_id)._(BAD_BUTTON), replace_original=False, response_type="ephemeral"
-            )
+            respond(text=t._(BAD_BUTTON), replace_original=False, response_type="ephemeral")
             return
-        reply_in_place(respond, deals.pick(user_id, choice_id, deal_id, body.get("response_url")), user_id)
+        reply_in_place(respond, deals.pick(user_id, choice_id, deal_id, body.get("response_url")), t)
 
 
 def open_form(
