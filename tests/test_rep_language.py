@@ -339,3 +339,24 @@ def test_app_home_in_french_with_the_streak(app: RunningApp, fake_slack: FakeSla
         what="Ben's home",
     )
     assert "Your pipeline" in flat(ben[-1].decoded("view")) and "€8,000" in flat(ben[-1].decoded("view"))
+
+
+def test_a_refused_and_a_queued_update_are_told_in_french(
+    app: RunningApp, fake_slack: FakeSlack, fake_hubspot: FakeHubSpot
+) -> None:
+    fake_hubspot.fail_next(1, status=400, method="PATCH")
+    url = fake_slack.response_url()
+    app.slack.slash_command("umbrella amount=12500", user_id="U0CLAIRE", response_url=url)
+    refused = wait_until(lambda: [r for r in fake_slack.responses(url) if "⚠️" in flat(r)], what="refusal")
+    said = refused[-1]["blocks"][0]["text"]["text"]
+    assert said.startswith("⚠️ HubSpot n’a pas accepté ta mise à jour de *Umbrella*\u00a0: ")
+    assert said.endswith("\nRien n’a été modifié.")
+
+    fake_hubspot.fail_next(100, status=503, method="PATCH")
+    url = fake_slack.response_url()
+    app.slack.slash_command("umbrella amount=13000", user_id="U0CLAIRE", response_url=url)
+    queued = wait_until(lambda: [r for r in fake_slack.responses(url) if "🕒" in flat(r)], what="queued")
+    assert queued[-1]["blocks"][0]["text"]["text"] == (
+        "🕒 HubSpot ne répond pas pour le moment, alors ta mise à jour de *Umbrella* attend son tour. "
+        "Pas d’inquiétude\u00a0: je réessaie et je te confirme ici dès qu’elle est enregistrée."
+    )
