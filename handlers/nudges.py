@@ -9,9 +9,8 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from core.deals.commands import Accepted, DealCommands, Outcome
+from core.deals.commands import Accepted, DealCommands, Outcome, control_problem
 from core.deals.nudge_answers import NudgeAnswers, Snoozed
-from core.deals.values import control_character_problem
 from core.i18n import N_, Translator
 from handlers import blocks
 from handlers.actions import metadata_of, open_form, open_view
@@ -28,6 +27,9 @@ ON_TRACK, UPDATE, SNOOZE, MARK_LOST, MORE = (
 )
 SNOOZE_MODAL = "nudge.snooze_modal"
 PICK_A_DATE = N_("Pick a date on the calendar.")
+REASON_CONTROL = N_(
+    "The reason has a control character ({found}) that can't be saved; remove it and send again."
+)
 
 
 def render_nudge(message: NudgeMessage, *, t: Translator) -> tuple[str, list[dict[str, Any]]]:
@@ -198,10 +200,13 @@ def register(app: App, deals: DealCommands, answers: NudgeAnswers) -> None:
         values = view["state"]["values"]
         chosen = picked_date((values.get("until", {}).get("value") or {}).get("selected_date"))
         reason = (values.get("reason", {}).get("value") or {}).get("value")
-        problem = control_character_problem(reason or "", "The reason")
+        t = deals.reader(body["user"]["id"])
+        problem = control_problem(reason or "", REASON_CONTROL, t=t)
         if chosen is None or problem is not None:
-            pick = deals.reader(body["user"]["id"])._(PICK_A_DATE)
-            ack(response_action="errors", errors={"reason": problem} if problem else {"until": pick})
+            ack(
+                response_action="errors",
+                errors={"reason": problem} if problem else {"until": t._(PICK_A_DATE)},
+            )
             return
         deal_id = metadata_of(view).get("deal_id", "")
         outcome = answers.snooze_until(body["user"]["id"], deal_id, chosen, reason=reason)

@@ -277,6 +277,12 @@ def test_the_modals_and_their_inline_errors_are_in_french(
     for user, said in (("U0CLAIRE", "Écris d’abord quelque chose."), ("U0BEN", "Write something first.")):
         response = app.slack.view_submission(user_id=user, view={**note, "state": {"values": blank}})
         assert response.json() == {"response_action": "errors", "errors": {"note": said}}
+    nul = {"note": {"value": {"type": "plain_text_input", "value": "call\x00back"}}}
+    response = app.slack.view_submission(user_id="U0CLAIRE", view={**note, "state": {"values": nul}})
+    assert response.json()["errors"] == {
+        "note": "La note contient un caractère de contrôle (U+0000) impossible à enregistrer\u00a0: "
+        "retire-le et renvoie."
+    }
     assert outbox_rows(app) == []
 
 

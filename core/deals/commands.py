@@ -30,7 +30,7 @@ from core.deals.grammar import (
 from core.deals.pending import PendingChoices
 from core.deals.permissions import NOT_LINKED
 from core.deals.streaks import current_streak, record_review_week
-from core.deals.values import StageOption, control_character_problem
+from core.deals.values import StageOption, control_character
 from core.i18n import N_, Translator, translator
 from core.people import Actor, LookupUnavailable, PeopleDirectory
 
@@ -52,6 +52,7 @@ __all__ = [
     "Stored",
     "Unchanged",
     "Usage",
+    "control_problem",
 ]
 
 # Written to the CRM on the person's behalf, in their language (`actor.t`), as their own notes are.
@@ -59,6 +60,18 @@ ON_TRACK_NOTE = N_("Reviewed in Slack with Drumbeat: still on track.")
 WHO_ARE_YOU = N_("Slack didn't tell me who you are just now, so nothing was changed. Please try again.")
 
 StoreCommand = Callable[[str, str, str | None], None]
+
+# A modal's text that holds a control character, said whole for each field it can be in.
+FIELD_CONTROL = N_(
+    "This field has a control character ({found}) that can't be saved; remove it and send again."
+)
+NOTE_CONTROL = N_("The note has a control character ({found}) that can't be saved; remove it and send again.")
+
+
+def control_problem(text: str, message: str, *, t: Translator) -> str | None:
+    """`message` (naming `{found}`) in the reader's language when `text` holds a control character."""
+    found = control_character(text)
+    return None if found is None else t._(message, found=found)
 
 
 # --- outcomes: what the person is shown, decided here and rendered by the listener ---
@@ -290,7 +303,7 @@ class DealCommands:
         """The update modal, submitted (inputs by field key): only the fields edited change, and a
         value that cannot be right is shown on its own input."""
         for key, value in submitted.items():
-            problem = control_character_problem(value or "", "This field")
+            problem = control_problem(value or "", FIELD_CONTROL, t=self.reader(user_id))
             if problem is not None:  # never reaches the database or the CRM
                 return FormProblems({key: problem})
         actor = self.people.actor(user_id)
@@ -306,7 +319,7 @@ class DealCommands:
         self, user_id: str, deal_id: str, note: str, *, response_url: str | None
     ) -> Accepted | Refused | FormProblems:
         """The note modal, submitted."""
-        problem = control_character_problem(note, "The note")
+        problem = control_problem(note, NOTE_CONTROL, t=self.reader(user_id))
         if problem is not None:  # never reaches the database or the CRM
             return FormProblems({"note": problem})
         actor = self.people.actor(user_id)
