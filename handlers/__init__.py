@@ -13,7 +13,7 @@ __all__ = ["register_listeners"]
 
 
 def register_listeners(app: App, deals: DealCommands, answers: NudgeAnswers) -> None:
-    errors.register(app)
+    errors.register(app, deals)
     commands.register(app, deals)
     actions.register(app, deals)
     views.register(app, deals)

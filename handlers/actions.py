@@ -12,6 +12,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from core.deals.commands import Accepted, DealCommands, DealForm, Outcome, Refused
+from core.i18n import Translator
 from handlers import blocks
 from handlers.payloads import BAD_BUTTON, deal_id_in, option_value
 from handlers.replies import choice_of, reply_to
@@ -22,22 +23,24 @@ MODALS = ("update", "note")
 
 
 def register(app: App, deals: DealCommands) -> None:
-    def reply_in_place(respond: Respond, outcome: Outcome) -> None:
-        reply = reply_to(outcome, deals)
+    def reply_in_place(respond: Respond, outcome: Outcome, t: Translator) -> None:
+        reply = reply_to(outcome, deals, t=t)
         respond(blocks=reply.blocks, text=reply.text, replace_original=True, response_type="ephemeral")
         if isinstance(outcome, Accepted):
             deals.wake_worker()
 
     def handle(verb: str, value: object, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        user_id = body["user"]["id"]
+        t = deals.reader(user_id)
         deal_id = deal_id_in(value)
         if deal_id is None:
-            respond(text=BAD_BUTTON, replace_original=False, response_type="ephemeral")
+            respond(text=t._(BAD_BUTTON), replace_original=False, response_type="ephemeral")
             return
         if verb in MODALS:
-            form = deals.form(deal_id, with_stages=verb == "update")
-            open_form(client, body, verb, form, respond, response_url=body.get("response_url") or "")
+            form = deals.form(user_id, deal_id, with_stages=verb == "update")
+            open_form(client, body, verb, form, respond, response_url=body.get("response_url") or "", t=t)
             return
-        reply_in_place(respond, deals.button(body["user"]["id"], verb, deal_id, body.get("response_url")))
+        reply_in_place(respond, deals.button(user_id, verb, deal_id, body.get("response_url")), t)
 
     def button(verb: str) -> Callable[..., None]:
         def listener(
@@ -67,11 +70,13 @@ def register(app: App, deals: DealCommands) -> None:
     @app.action(blocks.PICK)
     def pick(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         ack()
+        user_id = body["user"]["id"]
+        t = deals.reader(user_id)
         choice_id, deal_id = choice_of(action.get("block_id") or ""), deal_id_in(option_value(action))
         if deal_id is None:
-            respond(text=BAD_BUTTON, replace_original=False, response_type="ephemeral")
+            respond(text=t._(BAD_BUTTON), replace_original=False, response_type="ephemeral")
             return
-        reply_in_place(respond, deals.pick(body["user"]["id"], choice_id, deal_id, body.get("response_url")))
+        reply_in_place(respond, deals.pick(user_id, choice_id, deal_id, body.get("response_url")), t)
 
 
 def open_form(
@@ -82,6 +87,7 @@ def open_form(
     respond: Respond,
     *,
     response_url: str,
+    t: Translator,
 ) -> None:
     """The update (`verb` "update") or note modal for a deal, or why it cannot open; `response_url`
     is where the confirmation goes once the modal is submitted (empty: a DM)."""
@@ -90,10 +96,10 @@ def open_form(
         return
     metadata = {"deal_id": form.deal.id, "response_url": response_url}
     if verb == "update":
-        view = blocks.update_modal(form.deal, form.stages, metadata)
+        view = blocks.update_modal(form.deal, form.stages, metadata, t=t)
     else:
-        view = blocks.note_modal(form.deal, metadata)
-    open_view(client, body, view, respond)
+        view = blocks.note_modal(form.deal, metadata, t=t)
+    open_view(client, body, view, respond, t=t)
 
 
 def metadata_of(view: dict[str, Any]) -> dict[str, str]:
@@ -107,14 +113,16 @@ def metadata_of(view: dict[str, Any]) -> dict[str, str]:
     return {k: v for k, v in loaded.items() if isinstance(v, str) and len(v) <= 2000 and v.isprintable()}
 
 
-def open_view(client: WebClient, body: dict[str, Any], view: dict[str, Any], respond: Respond) -> None:
+def open_view(
+    client: WebClient, body: dict[str, Any], view: dict[str, Any], respond: Respond, *, t: Translator
+) -> None:
     """views.open, or a clear word when Slack refuses it (a trigger older than 3 s, for one)."""
     try:
         client.views_open(trigger_id=body.get("trigger_id") or "", view=view)
     except SlackApiError as exc:
         log.warning("views.open refused: %s", exc.response.get("error"))
         respond(
-            text="Slack didn't let me open that form in time. Please click again.",
+            text=t._("Slack didn't let me open that form in time. Please click again."),
             replace_original=False,
             response_type="ephemeral",
         )

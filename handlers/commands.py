@@ -15,7 +15,7 @@ def register(app: App, deals: DealCommands) -> None:
     @app.command(deals.command)
     def deal_command(ack: Ack, command: dict[str, Any]) -> None:
         outcome = deals.receive(command["user_id"], command.get("text") or "", command.get("response_url"))
-        reply = reply_to(outcome, deals)
+        reply = reply_to(outcome, deals, t=deals.reader(command["user_id"]))
         # An accepted or stored update is already in the database: acking now cannot lose it.
         ack(blocks=reply.blocks, text=reply.text, response_type="ephemeral")
         if isinstance(outcome, Accepted):

@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 from core.deals.attention import needs_attention
 from core.deals.commands import DealCommands, Refused
 from core.deals.desk import DealView
-from core.formatting import format_money
+from core.i18n import Translator
 from core.people import LookupUnavailable
 from handlers import blocks
 
@@ -39,6 +39,7 @@ def publish_home(client: WebClient, commands: DealCommands, user_id: str) -> Non
 
 def home_view(commands: DealCommands, user_id: str) -> dict[str, Any]:
     overview = commands.overview(user_id)
+    t = commands.reader(user_id)
     if isinstance(overview, Refused):
         return blocks.home(
             linked=False,
@@ -48,15 +49,16 @@ def home_view(commands: DealCommands, user_id: str) -> dict[str, Any]:
             streak=0,
             open_count=0,
             fresh_count=0,
+            t=t,
         )
     now, today, stale_after_days = overview.now, overview.today, overview.stale_after_days
     deals, fresh, streak = overview.deals, overview.fresh, overview.streak
     by_stage: OrderedDict[str, list[DealView]] = OrderedDict()
     for deal in sorted(deals, key=lambda d: (d.pipeline_label, d.stage_label)):
         by_stage.setdefault(f"{deal.pipeline_label} · {deal.stage_label}", []).append(deal)
-    stages = [(label, len(group), _total(group)) for label, group in by_stage.items()]
+    stages = [(label, len(group), _total(group, t)) for label, group in by_stage.items()]
     looks = [(d, needs_attention(d, now=now, today=today, stale_after_days=stale_after_days)) for d in deals]
-    attention = [(deal, " · ".join(look.reasons())) for deal, look in looks if look.needed]
+    attention = [(deal, " · ".join(look.reasons(t=t))) for deal, look in looks if look.needed]
     return blocks.home(
         linked=True,
         not_linked_message="",
@@ -65,11 +67,12 @@ def home_view(commands: DealCommands, user_id: str) -> dict[str, Any]:
         streak=streak,
         open_count=len(deals),
         fresh_count=len(fresh),
+        t=t,
     )
 
 
-def _total(deals: list[DealView]) -> str:
+def _total(deals: list[DealView], t: Translator) -> str:
     by_currency: dict[str | None, Decimal] = {}
     for deal in deals:
         by_currency[deal.currency] = by_currency.get(deal.currency, Decimal(0)) + (deal.amount or Decimal(0))
-    return " + ".join(format_money(total, currency) for currency, total in by_currency.items())
+    return " + ".join(t.money(total, currency) for currency, total in by_currency.items())

@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from core.deals.commands import DealCommands
+from core.i18n import N_
 from core.models import ReceivedCommand
 from core.queues.commands import Answering, command_key
 from handlers.blocks import mrkdwn
@@ -19,7 +20,7 @@ from handlers.replies import Reply, reply_to
 
 log = logging.getLogger(__name__)
 
-GAVE_UP = "Sorry, Drumbeat could not work out that command, so nothing was changed. Please try again."
+GAVE_UP = N_("Sorry, Drumbeat could not work out that command, so nothing was changed. Please try again.")
 
 
 def slack_answering(deals: DealCommands, client: WebClient) -> Answering[Reply]:
@@ -27,7 +28,7 @@ def slack_answering(deals: DealCommands, client: WebClient) -> Answering[Reply]:
         outcome = deals.answer(
             command.slack_user, command.text, command.response_url, key=command_key(command.id)
         )
-        return reply_to(outcome, deals)
+        return reply_to(outcome, deals, t=deals.reader(command.slack_user))
 
     def send(command: ReceivedCommand, reply: Reply) -> bool:
         try:
@@ -37,4 +38,8 @@ def slack_answering(deals: DealCommands, client: WebClient) -> Answering[Reply]:
             return False
         return True
 
-    return Answering(work_out, lambda _command: Reply([mrkdwn(GAVE_UP)], GAVE_UP), send)
+    def gave_up(command: ReceivedCommand) -> Reply:
+        said = deals.reader(command.slack_user)._(GAVE_UP)
+        return Reply([mrkdwn(said)], said)
+
+    return Answering(work_out, gave_up, send)

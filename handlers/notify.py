@@ -12,6 +12,8 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.webhook import WebhookClient
 
 from core.deals.commands import DealCommands
+from core.deals.fields import FIELD_BY_NAME
+from core.i18n import Translator
 from core.queues.outbox import Notice
 from handlers import blocks
 from handlers.home import publish_home
@@ -51,23 +53,31 @@ class SlackNotifier:
         label = self._deals.crm_label
         if notice.kind == "done" and notice.source == "nudge":
             return  # the nudge message already shows what was done, in place
+        t = self._deals.reader(notice.requested_by)  # the person who asked reads it
         if notice.kind == "queued":
-            content = blocks.queued(notice.deal_name, label)
+            content = blocks.queued(notice.deal_name, label, t=t)
         elif notice.kind == "superseded":
             content = [
                 blocks.mrkdwn(
-                    f"↩️ A later update to *{blocks.escape(notice.deal_name)}* was saved to {label} first, "
-                    f"so this one was not applied (it changed {blocks.escape(notice.reason or '')})."
+                    t._(
+                        "↩️ A later update to *{deal}* was saved to {crm} first, "
+                        "so this one was not applied (it changed {fields}).",
+                        deal=blocks.escape(notice.deal_name),
+                        crm=label,
+                        fields=blocks.escape(_field_labels(notice.reason or "", t)),
+                    )
                 )
             ]
         elif notice.kind == "rejected":
-            content = blocks.rejected(notice.deal_name, notice.reason or "it refused the change", label)
+            # Drumbeat's own reasons are messages to translate; the CRM's own words pass through.
+            reason = t._(notice.reason) if notice.reason else t._("it refused the change")
+            content = blocks.rejected(notice.deal_name, reason, label, t=t)
         else:
             deal = self._deals.desk.get(notice.deal_id)
             if deal is None:
                 return
-            changes = self._deals.desk.describe(deal, dict(notice.changes), dict(notice.before))
-            content = blocks.done(deal, changes, notice.note, label)
+            changes = self._deals.desk.describe(deal, dict(notice.changes), dict(notice.before), t=t)
+            content = blocks.done(deal, changes, notice.note, label, t=t)
         post_reply(self._client, notice.requested_by, notice.response_url, content)
 
     def refresh_homes(self, notices: Sequence[Notice]) -> None:
@@ -78,6 +88,13 @@ class SlackNotifier:
                 publish_home(self._client, self._deals, user_id)
             except SlackApiError as exc:
                 log.warning("could not refresh App Home: %s", exc.response.get("error"))
+
+
+def _field_labels(names: str, t: Translator) -> str:
+    """`amount, stage_id` (a superseded notice's fields) as the reader calls them."""
+    fields = [name.strip() for name in names.split(",") if name.strip()]
+    known = [FIELD_BY_NAME.get(name) for name in fields]
+    return t.join(t._(field.label) if field else name for field, name in zip(known, fields, strict=True))
 
 
 # Slack errors after which sending the same DM again cannot work.

@@ -9,10 +9,9 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from core.deals.commands import Accepted, DealCommands, Outcome
+from core.deals.commands import Accepted, DealCommands, Outcome, control_problem
 from core.deals.nudge_answers import NudgeAnswers, Snoozed
-from core.deals.values import control_character_problem
-from core.formatting import format_money
+from core.i18n import N_, Translator
 from handlers import blocks
 from handlers.actions import metadata_of, open_form, open_view
 from handlers.payloads import BAD_BUTTON, deal_id_in, option_value, picked_date, snooze_days
@@ -27,24 +26,38 @@ ON_TRACK, UPDATE, SNOOZE, MARK_LOST, MORE = (
     "nudge.more",
 )
 SNOOZE_MODAL = "nudge.snooze_modal"
-PICK_A_DATE = "Pick a date on the calendar."
+PICK_A_DATE = N_("Pick a date on the calendar.")
+REASON_CONTROL = N_(
+    "The reason has a control character ({found}) that can't be saved; remove it and send again."
+)
 
 
-def render_nudge(message: NudgeMessage) -> tuple[str, list[dict[str, Any]]]:
+def render_nudge(message: NudgeMessage, *, t: Translator) -> tuple[str, list[dict[str, Any]]]:
     """Short, friendly, never blaming: progress first, then what needs a look, each with its buttons."""
     n = len(message.items) + message.more
     if message.kind == "stale_deals":
-        need = f"{n} need{'s' if n == 1 else ''} a look"
-        fresh = f"{message.fresh_count} of your {message.open_count} open deals are fresh"
-        intro = f"Hi {message.first_name}! {fresh} — {need}."
+        intro = t.n_(
+            "Hi {name}! {fresh} of your {open} open deals are fresh — {n} needs a look.",
+            "Hi {name}! {fresh} of your {open} open deals are fresh — {n} need a look.",
+            n,
+            name=message.first_name,
+            fresh=t.number(message.fresh_count),
+            open=t.number(message.open_count),
+        )
         if message.streak:
-            intro += f" You're on a {message.streak}-week streak 🔥"
+            streak = t.n_("You're on a {n}-week streak 🔥", "You're on a {n}-week streak 🔥", message.streak)
+            intro += f" {streak}"
     else:
-        intro = f"Hi {message.first_name}, a few details to tidy up on {n} deal{'s' if n != 1 else ''}:"
+        intro = t.n_(
+            "Hi {name}, a few details to tidy up on {n} deal:",
+            "Hi {name}, a few details to tidy up on {n} deals:",
+            n,
+            name=message.first_name,
+        )
     out: list[dict[str, Any]] = [blocks.mrkdwn(intro)]
     for item in message.items:
         deal = item.deal
-        amount = format_money(deal.amount, deal.currency)
+        amount = t.money(deal.amount, deal.currency)
         line = f"{blocks.deal_link(deal)} · {blocks.escape(deal.stage_label)} · {amount}"
         out.append(
             {
@@ -60,22 +73,25 @@ def render_nudge(message: NudgeMessage) -> tuple[str, list[dict[str, Any]]]:
                 "elements": [
                     *(
                         [
-                            blocks.button("Still on track", ON_TRACK, deal.id, "primary"),
-                            blocks.button("Update…", UPDATE, deal.id),
+                            blocks.button(t._("Still on track"), ON_TRACK, deal.id, "primary"),
+                            blocks.button(t._("Update…"), UPDATE, deal.id),
                         ]
                         if message.kind == "stale_deals"
-                        else [blocks.button("Update…", UPDATE, deal.id, "primary")]
+                        else [blocks.button(t._("Update…"), UPDATE, deal.id, "primary")]
                     ),
                     {
                         "type": "static_select",
                         "action_id": SNOOZE,
-                        "placeholder": {"type": "plain_text", "text": "Snooze"},
+                        "placeholder": {"type": "plain_text", "text": t._("Snooze")},
                         "options": [
-                            *(blocks.option(f"{d} days", f"{d}:{deal.id}") for d in message.snooze_days),
-                            blocks.option("Until a date…", f"date:{deal.id}"),
+                            *(
+                                blocks.option(t.n_("{n} day", "{n} days", d), f"{d}:{deal.id}")
+                                for d in message.snooze_days
+                            ),
+                            blocks.option(t._("Until a date…"), f"date:{deal.id}"),
                         ],
                     },
-                    blocks.mark_lost_button(deal.id, deal.name, MARK_LOST),
+                    blocks.mark_lost_button(deal.id, deal.name, MARK_LOST, t=t),
                 ],
             }
         )
@@ -84,10 +100,14 @@ def render_nudge(message: NudgeMessage) -> tuple[str, list[dict[str, Any]]]:
             {
                 "type": "actions",
                 "block_id": "nudge-more",
-                "elements": [blocks.button(f"See the other {message.more}", MORE, message.ritual_id)],
+                "elements": [
+                    blocks.button(
+                        t.n_("See the other {n}", "See the other {n}", message.more), MORE, message.ritual_id
+                    )
+                ],
             }
         )
-    out.append(blocks.context("One click answers; everything goes straight to the CRM."))
+    out.append(blocks.context(t._("One click answers; everything goes straight to the CRM.")))
     return intro, out
 
 
@@ -119,11 +139,12 @@ def register(app: App, deals: DealCommands, answers: NudgeAnswers) -> None:
         respond: Respond,
     ) -> None:
         """A stored answer replaces the deal's buttons in the nudge; anything else is said aside."""
+        t = deals.reader(body["user"]["id"])
         if isinstance(outcome, (Accepted, Snoozed)):
             deals.wake_worker()
-            update_message(client, body, deal_id, outcome_line(verb, outcome, deals.crm_label))
+            update_message(client, body, deal_id, outcome_line(verb, outcome, deals.crm_label, t=t))
             return
-        reply = reply_to(outcome, deals)
+        reply = reply_to(outcome, deals, t=t)
         content = None if verb == "snooze" else reply.blocks  # a refused snooze reads as plain text
         respond(text=reply.text, blocks=content, replace_original=False, response_type="ephemeral")
 
@@ -134,7 +155,8 @@ def register(app: App, deals: DealCommands, answers: NudgeAnswers) -> None:
             ack()
             deal_id = deal_id_in(action.get("value"))
             if deal_id is None:
-                respond(text=BAD_BUTTON, replace_original=False, response_type="ephemeral")
+                bad = deals.reader(body["user"]["id"])._(BAD_BUTTON)
+                respond(text=bad, replace_original=False, response_type="ephemeral")
                 return
             answer(verb, deal_id, answers.button(body["user"]["id"], verb, deal_id), body, client, respond)
 
@@ -148,25 +170,27 @@ def register(app: App, deals: DealCommands, answers: NudgeAnswers) -> None:
         ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond
     ) -> None:
         ack()
+        user_id = body["user"]["id"]
+        t = deals.reader(user_id)
         deal_id = deal_id_in(action.get("value"))
         if deal_id is None:
-            respond(text=BAD_BUTTON, replace_original=False, response_type="ephemeral")
+            respond(text=t._(BAD_BUTTON), replace_original=False, response_type="ephemeral")
             return
-        open_form(
-            client, body, "update", answers.open_update(body["user"]["id"], deal_id), respond, response_url=""
-        )
+        form = answers.open_update(user_id, deal_id)
+        open_form(client, body, "update", form, respond, response_url="", t=t)
 
     @app.action(SNOOZE)
     def snooze(
         ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond
     ) -> None:
         ack()
+        t = deals.reader(body["user"]["id"])
         choice, _, value = option_value(action).partition(":")
         deal_id, days = deal_id_in(value), snooze_days(choice)
         if deal_id is None or (choice != "date" and days is None):
-            respond(text=BAD_BUTTON, replace_original=False, response_type="ephemeral")
+            respond(text=t._(BAD_BUTTON), replace_original=False, response_type="ephemeral")
         elif days is None:
-            open_view(client, body, snooze_modal(snooze_metadata(body, deal_id)), respond)
+            open_view(client, body, snooze_modal(snooze_metadata(body, deal_id), t=t), respond, t=t)
         else:
             outcome = answers.snooze_for(body["user"]["id"], deal_id, days)
             answer("snooze", deal_id, outcome, body, client, respond)
@@ -176,9 +200,13 @@ def register(app: App, deals: DealCommands, answers: NudgeAnswers) -> None:
         values = view["state"]["values"]
         chosen = picked_date((values.get("until", {}).get("value") or {}).get("selected_date"))
         reason = (values.get("reason", {}).get("value") or {}).get("value")
-        problem = control_character_problem(reason or "", "The reason")
+        t = deals.reader(body["user"]["id"])
+        problem = control_problem(reason or "", REASON_CONTROL, t=t)
         if chosen is None or problem is not None:
-            ack(response_action="errors", errors={"reason": problem} if problem else {"until": PICK_A_DATE})
+            ack(
+                response_action="errors",
+                errors={"reason": problem} if problem else {"until": t._(PICK_A_DATE)},
+            )
             return
         deal_id = metadata_of(view).get("deal_id", "")
         outcome = answers.snooze_until(body["user"]["id"], deal_id, chosen, reason=reason)
@@ -189,19 +217,23 @@ def register(app: App, deals: DealCommands, answers: NudgeAnswers) -> None:
     @app.action(MORE)
     def more(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        title = "All your deals that need a look"
-        content = deal_list(title, answers.stale_deals(body["user"]["id"]), deals)
+        t = deals.reader(body["user"]["id"])
+        title = t._("All your deals that need a look")
+        content = deal_list(title, answers.stale_deals(body["user"]["id"]), deals, t=t)
         respond(blocks=content, text=title, replace_original=False, response_type="ephemeral")
 
 
-DONE = {"on_track": "✅ Still on track: noted in the CRM.", "mark_lost": "Marked lost in the CRM."}
+DONE = {
+    "on_track": N_("✅ Still on track: noted in the CRM. ({crm})"),
+    "mark_lost": N_("Marked lost in the CRM. ({crm})"),
+}
 
 
-def outcome_line(verb: str, outcome: Accepted | Snoozed, crm_label: str) -> str:
+def outcome_line(verb: str, outcome: Accepted | Snoozed, crm_label: str, *, t: Translator) -> str:
     """What replaces a deal's buttons in the nudge once the answer is stored."""
     if isinstance(outcome, Snoozed):
-        return f"😴 Snoozed until {outcome.until:%a %d %b}."
-    return f"{DONE[verb]} ({crm_label})"
+        return t._("😴 Snoozed until {date}.", date=t.day(outcome.until))
+    return t._(DONE[verb], crm=crm_label)
 
 
 def update_message(client: WebClient, body: dict[str, Any], deal_id: str, outcome: str) -> None:
@@ -228,31 +260,31 @@ def snooze_metadata(body: dict[str, Any], deal_id: str) -> dict[str, str]:
     }
 
 
-def snooze_modal(metadata: dict[str, str]) -> dict[str, Any]:
+def snooze_modal(metadata: dict[str, str], *, t: Translator) -> dict[str, Any]:
     return {
         "type": "modal",
         "callback_id": SNOOZE_MODAL,
         "private_metadata": json.dumps(metadata),
-        "title": {"type": "plain_text", "text": "Snooze a deal"},
-        "submit": {"type": "plain_text", "text": "Snooze"},
-        "close": {"type": "plain_text", "text": "Cancel"},
+        "title": {"type": "plain_text", "text": t._("Snooze a deal")},
+        "submit": {"type": "plain_text", "text": t._("Snooze")},
+        "close": {"type": "plain_text", "text": t._("Cancel")},
         "blocks": [
             {
                 "type": "input",
                 "block_id": "until",
-                "label": {"type": "plain_text", "text": "Until"},
+                "label": {"type": "plain_text", "text": t._("Until")},
                 "element": {"type": "datepicker", "action_id": "value"},
             },
             {
                 "type": "input",
                 "block_id": "reason",
                 "optional": True,
-                "label": {"type": "plain_text", "text": "Why? (logged as a note)"},
+                "label": {"type": "plain_text", "text": t._("Why? (logged as a note)")},
                 "element": {
                     "type": "plain_text_input",
                     "action_id": "value",
                     "max_length": 300,
-                    "placeholder": {"type": "plain_text", "text": "e.g. waiting on legal"},
+                    "placeholder": {"type": "plain_text", "text": t._("e.g. waiting on legal")},
                 },
             },
         ],

@@ -8,9 +8,12 @@ from datetime import date
 from typing import Any
 
 from core.deals.values import MAX_CLOSE_YEAR, MIN_CLOSE_YEAR
+from core.i18n import N_
 
 MAX_DEAL_ID = 64  # the deal id columns hold 64 characters
-BAD_BUTTON = "That button doesn't name a deal I can read, so nothing was changed. Run `/deal` to see yours."
+BAD_BUTTON = N_(
+    "That button doesn't name a deal I can read, so nothing was changed. Run `/deal` to see yours."
+)
 
 
 def deal_id_in(value: object) -> str | None:

@@ -25,9 +25,10 @@ from core.deals.commands import (
     Usage,
 )
 from core.deals.nudge_answers import Snoozed
+from core.i18n import N_, Translator
 from handlers import blocks
 
-WORKING = "⏳ Working on it…"
+WORKING = N_("⏳ Working on it…")
 ERROR_LIMIT = 150  # Slack's limit on a modal field's error
 
 
@@ -40,42 +41,60 @@ class Reply:
     accepted: bool = False
 
 
-def reply_to(outcome: Outcome, deals: DealCommands) -> Reply:
-    """The ephemeral answer for an outcome of `/deal`, a picker or a button."""
+def reply_to(outcome: Outcome, deals: DealCommands, *, t: Translator) -> Reply:
+    """The ephemeral answer for an outcome of `/deal`, a picker or a button, in `t`'s language
+    (core has already written a refusal in the person's language)."""
     match outcome:
         case Accepted():
-            content = blocks.accepted(outcome, deals.crm_label)
-            return Reply(content, f"Saving to {deals.crm_label}: {outcome.deal.name}", accepted=True)
+            content = blocks.accepted(outcome, deals.crm_label, t=t)
+            text = t._("Saving to {crm}: {deal}", crm=deals.crm_label, deal=outcome.deal.name)
+            return Reply(content, text, accepted=True)
         case Refused(message=message):
             return problem(message)
         case Usage(text=usage):
             return Reply([blocks.mrkdwn(usage)], usage)
         case Stored():
-            return Reply([blocks.mrkdwn(WORKING)], WORKING)
+            return Reply([blocks.mrkdwn(t._(WORKING))], t._(WORKING))
         case DealList(deals=[]):
-            return Reply([blocks.mrkdwn("You have no open deals right now. 🎉")], "You have no open deals.")
+            return Reply(
+                [blocks.mrkdwn(t._("You have no open deals right now. 🎉"))], t._("You have no open deals.")
+            )
         case DealList():
-            title = f"Your open deals ({len(outcome.deals)}), most urgent first"
-            return Reply(deal_list(title, outcome, deals), title)
+            title = t._("Your open deals ({count}), most urgent first", count=t.number(len(outcome.deals)))
+            return Reply(deal_list(title, outcome, deals, t=t), title)
         case Card(deal=deal):
             return Reply(
-                blocks.deal_card(deal, outcome.now, outcome.today, outcome.stale_after_days), deal.name
+                blocks.deal_card(deal, outcome.now, outcome.today, outcome.stale_after_days, t=t), deal.name
             )
         case NoMatch(query=query):
-            found = f"No deal matches *{blocks.escape(query)}*."
-            return problem(f"{found} Try fewer words, or `{deals.command}` to list yours.")
+            return problem(
+                t._(
+                    "No deal matches *{query}*. Try fewer words, or `{command}` to list yours.",
+                    query=blocks.escape(query),
+                    command=deals.command,
+                )
+            )
         case Choose(query=query, matches=matches, choice_id=choice_id):
-            picker = blocks.picker(query, matches, choice_id=choice_id, writes_pending=choice_id is not None)
-            return Reply(picker, f"Several deals match {query}")
+            picker = blocks.picker(
+                query, matches, choice_id=choice_id, writes_pending=choice_id is not None, t=t
+            )
+            return Reply(picker, t._("Several deals match {query}", query=query))
         case AlreadyClosed(deal=deal):
-            return problem(refusals.already_closed(blocks.escape(deal.name), blocks.escape(deal.stage_label)))
+            return problem(
+                refusals.already_closed(blocks.escape(deal.name), blocks.escape(deal.stage_label), t=t)
+            )
         case NoLostStage(deal=deal):
-            return problem(f"The {blocks.escape(deal.pipeline_label)} pipeline has no closed-lost stage.")
+            return problem(
+                t._(
+                    "The {pipeline} pipeline has no closed-lost stage.",
+                    pipeline=blocks.escape(deal.pipeline_label),
+                )
+            )
 
 
-def deal_list(title: str, outcome: DealList, deals: DealCommands) -> list[dict[str, Any]]:
+def deal_list(title: str, outcome: DealList, deals: DealCommands, *, t: Translator) -> list[dict[str, Any]]:
     return blocks.deal_list(
-        title, outcome.deals, outcome.now, outcome.today, outcome.stale_after_days, deals.command
+        title, outcome.deals, outcome.now, outcome.today, outcome.stale_after_days, deals.command, t=t
     )
 
 

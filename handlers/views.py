@@ -18,7 +18,9 @@ from handlers.replies import ack_form
 def register(app: App, deals: DealCommands) -> None:
     def confirm(client: WebClient, user_id: str, response_url: str | None, outcome: Accepted) -> None:
         deals.wake_worker()
-        post_reply(client, user_id, response_url, blocks.accepted(outcome, deals.crm_label))
+        post_reply(
+            client, user_id, response_url, blocks.accepted(outcome, deals.crm_label, t=deals.reader(user_id))
+        )
 
     @app.view(blocks.UPDATE_MODAL)
     def update_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.deals.desk import DealDesk, DealView
 from core.deals.streaks import current_streak
 from core.deals.values import named
+from core.i18n import Translator, translator
 from core.mirror.sync import HISTORY_RETENTION, SyncResult, sync_mirror
 from core.models import NudgeRecord, PendingDM
 from core.people import LookupUnavailable, PeopleDirectory
@@ -81,7 +82,12 @@ class NudgeMessage:
     snooze_days: list[int]
 
 
-Renderer = Callable[[NudgeMessage], tuple[str, list[dict[str, Any]]]]
+class Renderer(Protocol):
+    """Block Kit for a nudge, in its reader's language: (fallback text, blocks)."""
+
+    def __call__(self, message: NudgeMessage, *, t: Translator) -> tuple[str, list[dict[str, Any]]]: ...
+
+
 Sender = Callable[[str, str, list[dict[str, Any]]], tuple[str, str]]  # (user, text, blocks) -> (channel, ts)
 
 
@@ -349,6 +355,7 @@ class RitualEngine:
             deals,
             now=now,
             today_for=lambda _owner: now.astimezone(zone).date(),
+            t_for=lambda _owner: translator(self._people.default_language),  # counted, not read
         )
         with self._sessions.begin() as session:
             return adoption_for(
@@ -446,22 +453,25 @@ class RitualEngine:
         now: datetime,
         firing_id: int,
     ) -> None:
-        tz_cache: dict[str, tuple[str, str, ZoneInfo] | None] = {}
+        tz_cache: dict[str, tuple[str, str, ZoneInfo, Translator] | None] = {}
 
-        def person(owner_id: str) -> tuple[str, str, ZoneInfo] | None:
+        def person(owner_id: str) -> tuple[str, str, ZoneInfo, Translator] | None:
             if owner_id not in tz_cache:
                 try:
                     profile = self._people.slack_for_owner(owner_id)
                 except LookupUnavailable as exc:
                     report.slack_problems.append(f"{self._people.owner_name(owner_id)} ({exc})")
                     profile = None
+                reads = translator(self._people.language_of(profile)) if profile else None
                 tz_cache[owner_id] = (
                     None
-                    if profile is None
+                    if profile is None or reads is None
                     else (
                         profile.slack_id,
-                        profile.name.split()[0] if profile.name else "there",
+                        # "Hi there!" when Slack has no name for them
+                        profile.name.split()[0] if profile.name else reads._("there"),
                         person_zone(profile.tz, config),
+                        reads,
                     )
                 )
             return tz_cache[owner_id]
@@ -469,6 +479,11 @@ class RitualEngine:
         def today_for(owner_id: str) -> date:
             found = person(owner_id)
             return now.astimezone(found[2] if found else ZoneInfo(config.timezone)).date()
+
+        def t_for(owner_id: str) -> Translator:
+            """The language the owner reads their DM in (no one to DM: the file's)."""
+            found = person(owner_id)
+            return found[3] if found else translator(self._people.default_language)
 
         if isinstance(ritual, StaleDealsRitual):
             pipelines = self._desk.pipeline_ids(ritual.pipelines) if ritual.pipelines else None
@@ -478,6 +493,7 @@ class RitualEngine:
                 deals,
                 now=now,
                 today_for=today_for,
+                t_for=t_for,
             )
             limit, snooze_days = ritual.max_per_message, list(ritual.snooze_days)
             if not report.dry_run:
@@ -489,6 +505,7 @@ class RitualEngine:
                 ritual,
                 deals,
                 today_for=today_for,
+                t_for=t_for,
                 stage_matches=self._stage_matcher(),
             )
             limit, snooze_days = 10, [3, 7, 14]
@@ -501,7 +518,7 @@ class RitualEngine:
                 if not any(p.startswith(name) for p in report.slack_problems):
                     report.unmatched_owners.append(name)
                 continue
-            slack_id, first_name, tz = who
+            slack_id, first_name, tz, t = who
             self._plan_person(
                 ritual.id,
                 ritual.kind,
@@ -515,6 +532,7 @@ class RitualEngine:
                 firing_id=firing_id,
                 limit=limit,
                 snooze_days=snooze_days,
+                t=t,
             )
 
     def _plan_person(
@@ -532,6 +550,7 @@ class RitualEngine:
         firing_id: int,
         limit: int,
         snooze_days: list[int],
+        t: Translator,
     ) -> None:
         # The firing's own day (a late catch-up run still belongs to the day it was scheduled for).
         day = report.scheduled_for.astimezone(tz).date()
@@ -560,7 +579,7 @@ class RitualEngine:
                 streak=streak,
                 snooze_days=snooze_days,
             )
-            text, blocks = self._render(message)
+            text, blocks = self._render(message, t=t)
             # Spacing first, then quiet hours: a DM an hour after the last one may land in the night.
             when = send_after(max(now, next_dm_slot(session, slack_id, now)), tz, config.quiet_hours)
             report.dms.append(

@@ -9,6 +9,7 @@ from datetime import date, datetime
 
 from core.deals.attention import MISSING_CHECKS, untouched
 from core.deals.desk import DealView
+from core.i18n import Translator
 from rituals.config import CloseDatePastRule, HygieneRitual, MissingFieldRule, StaleDealsRitual
 
 
@@ -32,18 +33,19 @@ def stale_findings(
     *,
     now: datetime,
     today_for: Callable[[str], date],
+    t_for: Callable[[str], Translator],
 ) -> dict[str, OwnerFindings]:
     """Per owner: their stale open deals (the one rule: snoozed ones wait for the snooze to end),
-    most valuable first."""
+    most valuable first, with why in the owner's language (`t_for`)."""
     by_owner: dict[str, list[DealView]] = defaultdict(list)
     for deal in deals:
         if deal.owner_id and not deal.is_closed:
             by_owner[deal.owner_id].append(deal)
     findings = {}
     for owner_id, owned in by_owner.items():
-        today = today_for(owner_id)
+        today, t = today_for(owner_id), t_for(owner_id)
         items = [
-            NudgeItem(deal, (untouched(deal.days_untouched(now)),))
+            NudgeItem(deal, (untouched(deal.days_untouched(now), t=t),))
             for deal in owned
             if deal.is_stale(now, ritual.stale_after_days, today=today)
         ]
@@ -57,16 +59,18 @@ def hygiene_findings(
     deals: Sequence[DealView],
     *,
     today_for: Callable[[str], date],
+    t_for: Callable[[str], Translator],
     stage_matches: Callable[[DealView, Sequence[str]], bool],
 ) -> dict[str, OwnerFindings]:
-    """Per owner: open deals breaking a rule, with every rule they break (snoozed deals wait)."""
+    """Per owner: open deals breaking a rule, with every rule they break (snoozed deals wait), in
+    the owner's language (`t_for`)."""
     by_owner: dict[str, list[DealView]] = defaultdict(list)
     for deal in deals:
         if deal.owner_id and not deal.is_closed:
             by_owner[deal.owner_id].append(deal)
     findings = {}
     for owner_id, owned in by_owner.items():
-        today = today_for(owner_id)
+        today, t = today_for(owner_id), t_for(owner_id)
         items = []
         for deal in owned:
             if deal.snoozed_until is not None and deal.snoozed_until > today:
@@ -75,14 +79,14 @@ def hygiene_findings(
             for rule in ritual.rules:
                 if isinstance(rule, CloseDatePastRule):
                     if deal.is_past_close(today) and deal.close_date is not None:
-                        reasons.append(f"close date {deal.close_date:%d %b} has passed")
+                        reasons.append(t._("close date {date} has passed", date=t.day_month(deal.close_date)))
                 elif isinstance(rule, MissingFieldRule):
                     check = MISSING_CHECKS.get(rule.field)
                     if check is None or (rule.stages and not stage_matches(deal, rule.stages)):
                         continue
-                    name, lacks = check
+                    missing, lacks = check
                     if lacks(deal):
-                        reasons.append(f"no {name}")
+                        reasons.append(t._(missing))
             if reasons:
                 items.append(NudgeItem(deal, tuple(reasons)))
         items.sort(key=lambda i: (-(i.deal.amount or 0), i.deal.name.lower()))

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from core.deals.attention import untouched
 from core.deals.desk import DealView
 from core.i18n import N_, Translator
 from rituals.digest import ChangeDetail, ChangeGroup, CurrencyTotal, closing_bare, describe
@@ -102,7 +103,7 @@ def prep_brief(
             at_risk.append((deal, flags))
     stale.sort(key=lambda item: (-(item[1] if item[1] is not None else 10_000), -(item[0].amount or 0)))
     at_risk.sort(key=lambda item: (-len(item[1]), -(item[0].amount or 0), item[0].name.lower()))
-    stale_view = [_prep_deal(d, (_untouched(days, t),), t) for d, days in stale]
+    stale_view = [_prep_deal(d, (untouched(days, t=t),), t) for d, days in stale]
     risk_view = [_prep_deal(d, tuple(flags), t) for d, flags in at_risk]
     return PrepBrief(
         ritual_id=ritual_id,
@@ -121,13 +122,6 @@ def prep_brief(
         more_at_risk=max(len(risk_view) - LISTED, 0),
         questions=_questions(deals, stale, pushes, moved_back, dropped, changes, today, t),
     )
-
-
-def _untouched(days: int | None, t: Translator) -> str:
-    # core.deals.attention.untouched's words, in the manager's language.
-    if days is None:
-        return t._("never touched")
-    return t.n_("untouched for {n} day", "untouched for {n} days", days)
 
 
 def _prep_deal(deal: DealView, flags: tuple[str, ...], t: Translator) -> PrepDeal:

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from core.i18n import LANGUAGES, translator
+from handlers.replies import WORKING
 from tests.conftest import RunningApp, stop_app
 from tests.deal_scenario import (
     SettableClock,
@@ -52,13 +54,14 @@ def slash(app: RunningApp, slack: FakeSlack, text: str, user: str = "U0ALICE") -
     """Send `/deal TEXT`; returns Drumbeat's answer and the response_url Slack would have given.
 
     Help, lists and searches are answered in the ack. An update is stored and acked with "Working on
-    it", and its answer (accepted, picker or problem) replaces that message through response_url.
+    it" (in the person's language), and its answer (accepted, picker or problem) replaces that
+    message through response_url.
     """
     url = slack.response_url()
     response = app.slack.slash_command(text, user_id=user, response_url=url)
     assert response.status_code == 200
     body: dict[str, Any] = response.json() if response.content else {}
-    if "Working on it" in flat(body):
+    if any(translator(language)._(WORKING) in flat(body) for language in LANGUAGES):
         body = wait_until(lambda: slack.responses(url), what="the answer")[0]
     return body, url
 

@@ -110,7 +110,10 @@ def test_app_home_the_digest_nudges_prep_and_the_summary_agree(desk: DealDesk, s
     ritual = StaleDealsRitual(
         id="stale", kind="stale_deals", schedule="0 9 * * mon", stale_after_days=STALE_AFTER
     )
-    found = stale_findings(ritual, deals, now=NOW, today_for=lambda _owner: TODAY)["101"]
+    english = translator("en")
+    found = stale_findings(ritual, deals, now=NOW, today_for=lambda _owner: TODAY, t_for=lambda _o: english)[
+        "101"
+    ]
     assert {i.deal.id for i in found.items} == STALE
     assert found.fresh_count == 2
     # 1:1 prep
@@ -160,7 +163,7 @@ def test_every_field_of_the_table_reaches_the_grammar_the_modal_the_outbox_and_t
 ) -> None:
     deal = desk.get("alone")
     assert deal is not None
-    modal = blocks.update_modal(deal, desk.stage_options("default"), {})
+    modal = blocks.update_modal(deal, desk.stage_options("default"), {}, t=translator("en"))
     modal_inputs = {b["block_id"]: b["label"]["text"] for b in modal["blocks"] if b["type"] == "input"}
     help_text = format_help()
     update_fields = {f.name for f in dataclasses.fields(DealUpdate)}

@@ -42,7 +42,8 @@ def show_deal_commands(
         (alice, f'"{someone_elses.name}" amount=5k'),
         (alice, f'"{target.name}" amount=lots'),
     ):
-        reply = reply_to(deals.receive(user.slack_id, text, response_url=None), deals)
+        t = deals.reader(user.slack_id)
+        reply = reply_to(deals.receive(user.slack_id, text, response_url=None), deals, t=t)
         console.print(
             Panel(
                 Text(blocks_to_text(reply.blocks, t=t)),
@@ -57,9 +58,10 @@ def show_deal_commands(
                 assert deal is not None
                 done = blocks.done(
                     deal,
-                    desk.describe(deal, dict(notice.changes), dict(notice.before)),
+                    desk.describe(deal, dict(notice.changes), dict(notice.before), t=t),
                     notice.note,
                     crm_label,
+                    t=t,
                 )
                 console.print(
                     Panel(

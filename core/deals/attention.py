@@ -12,25 +12,28 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from core.deals.desk import DealView
+from core.i18n import N_, Translator
 
 __all__ = ["MISSING_CHECKS", "Attention", "needs_attention", "untouched"]
 
 MISSING_CHECKS: dict[str, tuple[str, Callable[[DealView], bool]]] = {
-    "amount": ("amount", lambda d: d.amount is None),
-    "closedate": ("close date", lambda d: d.close_date is None),
-    "hs_next_step": ("next step", lambda d: not d.next_step),
-    "hubspot_owner_id": ("owner", lambda d: d.owner_id is None),
+    "amount": (N_("no amount"), lambda d: d.amount is None),
+    "closedate": (N_("no close date"), lambda d: d.close_date is None),
+    "hs_next_step": (N_("no next step"), lambda d: not d.next_step),
+    "hubspot_owner_id": (N_("no owner"), lambda d: d.owner_id is None),
 }
 """The mirrored deal properties a deal should have (CRM names, as a hygiene `missing` rule names
-them): how each reads in "no …", and whether a deal lacks it."""
+them): how its absence reads (a message to translate), and whether a deal lacks it."""
 
 # What App Home counts as missing on every open deal (the hygiene ritual's rules say their own).
 _ALWAYS_WANTED = ("amount", "hs_next_step")
 
 
-def untouched(days: int | None) -> str:
+def untouched(days: int | None, *, t: Translator) -> str:
     """How a stale deal's quiet reads, everywhere."""
-    return "never touched" if days is None else f"untouched for {days} days"
+    if days is None:
+        return t._("never touched")
+    return t.n_("untouched for {n} day", "untouched for {n} days", days)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +48,14 @@ class Attention:
     def needed(self) -> bool:
         return self.past_close or self.stale or bool(self.missing)
 
-    def reasons(self) -> list[str]:
+    def reasons(self, *, t: Translator) -> list[str]:
         """Why, in the order App Home lists them."""
         found = []
         if self.past_close:
-            found.append("close date has passed")
+            found.append(t._("close date has passed"))
         if self.stale:
-            found.append(untouched(self.days_untouched))
-        found.extend(f"no {MISSING_CHECKS[prop][0]}" for prop in self.missing)
+            found.append(untouched(self.days_untouched, t=t))
+        found.extend(t._(MISSING_CHECKS[prop][0]) for prop in self.missing)
         return found
 
 

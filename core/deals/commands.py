@@ -30,8 +30,8 @@ from core.deals.grammar import (
 from core.deals.pending import PendingChoices
 from core.deals.permissions import NOT_LINKED
 from core.deals.streaks import current_streak, record_review_week
-from core.deals.values import StageOption, control_character_problem
-from core.i18n import Translator, translator
+from core.deals.values import StageOption, control_character
+from core.i18n import N_, Translator, translator
 from core.people import Actor, LookupUnavailable, PeopleDirectory
 
 __all__ = [
@@ -52,12 +52,26 @@ __all__ = [
     "Stored",
     "Unchanged",
     "Usage",
+    "control_problem",
 ]
 
-ON_TRACK_NOTE = "Reviewed in Slack with Drumbeat: still on track."
-WHO_ARE_YOU = "Slack didn't tell me who you are just now, so nothing was changed. Please try again."
+# Written to the CRM on the person's behalf, in their language (`actor.t`), as their own notes are.
+ON_TRACK_NOTE = N_("Reviewed in Slack with Drumbeat: still on track.")
+WHO_ARE_YOU = N_("Slack didn't tell me who you are just now, so nothing was changed. Please try again.")
 
 StoreCommand = Callable[[str, str, str | None], None]
+
+# A modal's text that holds a control character, said whole for each field it can be in.
+FIELD_CONTROL = N_(
+    "This field has a control character ({found}) that can't be saved; remove it and send again."
+)
+NOTE_CONTROL = N_("The note has a control character ({found}) that can't be saved; remove it and send again.")
+
+
+def control_problem(text: str, message: str, *, t: Translator) -> str | None:
+    """`message` (naming `{found}`) in the reader's language when `text` holds a control character."""
+    found = control_character(text)
+    return None if found is None else t._(message, found=found)
 
 
 # --- outcomes: what the person is shown, decided here and rendered by the listener ---
@@ -208,7 +222,7 @@ class DealCommands:
     ) -> Outcome:
         if isinstance(command, ShowHelp | ParseError):
             # Said in the person's language: parsed again, for them (parsing is pure and quick).
-            t = self._reader(user_id)
+            t = self.reader(user_id)
             if isinstance(command, ShowHelp):
                 return Usage(format_help(self.command, self.aliases, t=t))
             in_their_words = self._parse(text, t)
@@ -223,10 +237,10 @@ class DealCommands:
         try:
             actor = self.people.actor(user_id)
         except LookupUnavailable:
-            return Refused(WHO_ARE_YOU)
+            return Refused(translator(self.people.default_language)._(WHO_ARE_YOU))
         if isinstance(command, ListMine):
             if not actor.is_linked:
-                return Refused(NOT_LINKED)
+                return Refused(actor.t._(NOT_LINKED))
             return self._list(actor, self.desk.my_open_deals(actor))
         matches = self.desk.find(command.query)
         if not matches:
@@ -245,34 +259,35 @@ class DealCommands:
 
     def pick(self, user_id: str, choice_id: str | None, deal_id: str, response_url: str | None) -> Outcome:
         """A deal chosen from a picker: its card (`choice_id` None, a search), or the waiting update."""
+        actor = self.people.actor(user_id)
         deal = self.desk.get(deal_id)
         if deal is None:
-            return Refused(refusals.DEAL_GONE)
+            return Refused(actor.t._(refusals.DEAL_GONE))
         if choice_id is None:
-            return self._card(self.people.actor(user_id), deal)
-        expired = Refused(f"That choice has expired. Run your `{self.command}` command again.")
+            return self._card(actor, deal)
+        expired = Refused(
+            actor.t._("That choice has expired. Run your `{command}` command again.", command=self.command)
+        )
         text = self._pending.take(choice_id, user_id)
         if text is None:
             return expired
         command = self._parse(text)
         if not isinstance(command, DealCommand):
             return expired
-        actor = self.people.actor(user_id)
         return self._accept(actor, deal, list(command.changes), command.note, "slash", response_url, None)
 
     def button(
         self, user_id: str, verb: str, deal_id: str, response_url: str | None, *, source: str = "button"
     ) -> Outcome:
         """Show card, Still on track or Mark lost, from a card, a list or a nudge."""
+        actor = self.people.actor(user_id)
         deal = self.desk.get(deal_id)
         if deal is None:
-            return Refused(refusals.DEAL_GONE)
+            return Refused(actor.t._(refusals.DEAL_GONE))
         if verb == "card":
-            return self._card(self.people.actor(user_id), deal)
+            return self._card(actor, deal)
         if verb == "on_track":
-            return self._accept(
-                self.people.actor(user_id), deal, [], ON_TRACK_NOTE, source, response_url, None
-            )
+            return self._accept(actor, deal, [], actor.t._(ON_TRACK_NOTE), source, response_url, None)
         if verb == "mark_lost":
             if deal.is_closed:
                 return AlreadyClosed(deal)
@@ -280,16 +295,16 @@ class DealCommands:
             if lost is None:
                 return NoLostStage(deal)
             changes = [("stage", lost.id)]
-            return self._accept(self.people.actor(user_id), deal, changes, None, source, response_url, None)
-        return Refused("I don't know that button.")
+            return self._accept(actor, deal, changes, None, source, response_url, None)
+        return Refused(actor.t._("I don't know that button."))
 
     # --- modals ---
 
-    def form(self, deal_id: str, *, with_stages: bool = True) -> DealForm | Refused:
-        """What the update modal (`with_stages`) or the note modal shows."""
+    def form(self, user_id: str, deal_id: str, *, with_stages: bool = True) -> DealForm | Refused:
+        """What the update modal (`with_stages`) or the note modal shows to `user_id`."""
         deal = self.desk.get(deal_id)
         if deal is None:
-            return Refused(refusals.DEAL_GONE)
+            return Refused(self.reader(user_id)._(refusals.DEAL_GONE))
         return DealForm(deal, self.desk.stage_options(deal.pipeline_id) if with_stages else [])
 
     def submit_update(
@@ -298,13 +313,13 @@ class DealCommands:
         """The update modal, submitted (inputs by field key): only the fields edited change, and a
         value that cannot be right is shown on its own input."""
         for key, value in submitted.items():
-            problem = control_character_problem(value or "", "This field")
+            problem = control_problem(value or "", FIELD_CONTROL, t=self.reader(user_id))
             if problem is not None:  # never reaches the database or the CRM
                 return FormProblems({key: problem})
+        actor = self.people.actor(user_id)
         deal = self.desk.get(deal_id)
         if deal is None:
-            return FormProblems({"stage": refusals.DEAL_GONE})
-        actor = self.people.actor(user_id)
+            return FormProblems({"stage": actor.t._(refusals.DEAL_GONE)})
         changes, problems = modal_changes(deal, submitted, t=actor.t)
         if problems:
             return FormProblems(problems)
@@ -314,15 +329,15 @@ class DealCommands:
         self, user_id: str, deal_id: str, note: str, *, response_url: str | None
     ) -> Accepted | Refused | FormProblems:
         """The note modal, submitted."""
-        problem = control_character_problem(note, "The note")
+        problem = control_problem(note, NOTE_CONTROL, t=self.reader(user_id))
         if problem is not None:  # never reaches the database or the CRM
             return FormProblems({"note": problem})
+        actor = self.people.actor(user_id)
         deal = self.desk.get(deal_id)
         if deal is None:
-            return FormProblems({"note": refusals.DEAL_GONE})
+            return FormProblems({"note": actor.t._(refusals.DEAL_GONE)})
         if not note.strip():
-            return FormProblems({"note": "Write something first."})
-        actor = self.people.actor(user_id)
+            return FormProblems({"note": actor.t._("Write something first.")})
         return self.desk.accept(actor, deal, [], note, source="modal", response_url=response_url)
 
     # --- App Home ---
@@ -332,7 +347,7 @@ class DealCommands:
         `Refused(NOT_LINKED)` for a person with no CRM owner. Raises `LookupUnavailable`."""
         actor = self.people.actor(user_id)
         if not actor.is_linked or actor.owner_id is None:
-            return Refused(NOT_LINKED)
+            return Refused(actor.t._(NOT_LINKED))
         now = self.clock()
         today = actor.local_now(now).date()
         stale_after_days = self.desk.stale_after_days
@@ -357,8 +372,8 @@ class DealCommands:
     def _parse(self, text: str, t: Translator | None = None) -> Command:
         return parse_command(text, aliases=self.aliases, command=self.command, t=t or translator("en"))
 
-    def _reader(self, user_id: str) -> Translator:
-        """The person's language; the workspace's when Slack can't say who they are just now."""
+    def reader(self, user_id: str) -> Translator:
+        """The language `user_id` reads; the rituals file's when Slack cannot say who they are."""
         try:
             return self.people.actor(user_id).t
         except LookupUnavailable:

@@ -19,7 +19,7 @@ from core.deals.fields import FIELD_BY_KEY, FIELD_BY_NAME, STAGE, ParseContext
 from core.deals.permissions import DealFacts, refusal
 from core.deals.staleness import Review, is_stale, reviews_for
 from core.deals.values import StageOption, ValueProblem, named
-from core.i18n import Translator, translator
+from core.i18n import MISSING, Translator, translator
 from core.models import MirrorDeal, MirrorOwner, MirrorPipeline, MirrorStage
 from core.people import Actor
 from core.queues.outbox import ChangeRequest, enqueue
@@ -70,11 +70,11 @@ class DealView:
         known = FIELD_BY_NAME.get(field)
         return None if known is None else known.store(getattr(self, field))
 
-    def display(self, field: str) -> str:
+    def display(self, field: str, *, t: Translator) -> str:
         known = FIELD_BY_NAME.get(field)
         if known is None:
-            return "—"
-        return known.show(getattr(self, field), self.currency, {self.stage_id: self.stage_label})
+            return MISSING
+        return known.show(getattr(self, field), self.currency, {self.stage_id: self.stage_label}, t)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,14 +227,22 @@ class DealDesk:
         """The change with its values understood (stage ids, amounts, dates in the actor's today)."""
         deal = self.get(deal_or_id) if isinstance(deal_or_id, str) else deal_or_id
         if deal is None:
-            return Refused(refusals.DEAL_GONE)
+            return Refused(actor.t._(refusals.DEAL_GONE))
         stages = _Lazy(lambda: self.stage_options(deal.pipeline_id))
         today = actor.local_now(self._clock()).date()
         changes, problems = self._resolve(deal, list(raw_changes), stages, today=today, t=actor.t)
         if note is not None and not note.strip():
-            problems.append('The note is empty: write something after `note`, e.g. note "Met the CFO".')
+            problems.append(
+                actor.t._('The note is empty: write something after `note`, e.g. note "Met the CFO".')
+            )
         if note is not None and len(note) > MAX_NOTE:
-            problems.append(f"The note is too long ({len(note):,} characters; {MAX_NOTE:,} at most).")
+            problems.append(
+                actor.t._(
+                    "The note is too long ({length} characters; {limit} at most).",
+                    length=actor.t.number(len(note)),
+                    limit=actor.t.number(MAX_NOTE),
+                )
+            )
         if problems:
             return Refused("\n".join(problems))
         return Proposal(deal, changes, note, stages)
@@ -253,8 +261,11 @@ class DealDesk:
         unchanged = {f: v for f, v in proposal.changes.items() if deal.stored(f) == v}
         changes = {f: v for f, v in proposal.changes.items() if f not in unchanged}
         if not changes and not note:
+            t = actor.t
             return Unchanged(
-                refusals.nothing_to_change(deal.name, [(_label(f), deal.display(f)) for f in unchanged])
+                refusals.nothing_to_change(
+                    deal.name, [(_label(f, t), deal.display(f, t=t)) for f in unchanged], t=t
+                )
             )
         before = {f: deal.stored(f) for f in changes}
         with self._sessions.begin() as session:
@@ -274,7 +285,7 @@ class DealDesk:
                 now=self._clock(),
             )
         stages = proposal.stages() if STAGE in changes else []
-        described = self.describe(deal, changes, before, stages=stages)
+        described = self.describe(deal, changes, before, t=actor.t, stages=stages)
         return Accepted(entry_id, deal, described, note.strip() if note else None)
 
     def describe(
@@ -283,18 +294,19 @@ class DealDesk:
         changes: dict[str, str],
         before: dict[str, str | None],
         *,
+        t: Translator,
         stages: Sequence[StageOption] | None = None,
     ) -> tuple[FieldChange, ...]:
-        """Before -> after for display, from the raw values an outbox entry keeps."""
+        """Before -> after for display in `t`'s language, from the raw values an outbox entry keeps."""
         if stages is None:
             stages = self.stage_options(deal.pipeline_id)
         stage_labels = {s.id: s.label for s in stages}
         return tuple(
             FieldChange(
                 f,
-                _label(f),
-                "—" if before.get(f) is None else _display(f, str(before[f]), deal, stage_labels),
-                _display(f, v, deal, stage_labels),
+                _label(f, t),
+                MISSING if before.get(f) is None else _display(f, str(before[f]), deal, stage_labels, t),
+                _display(f, v, deal, stage_labels, t),
             )
             for f, v in changes.items()
         )
@@ -388,16 +400,16 @@ def urgency(deal: DealView, now: datetime, today: date) -> tuple[int, float, dat
     )
 
 
-def _label(field: str) -> str:
+def _label(field: str, t: Translator) -> str:
     known = FIELD_BY_NAME.get(field)
-    return known.label if known is not None else field
+    return t._(known.label) if known is not None else field
 
 
-def _display(field: str, raw: str, deal: DealView, stage_labels: dict[str, str]) -> str:
+def _display(field: str, raw: str, deal: DealView, stage_labels: dict[str, str], t: Translator) -> str:
     known = FIELD_BY_NAME.get(field)
     if known is None:  # a CRM property from an alias: shown as typed
         return raw
-    return known.show(known.load(raw), deal.currency, stage_labels)
+    return known.show(known.load(raw), deal.currency, stage_labels, t)
 
 
 class _Lazy:

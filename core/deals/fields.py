@@ -26,7 +26,6 @@ from core.deals.values import (
     parse_close_field,
     resolve_stage,
 )
-from core.formatting import format_date, format_money
 from core.i18n import N_, Language, Translator, translator
 from integrations.base import EDITABLE_PROPERTIES
 
@@ -72,6 +71,7 @@ class EditableField:
     french_key: str
     """The same key in French (`étape=`); both work for everyone, accents and case ignored."""
     label: str
+    """A message to translate where it is shown: `t._(field.label)`."""
     help: str
     """What `/deal help` says the key takes (a message: `t._(field.help)`)."""
     example: str
@@ -84,8 +84,9 @@ class EditableField:
     """Stored text -> the typed value a `DealUpdate` carries."""
     store: Callable[[Any], str | None]
     """The typed value (None when empty) -> stored text, as `parse` writes it."""
-    show: Callable[[Any, str | None, Mapping[str, str]], str]
-    """The typed value for a message, given the deal's currency and stage labels by id."""
+    show: Callable[[Any, str | None, Mapping[str, str], Translator], str]
+    """The typed value for a message in its reader's language, given the deal's currency and stage
+    labels by id."""
     check: Callable[[str, Translator], object] | None = None
     """The part of `parse` that needs no context, run where the value is typed (the modal's text
     inputs) so a problem shows on its own input; None for fields picked from a list."""
@@ -123,34 +124,34 @@ FIELDS: tuple[EditableField, ...] = (
         name=STAGE,
         key="stage",
         french_key="étape",
-        label="Stage",
+        label=N_("Stage"),
         help=N_("a stage name or id; a unique prefix is enough, and `won` / `lost` work too"),
         example="won",
         french_example="gagnée",
         parse=lambda raw, ctx: resolve_stage(raw, list(ctx.stages()), t=ctx.t).id,
         load=str,
         store=lambda value: value,
-        show=lambda value, _currency, stages: stages.get(value, value),
+        show=lambda value, _currency, stages, _t: stages.get(value, value),
     ),
     EditableField(
         name=AMOUNT,
         key="amount",
         french_key="montant",
-        label="Amount",
+        label=N_("Amount"),
         help=N_("`12000`, `12k`, `1.2m`, `12,500`, `€12 500`"),
         example="12k",
         french_example="12,5k",
         parse=lambda raw, ctx: format(parse_amount(raw, t=ctx.t).normalize(), "f"),
         load=Decimal,
         store=_amount_text,
-        show=lambda value, currency, _stages: format_money(value, currency),
+        show=lambda value, currency, _stages, t: t.money(value, currency),
         check=lambda raw, t: parse_amount(raw, t=t),
     ),
     EditableField(
         name=CLOSE,
         key="close",
         french_key="clôture",
-        label="Close date",
+        label=N_("Close date"),
         help=N_(
             "`2026-12-15`, `+10d`, `+2w`, `+1m`, `eom`, `eoq`, `eoy`, `friday`; "
             "a date in the past ends with `!` (`2025-03-01!`)"
@@ -160,20 +161,20 @@ FIELDS: tuple[EditableField, ...] = (
         parse=lambda raw, ctx: parse_close_field(raw, today=ctx.today, t=ctx.t).isoformat(),
         load=date.fromisoformat,
         store=lambda value: None if value is None else value.isoformat(),
-        show=lambda value, _currency, _stages: format_date(value),
+        show=lambda value, _currency, _stages, t: t.date(value),
     ),
     EditableField(
         name=NEXT,
         key="next",
         french_key="prochaine",
-        label="Next step",
+        label=N_("Next step"),
         help=N_("the next step"),
         example='"Send MSA"',
         french_example='"Envoyer le contrat"',
         parse=lambda raw, ctx: _check_next(raw, ctx.t),
         load=str,
         store=lambda value: value,
-        show=lambda value, _currency, _stages: value or "—",
+        show=lambda value, _currency, _stages, _t: value or "—",
         check=_check_next,
     ),
 )

@@ -39,7 +39,7 @@ class NudgeAnswers:
 
     def open_update(self, user_id: str, deal_id: str) -> DealForm | Refused:
         """Update… clicked in a nudge: the modal's content; opening it counts as the answer."""
-        form = self._deals.form(deal_id)
+        form = self._deals.form(user_id, deal_id)
         if isinstance(form, DealForm):
             self._record(user_id, deal_id, "update")
         return form

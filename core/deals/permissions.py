@@ -21,15 +21,15 @@ class DealFacts:
 
 
 def refusal(actor: Actor, deal: DealFacts, *, changes_fields: bool) -> str | None:
-    """None when `actor` may make this change; otherwise the reason, written for them."""
+    """None when `actor` may make this change; otherwise the reason, written for them (in their language)."""
     if actor.is_admin:
         return None
     is_owner = actor.owner_id is not None and deal.owner_id == actor.owner_id
     is_manager = deal.owner_id is not None and deal.owner_id in actor.report_owner_ids
     if not actor.is_linked and not is_manager:
-        return NOT_LINKED
+        return actor.t._(NOT_LINKED)
     if not (is_owner or is_manager):
-        return not_yours(deal.owner_name)
+        return not_yours(deal.owner_name, t=actor.t)
     if deal.is_closed and changes_fields and not is_manager:
-        return closed_stays(deal.stage_label)
+        return closed_stays(deal.stage_label, t=actor.t)
     return None

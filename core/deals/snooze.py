@@ -22,15 +22,19 @@ def snooze_deal(
     reason: str | None,
     now: datetime,
 ) -> Accepted | Refused:
+    t = actor.t
     deal = desk.get(deal_id)
     if deal is None:
-        return Refused(refusals.DEAL_GONE)
+        return Refused(t._(refusals.DEAL_GONE))
     if deal.is_closed:
-        return Refused(refusals.already_closed(deal.name, deal.stage_label, then="nothing to snooze"))
+        return Refused(refusals.already_closed(deal.name, deal.stage_label, t=t, snoozing=True))
     if until <= actor.local_now(now).date():
-        return Refused(refusals.DATE_NOT_AFTER_TODAY)
-    why = f" ({reason.strip()})" if reason and reason.strip() else ""
-    note = f"Snoozed in Slack until {until:%d %b %Y}{why}."
+        return Refused(t._(refusals.DATE_NOT_AFTER_TODAY))
+    # Written on the person's behalf, so in their words: their language, as their own notes are.
+    if reason and reason.strip():
+        note = t._("Snoozed in Slack until {date} ({reason}).", date=t.date(until), reason=reason.strip())
+    else:
+        note = t._("Snoozed in Slack until {date}.", date=t.date(until))
     result = desk.accept(actor, deal_id, [], note, source="nudge")
     if isinstance(result, Refused):
         return result

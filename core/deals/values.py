@@ -27,7 +27,6 @@ __all__ = [
     "StageOption",
     "ValueProblem",
     "control_character",
-    "control_character_problem",
     "fold",
     "named",
     "parse_amount",
@@ -327,14 +326,6 @@ def control_character(text: str) -> str | None:
         if char not in _ALLOWED_CONTROLS and unicodedata.category(char) in ("Cc", "Cs"):
             return f"U+{ord(char):04X}"
     return None
-
-
-def control_character_problem(text: str, what: str) -> str | None:
-    """A person's message when `what` (e.g. "The note") holds a control character, else None."""
-    found = control_character(text)
-    if found is None:
-        return None
-    return f"{what} has a control character ({found}) that can't be saved; remove it and send again."
 
 
 # -- close dates -----------------------------------------------------------------------------------

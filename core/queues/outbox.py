@@ -35,6 +35,7 @@ from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select, t
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from core.deals.fields import FIELD_BY_NAME, FIELDS
+from core.i18n import N_
 from core.mirror.sync import as_written, drop_deals, store_deals
 from core.models import AuditEntry, OutboxEntry, ReceivedCommand
 from core.queues.commands import command_of_key
@@ -69,6 +70,8 @@ CLAIM_SIZE = 100  # HubSpot's largest batch: one claim is one batch update and o
 # Field names in `changes` are the editable fields' (core.deals.fields) and this one; anything else
 # is a CRM property written as it is.
 LOST_REASON = "closed_lost_reason"
+# The person reads it in their language (`handlers.notify` translates it); the log keeps English.
+UNEXPECTED = N_("Drumbeat hit an unexpected problem; an admin can find it in the logs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -498,7 +501,7 @@ class ApplyToCrm:
         # A bug or an answer nobody expected: retry a few times, then say so.
         log.error("CRM update %s failed unexpectedly (attempt %d)", entry.id, entry.attempts, exc_info=exc)
         if entry.attempts >= MAX_UNEXPECTED_FAILURES:
-            reason = "Drumbeat hit an unexpected problem; an admin can find it in the logs"
+            reason = UNEXPECTED
             if self._outbox.reject(entry, reason):
                 self._tell(entry, "rejected", reason=reason)
         else:
