@@ -32,7 +32,7 @@ people:
   - crm_owner: Bruno@Acme.example
     slack: U0BRUNO
 deal_command:
-  aliases: {budget: budget_code, etape: stage}
+  aliases: {budget: budget_code, phase: stage}
 rituals:
   - id: stale-deals
     kind: stale_deals
@@ -68,7 +68,7 @@ people:
 deal_command:
   aliases:
     budget: budjet_code
-    etape: stage
+    phase: stage
 rituals:
   - id: stale-deals
     kind: stale_deals
