@@ -76,9 +76,15 @@ def create_crm(settings: Settings, sessions: sessionmaker[Session], clock: Calla
 
         return DemoCRM(sessions, clock=clock)
     from integrations.hubspot import HubSpotCRM
+    from integrations.shared_window import SharedWindow
 
+    # Replicas share PostgreSQL, and through it one window of calls; one process on SQLite keeps its own.
+    shared = sessions.kw["bind"].dialect.name == "postgresql"
     return HubSpotCRM(
         settings.require_hubspot_token(),
         base_url=settings.hubspot_api_url,
-        requests_per_10s=settings.hubspot_requests_budget_per_10s,
+        allowance=settings.hubspot_requests_per_10s,
+        budget_share=settings.hubspot_budget_share,
+        daily_floor=settings.hubspot_daily_floor,
+        call_window=SharedWindow(sessions) if shared else None,
     )

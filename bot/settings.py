@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     port: int = Field(default=3000, ge=1, le=65535)
     hubspot_requests_per_10s: int = Field(default=100, ge=1, le=10_000)
     hubspot_budget_share: float = Field(default=0.8, gt=0, le=1)
+    # Under this share of the portal's daily allowance left, background syncs pause.
+    hubspot_daily_floor: float = Field(default=0.1, ge=0, lt=1)
     # How long pipeline snapshots are kept (digests and 1:1 prep compare against them).
     history_retention_weeks: int = Field(default=26, ge=1, le=520)
     log_format: Literal["json", "text"] | None = None

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from bot.db import ping
 from bot.replay_guard import replay_guard_for
 from bot.services import Services
-from bot.status import DeadLetters
+from bot.status import CrmBudgetGauges, DeadLetters
 from bot.web import CachedProbe, HealthProbes, HubSpotWebhooks, WebApp
 from core.deals.commands import DealCommands
 from core.deals.desk import DealDesk
@@ -260,6 +260,7 @@ def create_web_app(services: Services, runtime: SlackRuntime) -> WebApp:
         hubspot_webhooks=webhooks,
     )
     web.registry.register(DeadLetters(services.sessions))
+    web.registry.register(CrmBudgetGauges(services.crm))
     return web
 
 

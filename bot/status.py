@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from rich.console import Console
 from rich.markup import escape
@@ -32,12 +32,13 @@ from core.models import (
 )
 from core.queues import alert_posts, commands, dms, outbox
 from core.queues.leased import QueueSpec
-from integrations.base import CRM, CrmError
+from integrations.base import CRM, ApiBudget, CrmError
 from rituals.config import RitualBase, RitualsConfig, next_firings
 
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "CrmBudgetGauges",
     "DeadLetters",
     "Health",
     "QueueDepth",
@@ -87,6 +88,8 @@ class Status:
     history_rows: int
     last_sync: datetime | None
     health: list[Health]
+    crm_budget: ApiBudget | None = None
+    """The CRM's allowance as its answers to the health checks told it (None: no such limits)."""
 
     @property
     def healthy(self) -> bool:
@@ -111,6 +114,7 @@ def gather_status(
         history = session.scalar(select(func.count()).select_from(DealHistory)) or 0
         deals_state = session.get(SyncState, "deals")
     health = [Health(crm_label[:1].upper() + crm_label[1:], _crm_problem(crm))]
+    budget = crm.api_budget()  # after the health check's calls: their answers carry the figures
     if slack_problem is not None:
         health.append(Health("Slack", slack_problem()))
     return Status(
@@ -120,6 +124,7 @@ def gather_status(
         history_rows=history,
         last_sync=deals_state.last_sync_at if deals_state else None,
         health=health,
+        crm_budget=budget,
     )
 
 
@@ -189,6 +194,45 @@ class DeadLetters(Collector):
             log.warning("dead letter counts unavailable (%s)", type(exc).__name__)
             return
         yield gauge
+
+
+class CrmBudgetGauges(Collector):
+    """`/metrics`: the CRM's allowance as this process last heard it, and whether syncs are paused."""
+
+    def __init__(self, crm: CRM) -> None:
+        self._crm = crm
+
+    def collect(self) -> Iterator[Metric]:
+        budget = self._crm.api_budget()
+        if budget is None:
+            return
+        yield GaugeMetricFamily(
+            "drumbeat_crm_background_paused",
+            "1 while background syncs pause: the CRM's daily allowance is under HUBSPOT_DAILY_FLOOR.",
+            value=1 if budget.background_paused else 0,
+        )
+        yield GaugeMetricFamily(
+            "drumbeat_crm_allowed_requests_per_window",
+            "CRM requests per window Drumbeat allows itself now (its share of what others leave).",
+            value=budget.allowed_per_window,
+        )
+        if budget.daily_left_share is not None:
+            yield GaugeMetricFamily(
+                "drumbeat_crm_daily_remaining_ratio",
+                "Share of the portal's daily API allowance left, as the CRM last said.",
+                value=budget.daily_left_share,
+            )
+        if budget.portal_remaining is not None:
+            yield GaugeMetricFamily(
+                "drumbeat_crm_window_remaining",
+                "Requests left in the portal's current window, as the CRM last said (all its apps).",
+                value=budget.portal_remaining,
+            )
+        yield CounterMetricFamily(
+            "drumbeat_crm_rate_limited",
+            "CRM requests answered 429 since this process started.",
+            value=budget.rate_limited,
+        )
 
 
 def _crm_problem(crm: CRM) -> str | None:
@@ -267,8 +311,46 @@ def show_status(console: Console, status: Status, *, slack_configured: bool, t: 
                 t._("{name}: [red]{problem}[/red]", name=escape(health.name), problem=escape(health.problem)),
                 highlight=False,
             )
+    if status.crm_budget is not None:
+        _show_budget(console, status.crm_budget, t)
     if not slack_configured:
         console.print(t._("Slack: not configured (SLACK_BOT_TOKEN is not set)"), highlight=False)
+
+
+def _show_budget(console: Console, budget: ApiBudget, t: Translator) -> None:
+    parts = [
+        t._(
+            "CRM allowance: Drumbeat allows itself {n} requests every {seconds} s",
+            n=t.number(budget.allowed_per_window),
+            seconds=t.number(budget.window_seconds),
+        )
+    ]
+    if budget.portal_remaining is not None and budget.portal_max is not None:
+        parts.append(
+            t._(
+                "the portal has {remaining} of {most} left in this window",
+                remaining=t.number(budget.portal_remaining),
+                most=t.number(budget.portal_max),
+            )
+        )
+    if budget.daily_remaining is not None and budget.daily:
+        parts.append(
+            t._(
+                "today {remaining} of {most} left",
+                remaining=t.number(budget.daily_remaining),
+                most=t.number(budget.daily),
+            )
+        )
+    console.print(escape("; ".join(parts)), highlight=False)
+    left = budget.daily_left_share
+    if budget.background_paused and left is not None:
+        paused = t._(
+            "Background syncs paused: the portal's daily API allowance is nearly spent ({left} left, "
+            "under the {floor} floor); they resume when it resets, and people's updates still go through.",
+            left=t.percent(left),
+            floor=t.percent(budget.daily_floor),
+        )
+        console.print(f"[yellow]{escape(paused)}[/yellow]", highlight=False)
 
 
 def _moment(moment: datetime, t: Translator) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -159,6 +161,10 @@ class CrmUnavailable(CrmError):
     """The CRM did not answer usefully after retries (outage, rate limit, network)."""
 
 
+class CrmPaused(CrmUnavailable):
+    """Background work waits: the CRM's daily allowance is nearly spent (people's updates still go)."""
+
+
 class CrmRejected(CrmError):
     """The CRM refused the request for a reason a person can fix (e.g. an invalid value); `ids`
     are the inputs of a batch the CRM named as refused, when it named them."""
@@ -170,6 +176,57 @@ class CrmRejected(CrmError):
 
 class CrmNotFound(CrmError):
     """The object does not exist (or was deleted) in the CRM."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiBudget:
+    """The CRM's allowance as its last answers told it, and what Drumbeat allows itself of it."""
+
+    allowed_per_window: int
+    """Requests per window Drumbeat allows itself now (every replica together, people's first)."""
+    window_seconds: float
+    portal_max: int | None
+    portal_remaining: int | None
+    daily: int | None
+    daily_remaining: int | None
+    daily_floor: float
+    background_paused: bool
+    rate_limited: int
+    """Requests answered 429 since this process started."""
+
+    @property
+    def daily_left_share(self) -> float | None:
+        if not self.daily or self.daily_remaining is None:
+            return None
+        return self.daily_remaining / self.daily
+
+    def pause_reason(self) -> str | None:
+        share = self.daily_left_share
+        if not self.background_paused or share is None:
+            return None
+        return (
+            f"the portal's daily API allowance is nearly spent ({share:.0%} left, under the "
+            f"{self.daily_floor:.0%} floor): background syncs pause until it resets; "
+            "people's updates still go through"
+        )
+
+
+_background: ContextVar[bool] = ContextVar("crm_background", default=False)
+
+
+@contextmanager
+def background_calls() -> Iterator[None]:
+    """CRM calls made inside are background work (a sync): they leave room for people's writes
+    and pause when the daily allowance falls under its floor."""
+    token = _background.set(True)
+    try:
+        yield
+    finally:
+        _background.reset(token)
+
+
+def in_background() -> bool:
+    return _background.get()
 
 
 class CRM(Protocol):
@@ -224,6 +281,10 @@ class CRM(Protocol):
         ...
 
     def deal_url(self, deal_id: str) -> str: ...
+
+    def api_budget(self) -> ApiBudget | None:
+        """What the CRM's rate-limit answers said last (None for a CRM without limits)."""
+        ...
 
     def person_changes(self, deal_ids: list[str]) -> dict[str, datetime]:
         """When a person last changed each deal's main fields in the CRM itself (not an app or a

@@ -208,6 +208,9 @@ class DemoCRM:
     def deal_url(self, deal_id: str) -> str:
         return f"https://demo.drumbeat.invalid/deals/{deal_id}"
 
+    def api_budget(self) -> None:
+        return None  # the demo CRM has no allowance
+
     def _stages(self) -> dict[tuple[str, str], DemoStage]:
         with self._sessions() as session:
             return {(s.pipeline_id, s.id): s for s in session.scalars(select(DemoStage))}

@@ -1,7 +1,9 @@
-"""HubSpot adapter: hubspot-api-client with a client-side rate limiter and our own retries.
+"""HubSpot adapter: hubspot-api-client, paced by HubSpot's rate-limit headers, with our own retries.
 
 The SDK's urllib3 retries are switched off so every retry goes through one place that knows
-HubSpot's limits, honours Retry-After, and treats POST/PATCH retries with care.
+HubSpot's limits, honours Retry-After, and treats POST/PATCH retries with care. The SDK drops
+response headers when it deserialises: each API object's urllib3 pool is wrapped (`_HeaderTap`) so
+the rate-limit headers of every answer, 429s included, reach the pacer (`_ratelimit.Pacer`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import json
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time as dtime
@@ -38,10 +41,11 @@ from hubspot.crm.objects.notes import (
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.util.retry import Retry
 
-from integrations._ratelimit import SlidingWindowLimiter
+from integrations._ratelimit import CallWindow, Pacer
 from integrations._retry import RetryPolicy, parse_retry_after
 from integrations.base import (
     EDITABLE_PROPERTIES,
+    ApiBudget,
     BatchResult,
     CrmAuthError,
     CrmError,
@@ -79,6 +83,7 @@ DEAL_PROPERTIES = [
     "closed_lost_reason",
 ]
 SEARCH_PAGE_SIZE = 200  # HubSpot's maximum for search
+SEARCH_RESULT_CAP = 10_000  # HubSpot's most results for one search query
 BATCH_SIZE = 100  # HubSpot's maximum for batch reads
 # The fields a rep edits by hand; a change to them from HubSpot's own UI or apps is a person's.
 PERSON_EDITED_PROPERTIES = [
@@ -115,6 +120,49 @@ WHERE_TO_ADD_SCOPES = (
 )
 # An object id HubSpot never gives: probing writes against it changes nothing.
 _NO_SUCH_ID = "0"
+RATE_HEADERS = "x-hubspot-ratelimit-"
+
+
+class _HeaderTap:
+    """Keeps the rate-limit headers of the last answer each thread received, whatever its status."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def wrap(self, api: Any) -> Any:
+        rest = api.api_client.rest_client
+        rest.pool_manager = _TappedPool(rest.pool_manager, self)
+        return api
+
+    def clear(self) -> None:
+        self._local.headers = None
+
+    def last(self) -> dict[str, str] | None:
+        headers: dict[str, str] | None = getattr(self._local, "headers", None)
+        return headers
+
+    def keep(self, headers: Any) -> None:
+        self._local.headers = {
+            name.lower(): str(value)
+            for name, value in headers.items()
+            if name.lower().startswith(RATE_HEADERS)
+        }
+
+
+class _TappedPool:
+    """The SDK's urllib3 pool manager, with each response's headers handed to the tap."""
+
+    def __init__(self, pool: Any, tap: _HeaderTap) -> None:
+        self._pool = pool
+        self._tap = tap
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        response = self._pool.request(*args, **kwargs)
+        self._tap.keep(response.headers)
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pool, name)
 
 
 class HubSpotCRM:
@@ -125,27 +173,41 @@ class HubSpotCRM:
         access_token: str,
         *,
         base_url: str = "https://api.hubapi.com",
-        requests_per_10s: int = 80,
+        allowance: int = 100,
+        budget_share: float = 0.8,
+        daily_floor: float = 0.1,
         search_per_second: int = SEARCH_REQUESTS_PER_SECOND,
+        call_window: CallWindow | None = None,
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
         portal_id: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`allowance`: the portal's requests per 10 s as configured (HubSpot's own Max lowers it);
+        `budget_share`: Drumbeat's share of what other integrations leave, every replica together
+        when they share `call_window` (default: a window in this process)."""
         client = HubSpot(access_token=access_token, host=base_url, retry=Retry(total=0, redirect=False))
+        tap = self._tap = _HeaderTap()
         # Each attribute access on HubSpot() builds a new API client and pool: build them once.
-        self._deals_search = client.crm.deals.search_api
-        self._deals_basic = client.crm.deals.basic_api
-        self._deals_batch = client.crm.deals.batch_api
-        self._notes_batch = client.crm.objects.notes.batch_api
-        self._pipelines = client.crm.pipelines.pipelines_api
-        self._owners = client.crm.owners.owners_api
-        self._properties = client.crm.properties.core_api
-        self._notes_basic = client.crm.objects.notes.basic_api
-        self._notes_search = client.crm.objects.notes.search_api
-        self._limiter = SlidingWindowLimiter(requests_per_10s, 10.0, clock=monotonic, sleep=sleep)
-        self._search_limiter = SlidingWindowLimiter(search_per_second, 1.0, clock=monotonic, sleep=sleep)
+        self._deals_search = tap.wrap(client.crm.deals.search_api)
+        self._deals_basic = tap.wrap(client.crm.deals.basic_api)
+        self._deals_batch = tap.wrap(client.crm.deals.batch_api)
+        self._notes_batch = tap.wrap(client.crm.objects.notes.batch_api)
+        self._pipelines = tap.wrap(client.crm.pipelines.pipelines_api)
+        self._owners = tap.wrap(client.crm.owners.owners_api)
+        self._properties = tap.wrap(client.crm.properties.core_api)
+        self._notes_basic = tap.wrap(client.crm.objects.notes.basic_api)
+        self._notes_search = tap.wrap(client.crm.objects.notes.search_api)
+        self._pacer = Pacer(
+            allowance=allowance,
+            share=budget_share,
+            search_per_second=search_per_second,
+            daily_floor=daily_floor,
+            window=call_window,
+            clock=monotonic,
+            sleep=sleep,
+        )
         self._retry = retry or RetryPolicy()
         self._timeout = timeout
         self._sleep = sleep
@@ -255,9 +317,12 @@ class HubSpotCRM:
         }
 
     def iter_deals(self, modified_since: datetime | None = None) -> Iterator[DealPage]:
-        """Keyset pagination on hs_object_id: each page is a fresh query, so the 10,000 cap never bites."""
+        """Keyset pagination on hs_object_id, 200 a page: each page is a fresh query (a `GT` filter moved
+        past the last id), so the 10,000 cap never bites. Stops once the first page's total is read."""
         last_id = 0
         first = True
+        total: int | None = None
+        read = 0
         while True:
             filters = [Filter(property_name="hs_object_id", operator="GT", value=str(last_id))]
             if modified_since is not None:
@@ -288,9 +353,15 @@ class HubSpotCRM:
                 search=True,
             )
             deals = [_deal(str(obj["id"]), obj.get("properties")) for obj in response.get("results") or []]
-            yield DealPage(deals=deals, total=response.get("total") if first else None)
+            if first:
+                total = response.get("total") if isinstance(response.get("total"), int) else None
+            yield DealPage(deals=deals, total=total if first else None)
             first = False
-            if len(deals) < SEARCH_PAGE_SIZE:
+            read += len(deals)
+            # A total under the search cap is exact (above it HubSpot may cap it): no empty last page.
+            # Deals created meanwhile come after the total: the next incremental sync reads them.
+            exact = total is not None and total < SEARCH_RESULT_CAP
+            if len(deals) < SEARCH_PAGE_SIZE or (exact and total is not None and read >= total):
                 return
             last_id = max(int(d.id) for d in deals)
 
@@ -404,6 +475,9 @@ class HubSpotCRM:
                 if latest is not None:
                     changed[str(obj["id"])] = latest
         return changed
+
+    def api_budget(self) -> ApiBudget:
+        return self._pacer.budget()
 
     def deal_url(self, deal_id: str) -> str:
         if self.portal_id:
@@ -576,11 +650,10 @@ class HubSpotCRM:
         attempt = 0
         while True:
             attempt += 1
-            if search:
-                self._search_limiter.acquire()
-            self._limiter.acquire()
+            in_window = self._pacer.acquire(search=search)
+            self._tap.clear()
             try:
-                return fn()
+                result = fn()
             except Urllib3Error as exc:
                 problem, retry_after = f"network error ({type(exc).__name__})", None
             except Exception as exc:
@@ -590,7 +663,12 @@ class HubSpotCRM:
                 if status == 0:  # the SDK's way of reporting a TLS failure
                     problem, retry_after = "network error (TLS)", None
                 else:
+                    if status != 429:  # an answer all the same: its headers count
+                        self._pacer.observe(self._tap.last(), in_window=in_window, search=search)
                     problem, retry_after = self._classify(what, status, exc, scope_hint, gone_on_404)
+            else:
+                self._pacer.observe(self._tap.last(), in_window=in_window, search=search)
+                return result
             if attempt >= self._retry.max_attempts:
                 raise CrmUnavailable(
                     f"HubSpot is not answering: {problem} after {attempt} attempts; try again later."
@@ -598,7 +676,8 @@ class HubSpotCRM:
             delay = self._retry.delay(attempt, retry_after, self._rng)
             if problem == RATE_LIMITED:
                 # Other threads sharing this token back off too, instead of meeting the same 429.
-                (self._search_limiter if search else self._limiter).penalize(delay)
+                self._pacer.observe(self._tap.last(), in_window=in_window, search=search, ok=False)
+                self._pacer.rate_limited(search=search, delay=delay)
             log.warning(
                 "HubSpot %s request failed (%s); retrying in %.1fs",
                 what,

@@ -1,4 +1,5 @@
-"""Every table the migrations create: core's (the mirror, queues, rituals) and the demo CRM's own."""
+"""Every table the migrations create: core's (the mirror, queues, rituals), the demo CRM's own,
+and the shared window of CRM calls."""
 
 from __future__ import annotations
 
@@ -6,5 +7,6 @@ from sqlalchemy import MetaData
 
 from core.models import Base
 from integrations.demo_store import DemoBase
+from integrations.shared_window import PacingBase
 
-METADATA: list[MetaData] = [Base.metadata, DemoBase.metadata]
+METADATA: list[MetaData] = [Base.metadata, DemoBase.metadata, PacingBase.metadata]

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from integrations.base import CrmPaused
 from rituals.config import RitualsConfig
 from rituals.engine import RitualEngine, Sender
 
@@ -111,6 +112,9 @@ class RitualScheduler:
                 result.deals_changed,
                 result.deals_removed,
             )
+        except CrmPaused as exc:  # expected while the day's allowance is low: one line, no traceback
+            log.warning("mirror sync paused: %s", exc)
+            return
         except Exception:  # an outage now is retried at the next interval
             log.exception("refreshing the CRM mirror failed")
             return

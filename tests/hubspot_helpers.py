@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
+from integrations._ratelimit import CallWindow
 from integrations._retry import RetryPolicy
 from integrations.hubspot import HubSpotCRM
 from tests.fakes.hubspot import FakeHubSpot
@@ -31,14 +32,22 @@ def fast_adapter(
     *,
     max_attempts: int = 4,
     requests_per_10s: int = 100_000,
+    budget_share: float = 1.0,
+    search_per_second: int = 100_000,
+    daily_floor: float = 0.1,
+    call_window: CallWindow | None = None,
 ) -> HubSpotCRM:
-    """The real adapter with injected time, generous limits unless told (the fake is local)."""
+    """The real adapter with injected time, generous limits unless told (the fake is local).
+    `requests_per_10s`: the portal's allowance as configured, of which it uses `budget_share`."""
     time = time or FakeTime()
     return HubSpotCRM(
         fake.token,
         base_url=fake.url,
-        requests_per_10s=requests_per_10s,
-        search_per_second=100_000,
+        allowance=requests_per_10s,
+        budget_share=budget_share,
+        daily_floor=daily_floor,
+        call_window=call_window,
+        search_per_second=search_per_second,
         retry=RetryPolicy(max_attempts=max_attempts, base_delay=0.5, max_delay=8.0),
         sleep=time.sleep,
         monotonic=time.monotonic,

@@ -22,6 +22,7 @@ def test_defaults_follow_the_contract() -> None:
     assert settings.hubspot_api_url == "https://api.hubapi.com"
     assert settings.hubspot_requests_per_10s == 100
     assert settings.hubspot_budget_share == 0.8
+    assert settings.hubspot_daily_floor == 0.1
     assert settings.hubspot_requests_budget_per_10s == 80
 
 
@@ -52,6 +53,7 @@ def test_tokens_never_print() -> None:
     [
         ("PORT", "eighty", "PORT is invalid"),
         ("HUBSPOT_BUDGET_SHARE", "1.5", "HUBSPOT_BUDGET_SHARE is invalid"),
+        ("HUBSPOT_DAILY_FLOOR", "1.5", "HUBSPOT_DAILY_FLOOR is invalid"),
         ("CRM", "salesforce", "CRM is invalid: Input should be 'hubspot' or 'demo'"),
         (
             "SLACK_BOT_TOKEN",

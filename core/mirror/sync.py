@@ -27,7 +27,7 @@ from core.models import (
     SyncState,
 )
 from core.sql import dialect_insert
-from integrations.base import CRM, Deal
+from integrations.base import CRM, Deal, background_calls
 
 OVERLAP = timedelta(minutes=5)
 HISTORY_RETENTION = timedelta(weeks=26)
@@ -57,7 +57,25 @@ def sync_mirror(
     progress: Progress | None = None,
     history_retention: timedelta = HISTORY_RETENTION,
 ) -> SyncResult:
-    """Refresh the mirror and, in the same transactions, the pipeline history (see core.mirror.history)."""
+    """Refresh the mirror and, in the same transactions, the pipeline history (see core.mirror.history).
+
+    Its CRM calls are background work: they leave room for people's writes, and raise CrmPaused
+    while the CRM's daily allowance is under its floor."""
+    with background_calls():
+        return _sync_mirror(
+            crm, sessions, now=now, full=full, progress=progress, history_retention=history_retention
+        )
+
+
+def _sync_mirror(
+    crm: CRM,
+    sessions: sessionmaker[Session],
+    *,
+    now: datetime,
+    full: bool,
+    progress: Progress | None,
+    history_retention: timedelta,
+) -> SyncResult:
     with sessions() as session:
         state = session.get(SyncState, DEALS)
         lookups_state = session.get(SyncState, LOOKUPS)
@@ -148,9 +166,12 @@ def refresh_deals(
         known_owners = set(session.scalars(select(MirrorOwner.id)))
     if not ids or state is None or state.high_water_mark is None or state.crm != crm.name:
         return RefreshResult(0, (), (), lookups_refreshed=False, skipped=bool(ids))
-    deals = crm.get_deals(ids)
-    lookups = _Lookups(known_stages, known_owners, refreshed=False)
-    changed = _store_deals(crm, sessions, deals, now, lookups, full=False, newer_only=True) if deals else []
+    with background_calls():  # what a webhook names: a sync of a few deals
+        deals = crm.get_deals(ids)
+        lookups = _Lookups(known_stages, known_owners, refreshed=False)
+        changed = (
+            _store_deals(crm, sessions, deals, now, lookups, full=False, newer_only=True) if deals else []
+        )
     returned = {d.id for d in deals}
     with sessions.begin() as session:
         held = set(session.scalars(select(MirrorDeal.id).where(MirrorDeal.id.in_(ids))))

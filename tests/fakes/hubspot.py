@@ -40,6 +40,16 @@ Behaviour worth knowing:
 * Search keeps an index (live records in id order, parsed number/datetime
   values) that the fake's write paths keep up to date; change records through
   the state helpers or the API, not by editing ``fake.deals`` dicts in place.
+* Rate limits: every non-search answer carries ``X-HubSpot-RateLimit-*`` headers
+  for the portal's 10-second window (``allowance``) and day (``daily_allowance``);
+  search answers carry none. ``other_integration_share`` makes "another
+  integration" hold that share of every window, so ``Remaining`` shows it;
+  ``enforce_rate_limit=True`` answers 429 (TEN_SECONDLY_ROLLING) once the portal's
+  total would pass the allowance, ``search_in_window=True`` counts searches in it
+  too, and ``enforce_search_rate=True`` holds searches to 5 a second. Windows run
+  on ``monotonic`` (assign a test's clock) and shrink by ``time_scale`` (10 makes
+  the 10-second window 1 s and says so in ``Interval-Milliseconds``).
+  ``refused`` counts the 429s answered.
 """
 
 from __future__ import annotations
@@ -211,6 +221,8 @@ class RecordedRequest:
     query: dict[str, list[str]]
     body: Any
     headers: dict[str, str]
+    at: float = 0.0
+    """When it arrived, on the fake's ``monotonic`` clock."""
 
 
 class Stage(NamedTuple):
@@ -577,9 +589,23 @@ class FakeHubSpot:
         token: str = "pat-test-token",  # noqa: S107 - a fake credential for tests
         *,
         enforce_search_rate: bool = False,
+        enforce_rate_limit: bool = False,
+        search_in_window: bool = False,
+        allowance: int = RATE_LIMIT_MAX_PER_10S,
+        daily_allowance: int = RATE_LIMIT_DAILY,
+        time_scale: float = 1.0,
     ) -> None:
         self.token = token
         self.enforce_search_rate = enforce_search_rate
+        self.enforce_rate_limit = enforce_rate_limit
+        self.search_in_window = search_in_window
+        self.allowance = allowance
+        self.daily_allowance = daily_allowance
+        self.time_scale = time_scale
+        # Share of every 10-second window held by "another integration" of the same portal.
+        self.other_integration_share: float = 0.0
+        self.monotonic: Callable[[], float] = time.monotonic
+        self.refused = 0
         self.latency: float = 0.0
         # Batch update with an invalid value: HubSpot refuses the whole batch (400) unless the call
         # asks for multi-status; `partial_batches` answers 207 instead, the valid inputs applied.
@@ -968,11 +994,13 @@ class FakeHubSpot:
             except json.JSONDecodeError as exc:
                 body, parse_error = text, exc
         with self._lock:
-            self.requests.append(RecordedRequest(method, path, query, body, headers))
+            self.requests.append(RecordedRequest(method, path, query, body, headers, self.monotonic()))
         if self.latency > 0:
             time.sleep(self.latency)
         with self._lock:
             response = self._process(method, path, query, body, parse_error, headers)
+            if response.status == 429:
+                self.refused += 1
         if isinstance(response.body, dict) and "correlationId" in response.body:
             correlation = str(response.body["correlationId"])
         else:
@@ -1003,13 +1031,18 @@ class FakeHubSpot:
                 _error_body(_AUTH_MESSAGE, "INVALID_AUTHENTICATION"),
                 {"X-HubSpot-Auth-Failure": "401 Unauthorized"},
             )
-        rate_headers = {} if is_search else self._rate_headers(token)
+        counted = not is_search or self.search_in_window
+        allowed, rate_headers = self._portal_call(token) if counted else (True, {})
+        if is_search:
+            rate_headers = {}  # HubSpot's search answers carry no rate-limit headers
         try:
             if route is None:
                 raise _ApiError(404, _error_body("Resource not found", "OBJECT_NOT_FOUND"))
             scope = route.scope(params)
             if scope not in self.scopes:
                 raise self._missing_scope(scope)
+            if not allowed:
+                raise _ApiError(429, self._rate_limit_body(search=False))
             if is_search and self.enforce_search_rate and not self._search_allowed(token):
                 raise _ApiError(429, self._rate_limit_body(search=True))
             if parse_error is not None:
@@ -1049,7 +1082,7 @@ class FakeHubSpot:
         status = rule.status
         if status == 429:
             if not is_search:
-                headers.update(self._rate_headers(self.token, exhausted=True))
+                headers.update(self._rate_headers(self.token, remaining=0))
             return _Response(status, self._rate_limit_body(search=is_search), headers)
         if status in _REASONS or 520 <= status <= 527:
             reason = _REASONS.get(status, "Origin Error")
@@ -1104,29 +1137,44 @@ class FakeHubSpot:
             "groupName": f"publicapi:private-app-api-calls-ten-secondly:{self.portal_id}",
         }
 
+    def use_daily(self, calls: int) -> None:
+        """Spend ``calls`` of today's allowance (as other integrations would)."""
+        with self._lock:
+            self._daily_calls[self.token] = self._daily_calls.get(self.token, 0) + calls
+
     def _search_allowed(self, token: str) -> bool:
-        now = time.monotonic()
+        now = self.monotonic()
         window = self._search_times.setdefault(token, deque())
-        while window and now - window[0] >= 1.0:
+        while window and now - window[0] >= 1.0 / self.time_scale:
             window.popleft()
         if len(window) >= SEARCH_REQUESTS_PER_SECOND:
             return False
         window.append(now)
         return True
 
-    def _rate_headers(self, token: str, *, exhausted: bool = False) -> dict[str, str]:
-        now = time.monotonic()
+    def _others(self) -> int:
+        return round(self.other_integration_share * self.allowance)
+
+    def _portal_call(self, token: str) -> tuple[bool, dict[str, str]]:
+        """Count one call in the portal's window and day; (allowed, its rate-limit headers)."""
+        now = self.monotonic()
         window = self._call_times.setdefault(token, deque())
-        while window and now - window[0] >= 10.0:
+        while window and now - window[0] >= 10.0 / self.time_scale:
             window.popleft()
-        window.append(now)
-        daily = self._daily_calls[token] = self._daily_calls.get(token, 0) + 1
-        remaining = 0 if exhausted else max(RATE_LIMIT_MAX_PER_10S - len(window), 0)
+        allowed = not self.enforce_rate_limit or len(window) + self._others() < self.allowance
+        if allowed:
+            window.append(now)
+            self._daily_calls[token] = self._daily_calls.get(token, 0) + 1
+        remaining = max(self.allowance - len(window) - self._others(), 0) if allowed else 0
+        return allowed, self._rate_headers(token, remaining=remaining)
+
+    def _rate_headers(self, token: str, *, remaining: int) -> dict[str, str]:
+        daily = self._daily_calls.get(token, 0)
         return {
-            "X-HubSpot-RateLimit-Daily": str(RATE_LIMIT_DAILY),
-            "X-HubSpot-RateLimit-Daily-Remaining": str(max(RATE_LIMIT_DAILY - daily, 0)),
-            "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
-            "X-HubSpot-RateLimit-Max": str(RATE_LIMIT_MAX_PER_10S),
+            "X-HubSpot-RateLimit-Daily": str(self.daily_allowance),
+            "X-HubSpot-RateLimit-Daily-Remaining": str(max(self.daily_allowance - daily, 0)),
+            "X-HubSpot-RateLimit-Interval-Milliseconds": str(round(10_000 / self.time_scale)),
+            "X-HubSpot-RateLimit-Max": str(self.allowance),
             "X-HubSpot-RateLimit-Remaining": str(remaining),
         }
 
