@@ -31,6 +31,6 @@ lint: $(VENV)/.dev
 
 # Re-extract the messages marked in the code and merge them into each language's catalog.
 messages: $(VENV)/.dev
-	$(BIN)/pybabel extract -q -F babel.cfg -k _ -k N_ -k n_:1,2 --no-wrap --sort-by-file \
+	$(BIN)/pybabel -q extract -F babel.cfg -k _ -k N_ -k n_:1,2 --no-wrap --sort-by-file \
 		-o $(VENV)/drumbeat.pot bot handlers rituals core integrations
-	$(BIN)/pybabel update -q --no-wrap -i $(VENV)/drumbeat.pot -d core/i18n/locale -D drumbeat
+	$(BIN)/pybabel -q update --no-wrap -i $(VENV)/drumbeat.pot -d core/i18n/locale -D drumbeat
