@@ -196,7 +196,8 @@ def test_two_replicas_on_postgresql_apply_200_queued_updates_exactly_once(
             n for n in fake_hubspot.notes.values() if "bulk note" in n["properties"]["hs_note_body"]
         ]
         assert len(bulk_notes) == 200
-        assert len({r.locked_by for r in rows}) == 2  # both replicas took part
+        # Which replica applied what is not asserted: one claim takes up to 100 updates (one per
+        # deal), so either replica may take a whole round; each update must be applied once.
         assert all(r.attempts == 1 for r in rows)
     finally:
         stop_app(first)
