@@ -363,8 +363,8 @@ def build_digest(
         session.execute(text("SET LOCAL jit = off"))
     owners = _owner_names(session)
     rules = DecisionRules.at(now=now, today=today, stale_after_days=stale_after_days)
-    # The scan for the stage totals also counts the deals past their close date or closing bare.
-    per_stage = open_stage_totals(session, scope.where(), [rules.past, rules.closing_bare])
+    # The scan for the stage totals also counts the deals needing a decision, by reason.
+    per_stage = open_stage_totals(session, scope.where(), rules.counted)
     changes: list[ChangeGroup] = []
     adjustments: dict[StageKey, tuple[int, Decimal]] = {}
     if since is not None:
@@ -387,7 +387,8 @@ def build_digest(
         stale_after_days=stale_after_days,
         deal_url=deal_url,
         owners=owners,
-        past_and_bare=tuple(sum(extra[i] for _, _, extra in per_stage.values()) for i in (0, 1)),
+        counted=tuple(sum(column) for column in zip(*(extra for _, _, extra in per_stage.values()), strict=True))
+        or None,
     )
     return PipelineDigest(
         ritual_id=ritual_id,
@@ -903,6 +904,19 @@ class DecisionRules:
             cutoff=cutoff,
         )
 
+    @property
+    def counted(self) -> tuple[ColumnElement[bool], ...]:
+        """What `needs_decision` counts among open deals, snoozed or not: past close date, closing
+        bare, stale, and stale among the first two (`and_` stops at the first false: the stale rule
+        is worked out again only for those few)."""
+        return (
+            self.past,
+            self.closing_bare,
+            self.stale,
+            and_(self.past, self.stale),
+            and_(self.closing_bare, self.stale),
+        )
+
 
 def needs_decision(
     session: Session,
@@ -914,19 +928,19 @@ def needs_decision(
     deal_url: Callable[[str], str],
     owners: dict[str, str] | None = None,
     keep: int = DECISIONS_KEPT,
-    past_and_bare: tuple[int, ...] | None = None,
+    counted: tuple[int, ...] | None = None,
 ) -> Decisions:
     """Open deals past their close date, closing within 14 days with no next step, or stale.
 
     Stale follows the stale_deals ritual: no activity, no change by a person, none through Drumbeat
     for `stale_after_days`; a snoozed deal waits for its snooze to end (those few are worked out one
-    by one, since a snooze's own note is not a review). `past_and_bare`: how many open deals are
-    past their close date and closing bare, snoozed or not, when the caller has counted them.
+    by one, since a snooze's own note is not a review). `counted`: how many open deals match each
+    of `DecisionRules.counted`, when the caller has counted them (the stage totals' scan).
     """
     owners = owners if owners is not None else _owner_names(session)
     rules = DecisionRules.at(now=now, today=today, stale_after_days=stale_after_days)
     open_deals = [MirrorDeal.is_closed.is_(False), *scope.where()]
-    total, n_past, n_bare, n_stale = _decision_counts(session, rules, open_deals, past_and_bare)
+    total, n_past, n_bare, n_stale = _decision_counts(session, rules, open_deals, counted)
     flags = (
         case((rules.past, 1), else_=0),
         case((rules.closing_bare, 1), else_=0),
@@ -988,29 +1002,21 @@ def _decision_counts(
     session: Session,
     rules: DecisionRules,
     open_deals: Sequence[ColumnElement[bool]],
-    past_and_bare: tuple[int, ...] | None,
+    counted: tuple[int, ...] | None,
 ) -> tuple[int, int, int, int]:
-    """(in all, past close date, closing bare, stale) among open deals not snoozed, in three small
-    queries: past close date and closing soon never overlap, so the union is the three counts less
-    the stale ones among the first two; snoozed deals are counted apart and taken off."""
-
-    def count(*conditions: ColumnElement[bool]) -> int:
-        return int(
-            session.scalar(select(func.count()).select_from(MirrorDeal).where(*open_deals, *conditions)) or 0
+    """(in all, past close date, closing bare, stale) among open deals not snoozed: past close date
+    and closing soon never overlap, so the union is the three counts less the stale ones among the
+    first two (`counted`, or one scan); snoozed deals are counted apart and taken off."""
+    if counted is None:
+        counted = tuple(
+            int(n or 0)
+            for n in session.execute(
+                select(*(func.sum(case((condition, 1), else_=0)) for condition in rules.counted)).where(
+                    *open_deals
+                )
+            ).one()
         )
-
-    past, bare = past_and_bare or (count(rules.past), count(rules.closing_bare))
-    # One scan for the stale ones, and how many of them are past their close date or closing bare.
-    stale, stale_past, stale_bare = (
-        int(n or 0)
-        for n in session.execute(
-            select(
-                func.count(),
-                func.sum(case((rules.past, 1), else_=0)),
-                func.sum(case((rules.closing_bare, 1), else_=0)),
-            ).where(*open_deals, rules.stale)
-        ).one()
-    )
+    past, bare, stale, stale_past, stale_bare = counted
     union = past + bare + stale - stale_past - stale_bare
     for f_past, f_bare, f_stale in session.execute(
         select(
