@@ -387,8 +387,7 @@ def build_digest(
         stale_after_days=stale_after_days,
         deal_url=deal_url,
         owners=owners,
-        counted=tuple(sum(column) for column in zip(*(extra for _, _, extra in per_stage.values()), strict=True))
-        or None,
+        counted=tuple(map(sum, zip(*(extra for _, _, extra in per_stage.values()), strict=True))) or None,
     )
     return PipelineDigest(
         ritual_id=ritual_id,
@@ -512,9 +511,7 @@ def _stage_order(pipeline_id: _Column, stage_id: _Column, orders: _StageOrders) 
     )
 
 
-def _classified(
-    scope: DealScope, *, since: datetime, today: date, orders: _StageOrders
-) -> tuple[CTE, CTE]:
+def _classified(scope: DealScope, *, since: datetime, today: date, orders: _StageOrders) -> tuple[CTE, CTE]:
     """Each deal in the scope that changed since `since` (its current history row, equal to the
     mirror) next to its row at `since` (none: new since), with a 0/1 `<kind>_flag` for each kind
     of change it is, and `value`/`delta` to rank them by."""
