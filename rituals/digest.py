@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Protocol, TypeAlias
 
 from sqlalchemy import (
@@ -28,6 +29,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    bindparam,
     case,
     cast,
     func,
@@ -446,8 +448,9 @@ def _changes(
     adjustments: dict[StageKey, tuple[int, Decimal]] = {}
     owners = owners if owners is not None else _owner_names(session)
     listed: dict[str, list[DealChange]] = defaultdict(list)
-    orders = {key: order for key, (order, _) in stages.items()}
-    for row in session.execute(_change_figures(scope, since=since, today=today, orders=orders)).all():
+    orders = tuple(sorted((key, order) for key, (order, _) in stages.items()))
+    figures = _change_figures(scope, orders)
+    for row in session.execute(figures, {"since": since, "today": today}).all():
         if row.part in ("now", "then"):
             if row.deals:
                 key = (row.pipeline_id, row.stage_id, row.currency)
@@ -496,8 +499,8 @@ _TOTALLED = ("new", "won", "lost")
 """The kinds of change whose amounts are added up per currency."""
 
 
-_StageOrders = dict[tuple[str, str], int]
-"""Each stage's display order, by (pipeline id, stage id)."""
+_StageOrders = tuple[tuple[tuple[str, str], int], ...]
+"""Each stage's display order after its (pipeline id, stage id), sorted (hashable: see `_change_figures`)."""
 
 
 def _stage_order(pipeline_id: _Column, stage_id: _Column, orders: _StageOrders) -> ColumnElement[int]:
@@ -506,12 +509,14 @@ def _stage_order(pipeline_id: _Column, stage_id: _Column, orders: _StageOrders) 
     if not orders:
         return literal(0, Integer)
     return case(
-        *((and_(pipeline_id == p, stage_id == s), order) for (p, s), order in sorted(orders.items())),
+        *((and_(pipeline_id == p, stage_id == s), order) for (p, s), order in orders),
         else_=0,
     )
 
 
-def _classified(scope: DealScope, *, since: datetime, today: date, orders: _StageOrders) -> tuple[CTE, CTE]:
+def _classified(
+    scope: DealScope, *, since: ColumnElement[datetime], today: ColumnElement[date], orders: _StageOrders
+) -> tuple[CTE, CTE]:
     """Each deal in the scope that changed since `since` (its current history row, equal to the
     mirror) next to its row at `since` (none: new since), with a 0/1 `<kind>_flag` for each kind
     of change it is, and `value`/`delta` to rank them by."""
@@ -598,9 +603,8 @@ def _classified(scope: DealScope, *, since: datetime, today: date, orders: _Stag
     return pairs, then
 
 
-def _change_figures(
-    scope: DealScope, *, since: datetime, today: date, orders: _StageOrders
-) -> CompoundSelect[Any]:
+@lru_cache(maxsize=16)
+def _change_figures(scope: DealScope, orders: _StageOrders) -> CompoundSelect[Any]:
     """Everything the digest needs of the changes, in one statement over the changes classified
     once (a CTE read more than once is materialized), one row per figure, told apart by `part`:
 
@@ -611,7 +615,12 @@ def _change_figures(
       their amount, how many changed in each way (`<kind>_count`) and their amount (`<kind>_total`);
     - "then": the open deals per stage and currency at `since` that have changed since (or were
       deleted, or left the scope).
+
+    `since` and `today` are parameters: the statement is built once per scope and stages (building
+    it took about 7 ms a digest).
     """
+    since = bindparam("since", type_=DealHistory.valid_from.type)
+    today = bindparam("today", type_=Date())
     pairs, then = _classified(scope, since=since, today=today, orders=orders)
     c = pairs.c
 
