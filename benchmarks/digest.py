@@ -751,13 +751,15 @@ def run(engine: Engine, database_url: str, args: argparse.Namespace) -> bool:
         f"(target < {MEMORY_LIMIT_MB:.0f} MB)"
     )
 
+    from core.i18n import translator
     from handlers.reports import render_digest
     from rituals.manager_rituals import digest_chart
 
-    chart = digest_chart(digest)  # warm-up: matplotlib and its fonts
-    post = render_digest(digest)
-    chart_ms = timed(lambda: digest_chart(digest), args.repeat)
-    render_ms = timed(lambda: render_digest(digest), args.repeat)
+    t = translator("en")
+    chart = digest_chart(digest, t=t)  # warm-up: matplotlib and its fonts
+    post = render_digest(digest, t=t)
+    chart_ms = timed(lambda: digest_chart(digest, t=t), args.repeat)
+    render_ms = timed(lambda: render_digest(digest, t=t), args.repeat)
     print(
         f"informational (median of {args.repeat}): digest_chart {statistics.median(chart_ms):.1f} ms "
         f"({len(chart.png) / 1024:.0f} KB PNG), render_digest {statistics.median(render_ms):.2f} ms "

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Protocol, TypeAlias
 
 from sqlalchemy import (
@@ -28,6 +29,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    bindparam,
     case,
     cast,
     func,
@@ -39,7 +41,7 @@ from sqlalchemy import (
     true,
     union_all,
 )
-from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
+from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.types import TypeEngine
 
 from core.deals.staleness import (
@@ -363,8 +365,8 @@ def build_digest(
         session.execute(text("SET LOCAL jit = off"))
     owners = _owner_names(session)
     rules = DecisionRules.at(now=now, today=today, stale_after_days=stale_after_days)
-    # The scan for the stage totals also counts the deals past their close date or closing bare.
-    per_stage = open_stage_totals(session, scope.where(), [rules.past, rules.closing_bare])
+    # The scan for the stage totals also counts the deals needing a decision, by reason.
+    per_stage = open_stage_totals(session, scope.where(), rules.counted)
     changes: list[ChangeGroup] = []
     adjustments: dict[StageKey, tuple[int, Decimal]] = {}
     if since is not None:
@@ -387,7 +389,7 @@ def build_digest(
         stale_after_days=stale_after_days,
         deal_url=deal_url,
         owners=owners,
-        past_and_bare=tuple(sum(extra[i] for _, _, extra in per_stage.values()) for i in (0, 1)),
+        counted=tuple(map(sum, zip(*(extra for _, _, extra in per_stage.values()), strict=True))) or None,
     )
     return PipelineDigest(
         ritual_id=ritual_id,
@@ -446,7 +448,9 @@ def _changes(
     adjustments: dict[StageKey, tuple[int, Decimal]] = {}
     owners = owners if owners is not None else _owner_names(session)
     listed: dict[str, list[DealChange]] = defaultdict(list)
-    for row in session.execute(_change_figures(scope, since=since, today=today)).all():
+    orders = tuple(sorted((key, order) for key, (order, _) in stages.items()))
+    figures = _change_figures(scope, orders)
+    for row in session.execute(figures, {"since": since, "today": today}).all():
         if row.part in ("now", "then"):
             if row.deals:
                 key = (row.pipeline_id, row.stage_id, row.currency)
@@ -495,7 +499,24 @@ _TOTALLED = ("new", "won", "lost")
 """The kinds of change whose amounts are added up per currency."""
 
 
-def _classified(scope: DealScope, *, since: datetime, today: date) -> tuple[CTE, CTE]:
+_StageOrders = tuple[tuple[tuple[str, str], int], ...]
+"""Each stage's display order after its (pipeline id, stage id), sorted (hashable: see `_change_figures`)."""
+
+
+def _stage_order(pipeline_id: _Column, stage_id: _Column, orders: _StageOrders) -> ColumnElement[int]:
+    """A stage's display order (0 if unknown) from the few stages read beforehand: cheaper than two
+    joins to crm_stages over every changed deal, and worked out only for the deals that moved."""
+    if not orders:
+        return literal(0, Integer)
+    return case(
+        *((and_(pipeline_id == p, stage_id == s), order) for (p, s), order in orders),
+        else_=0,
+    )
+
+
+def _classified(
+    scope: DealScope, *, since: ColumnElement[datetime], today: ColumnElement[date], orders: _StageOrders
+) -> tuple[CTE, CTE]:
     """Each deal in the scope that changed since `since` (its current history row, equal to the
     mirror) next to its row at `since` (none: new since), with a 0/1 `<kind>_flag` for each kind
     of change it is, and `value`/`delta` to rank them by."""
@@ -529,14 +550,14 @@ def _classified(scope: DealScope, *, since: datetime, today: date) -> tuple[CTE,
         # from the stored copy, which PostgreSQL does for a CTE read twice unless told not to.
         .prefix_with("NOT MATERIALIZED", dialect="postgresql")
     )
-    now_stage, then_stage = aliased(MirrorStage, name="now_stage"), aliased(MirrorStage, name="then_stage")
     n, t = now.c, then.c
     new = t.deal_id.is_(None)
     # Deals that came into the scope since are no change within it.
     kept = and_(t.deal_id.is_not(None), t.in_scope)
     is_open, was_open = n.is_closed.is_(False), t.is_closed.is_(False)
-    order_now = func.coalesce(now_stage.display_order, 0)
-    order_then = func.coalesce(then_stage.display_order, 0)
+    # Both in the same pipeline: the deal's own pipeline names the stages' orders.
+    order_now = _stage_order(n.pipeline_id, n.stage_id, orders)
+    order_then = _stage_order(n.pipeline_id, t.stage_id, orders)
     moved = and_(kept, is_open, was_open, t.pipeline_id == n.pipeline_id, t.stage_id != n.stage_id)
     closed = and_(n.is_closed.is_(True), or_(new, and_(kept, was_open)))
     # Ranked on floats, as cheap to sort as the detail they end up in.
@@ -576,17 +597,14 @@ def _classified(scope: DealScope, *, since: datetime, today: date) -> tuple[CTE,
             delta.label("delta"),
             *(case((rule, 1), else_=0).label(f"{kind}_flag") for kind, rule in rules.items()),
         )
-        .select_from(
-            now.outerjoin(then, t.deal_id == n.deal_id)
-            .outerjoin(now_stage, and_(now_stage.pipeline_id == n.pipeline_id, now_stage.id == n.stage_id))
-            .outerjoin(then_stage, and_(then_stage.pipeline_id == t.pipeline_id, then_stage.id == t.stage_id))
-        )
+        .select_from(now.outerjoin(then, t.deal_id == n.deal_id))
         .cte("pairs")
     )
     return pairs, then
 
 
-def _change_figures(scope: DealScope, *, since: datetime, today: date) -> CompoundSelect[Any]:
+@lru_cache(maxsize=16)
+def _change_figures(scope: DealScope, orders: _StageOrders) -> CompoundSelect[Any]:
     """Everything the digest needs of the changes, in one statement over the changes classified
     once (a CTE read more than once is materialized), one row per figure, told apart by `part`:
 
@@ -597,8 +615,13 @@ def _change_figures(scope: DealScope, *, since: datetime, today: date) -> Compou
       their amount, how many changed in each way (`<kind>_count`) and their amount (`<kind>_total`);
     - "then": the open deals per stage and currency at `since` that have changed since (or were
       deleted, or left the scope).
+
+    `since` and `today` are parameters: the statement is built once per scope and stages (building
+    it took about 7 ms a digest).
     """
-    pairs, then = _classified(scope, since=since, today=today)
+    since = bindparam("since", type_=DealHistory.valid_from.type)
+    today = bindparam("today", type_=Date())
+    pairs, then = _classified(scope, since=since, today=today, orders=orders)
     c = pairs.c
 
     def figure(
@@ -887,6 +910,19 @@ class DecisionRules:
             cutoff=cutoff,
         )
 
+    @property
+    def counted(self) -> tuple[ColumnElement[bool], ...]:
+        """What `needs_decision` counts among open deals, snoozed or not: past close date, closing
+        bare, stale, and stale among the first two (`and_` stops at the first false: the stale rule
+        is worked out again only for those few)."""
+        return (
+            self.past,
+            self.closing_bare,
+            self.stale,
+            and_(self.past, self.stale),
+            and_(self.closing_bare, self.stale),
+        )
+
 
 def needs_decision(
     session: Session,
@@ -898,19 +934,19 @@ def needs_decision(
     deal_url: Callable[[str], str],
     owners: dict[str, str] | None = None,
     keep: int = DECISIONS_KEPT,
-    past_and_bare: tuple[int, ...] | None = None,
+    counted: tuple[int, ...] | None = None,
 ) -> Decisions:
     """Open deals past their close date, closing within 14 days with no next step, or stale.
 
     Stale follows the stale_deals ritual: no activity, no change by a person, none through Drumbeat
     for `stale_after_days`; a snoozed deal waits for its snooze to end (those few are worked out one
-    by one, since a snooze's own note is not a review). `past_and_bare`: how many open deals are
-    past their close date and closing bare, snoozed or not, when the caller has counted them.
+    by one, since a snooze's own note is not a review). `counted`: how many open deals match each
+    of `DecisionRules.counted`, when the caller has counted them (the stage totals' scan).
     """
     owners = owners if owners is not None else _owner_names(session)
     rules = DecisionRules.at(now=now, today=today, stale_after_days=stale_after_days)
     open_deals = [MirrorDeal.is_closed.is_(False), *scope.where()]
-    total, n_past, n_bare, n_stale = _decision_counts(session, rules, open_deals, past_and_bare)
+    total, n_past, n_bare, n_stale = _decision_counts(session, rules, open_deals, counted)
     flags = (
         case((rules.past, 1), else_=0),
         case((rules.closing_bare, 1), else_=0),
@@ -972,29 +1008,21 @@ def _decision_counts(
     session: Session,
     rules: DecisionRules,
     open_deals: Sequence[ColumnElement[bool]],
-    past_and_bare: tuple[int, ...] | None,
+    counted: tuple[int, ...] | None,
 ) -> tuple[int, int, int, int]:
-    """(in all, past close date, closing bare, stale) among open deals not snoozed, in three small
-    queries: past close date and closing soon never overlap, so the union is the three counts less
-    the stale ones among the first two; snoozed deals are counted apart and taken off."""
-
-    def count(*conditions: ColumnElement[bool]) -> int:
-        return int(
-            session.scalar(select(func.count()).select_from(MirrorDeal).where(*open_deals, *conditions)) or 0
+    """(in all, past close date, closing bare, stale) among open deals not snoozed: past close date
+    and closing soon never overlap, so the union is the three counts less the stale ones among the
+    first two (`counted`, or one scan); snoozed deals are counted apart and taken off."""
+    if counted is None:
+        counted = tuple(
+            int(n or 0)
+            for n in session.execute(
+                select(*(func.sum(case((condition, 1), else_=0)) for condition in rules.counted)).where(
+                    *open_deals
+                )
+            ).one()
         )
-
-    past, bare = past_and_bare or (count(rules.past), count(rules.closing_bare))
-    # One scan for the stale ones, and how many of them are past their close date or closing bare.
-    stale, stale_past, stale_bare = (
-        int(n or 0)
-        for n in session.execute(
-            select(
-                func.count(),
-                func.sum(case((rules.past, 1), else_=0)),
-                func.sum(case((rules.closing_bare, 1), else_=0)),
-            ).where(*open_deals, rules.stale)
-        ).one()
-    )
+    past, bare, stale, stale_past, stale_bare = counted
     union = past + bare + stale - stale_past - stale_bare
     for f_past, f_bare, f_stale in session.execute(
         select(
