@@ -305,7 +305,7 @@ def _sync_alerts(settings: Settings, services: Services, *, dry_run: bool, t: Tr
             return
         show_alerts(Console(), alerts, t=t)
         out.print(
-            t._("{summary} (dry run: nothing posted or claimed).", summary=alerts.summary()), highlight=False
+            t._("{summary} (dry run: nothing posted or claimed).", summary=alerts.summary(t)), highlight=False
         )
         return
     alerts = runtime.check_alerts()
@@ -592,7 +592,7 @@ def run_command(
             folder = chart_dir or Path(tempfile.mkdtemp(prefix="drumbeat-charts-"))
             folder.mkdir(parents=True, exist_ok=True)
             show_posts(console, report, folder, t=t)
-    out.print(report.summary(), highlight=False)
+    out.print(report.summary(t), highlight=False)
     if report.post_problem:
         when = now or report.scheduled_for.isoformat()
         err.print(

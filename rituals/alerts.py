@@ -53,6 +53,7 @@ from rituals.posts import ChannelPost, SlackMessage
 from rituals.quiet import send_after
 
 log = logging.getLogger(__name__)
+ENGLISH = translator("en")  # the log's and the stored outcomes' language
 
 __all__ = [
     "AlertRenderer",
@@ -187,20 +188,18 @@ class AlertReport:
     planned: list[PlannedAlert] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
-    def summary(self) -> str:
+    def summary(self, t: Translator = ENGLISH) -> str:
+        """One line for the log (English) or for a person (`t`)."""
         if self.started_watching:
-            return "deal alerts: watching for changes from now on"
+            return t._("deal alerts: watching for changes from now on")
         channel = sum(1 for p in self.planned if not p.is_dm)
-        dms = len(self.planned) - channel
-        text = (
-            f"deal alerts: {_count(self.changes, 'change')} looked at, {_count(channel, 'channel post')}, "
-            f"{_count(dms, 'DM')}"
+        text = t._(
+            "deal alerts: {changes} looked at, {posts}, {dms}",
+            changes=t.n_("{n} change", "{n} changes", self.changes),
+            posts=t.n_("{n} channel post", "{n} channel posts", channel),
+            dms=t.n_("{n} DM", "{n} DMs", len(self.planned) - channel),
         )
         return text + "".join(f"; {w}" for w in self.warnings)
-
-
-def _count(n: int, thing: str) -> str:
-    return f"{n} {thing}{'' if n == 1 else 's'}"
 
 
 class DealAlerts:

@@ -58,6 +58,7 @@ from rituals.posts import ChannelPost
 from rituals.quiet import send_after
 
 log = logging.getLogger(__name__)
+ENGLISH = translator("en")  # the log's and the stored outcomes' language
 
 CHANNEL_KINDS = ("pipeline_digest", "adoption_report")
 POST_ATTEMPTS = 3
@@ -161,49 +162,92 @@ class RunReport:
     def deferred(self) -> int:
         return sum(1 for dm in self.dms if dm.send_after > self.scheduled_for + timedelta(minutes=1))
 
-    def summary(self) -> str:
+    def summary(self, t: Translator = ENGLISH) -> str:
+        """One line for the log and the firing's stored outcome (English), or for a person (`t`)."""
         if self.already_ran:
             when = f"{self.scheduled_for:%Y-%m-%d %H:%M} UTC"
-            return f"{self.ritual_id}: the firing at {when} already ran; nothing to do."
+            return t._(
+                "{ritual}: the firing at {when} already ran; nothing to do.", ritual=self.ritual_id, when=when
+            )
         if self.kind in CHANNEL_KINDS:
-            return self._post_summary()
-        verb = "would DM" if self.dry_run else "queued DMs for"
+            return self._post_summary(t)
+        ritual, count = self.ritual_id, len(self.dms)
         if self.kind == "one_on_one_prep":
-            managers = len({dm.slack_user for dm in self.dms})
-            verb = "would send" if self.dry_run else "queued"
-            whom = f"{managers} manager{'s' if managers != 1 else ''}"
-            parts = [f"{self.ritual_id}: {verb} {len(self.dms)} 1:1 prep DMs to {whom}"]
-        else:
-            parts = [f"{self.ritual_id}: {verb} {len(self.dms)} people"]
-        parts.extend(self.problems)
-        if self.deferred:
-            parts.append(f"{self.deferred} after quiet hours or spacing")
-        if self.already_nudged:
-            parts.append(f"{self.already_nudged} deals already nudged today left out")
-        if self.unmatched_owners:
-            parts.append(f"no Slack match for {', '.join(sorted(self.unmatched_owners))}")
-        if self.slack_problems:
-            parts.append(f"Slack could not be asked about {', '.join(sorted(self.slack_problems))}")
-        if not self.dry_run:
-            parts.append(f"{self.delivered} DMs delivered now")
-        return "; ".join(parts) + "."
-
-    def _post_summary(self) -> str:
-        channels = ", ".join(p.channel for p in self.posts) or "its channel"
-        if self.post_problem:
-            parts = [f"{self.ritual_id}: nothing was posted to {channels}: {self.post_problem}"]
+            managers = t.n_("{n} manager", "{n} managers", len({dm.slack_user for dm in self.dms}))
+            if self.dry_run:
+                head = t.n_(
+                    "{ritual}: would send {n} 1:1 prep DM to {managers}",
+                    "{ritual}: would send {n} 1:1 prep DMs to {managers}",
+                    count,
+                    ritual=ritual,
+                    managers=managers,
+                )
+            else:
+                head = t.n_(
+                    "{ritual}: queued {n} 1:1 prep DM to {managers}",
+                    "{ritual}: queued {n} 1:1 prep DMs to {managers}",
+                    count,
+                    ritual=ritual,
+                    managers=managers,
+                )
         elif self.dry_run:
-            parts = [f"{self.ritual_id}: would post to {channels}"]
+            head = t.n_(
+                "{ritual}: would DM {n} person", "{ritual}: would DM {n} people", count, ritual=ritual
+            )
+        else:
+            head = t.n_(
+                "{ritual}: queued DMs for {n} person",
+                "{ritual}: queued DMs for {n} people",
+                count,
+                ritual=ritual,
+            )
+        parts = [head, *self.problems]
+        if self.deferred:
+            parts.append(
+                t.n_("{n} after quiet hours or spacing", "{n} after quiet hours or spacing", self.deferred)
+            )
+        if self.already_nudged:
+            parts.append(
+                t.n_(
+                    "{n} deal already nudged today left out",
+                    "{n} deals already nudged today left out",
+                    self.already_nudged,
+                )
+            )
+        if self.unmatched_owners:
+            parts.append(t._("no Slack match for {owners}", owners=", ".join(sorted(self.unmatched_owners))))
+        if self.slack_problems:
+            parts.append(
+                t._("Slack could not be asked about {people}", people=", ".join(sorted(self.slack_problems)))
+            )
+        if not self.dry_run:
+            parts.append(t.n_("{n} DM delivered now", "{n} DMs delivered now", self.delivered))
+        return t._("{parts}.", parts=t._("; ").join(parts))
+
+    def _post_summary(self, t: Translator) -> str:
+        ritual = self.ritual_id
+        channels = ", ".join(p.channel for p in self.posts) or t._("its channel")
+        if self.post_problem:
+            parts = [
+                t._(
+                    "{ritual}: nothing was posted to {channels}: {problem}",
+                    ritual=ritual,
+                    channels=channels,
+                    problem=self.post_problem,
+                )
+            ]
+        elif self.dry_run:
+            parts = [t._("{ritual}: would post to {channels}", ritual=ritual, channels=channels)]
         else:
             replies = sum(len(p.post.thread) for p in self.posts)
-            parts = [f"{self.ritual_id}: posted to {channels}"]
+            parts = [t._("{ritual}: posted to {channels}", ritual=ritual, channels=channels)]
             if replies:
-                parts.append(f"{replies} more in the thread")
+                parts.append(t.n_("{n} more in the thread", "{n} more in the thread", replies))
             if any(p.post.chart for p in self.posts) and not any("chart" in w for w in self.warnings):
-                parts.append("chart attached")
+                parts.append(t._("chart attached"))
         parts.extend(self.warnings)
         parts.extend(self.problems)
-        return "; ".join(parts) + "."
+        return t._("{parts}.", parts=t._("; ").join(parts))
 
 
 class RitualEngine:

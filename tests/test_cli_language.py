@@ -192,8 +192,34 @@ def test_demo_in_french_shows_french_headings_and_french_numbers(tmp_path: Path)
     assert "Alertes d’affaires" in out  # noqa: RUF001
     assert f"Mises à jour express depuis Slack{NBSP}: /deal" in out
     assert "Ensuite, pour de vrai" in out
-    for english in ("What needs a look", "Nothing was sent anywhere", "Ritual: ", "Quick updates from Slack"):
-        assert english not in panel
+    # Every ritual the demo shows speaks French: nudges, hygiene, digest, 1:1 prep, adoption, alerts, /deal.
+    for french in (
+        "Salut Alice",
+        "Toujours d’actualité",  # noqa: RUF001
+        "quelques détails à régler",
+        "POINT PIPELINE",
+        "PRÉPARATION DU 1:1",
+        "Questions à poser",
+        "ADOPTION — SEMAINE DU",
+        "est gagnée",
+        "Tes affaires ouvertes",
+        f"stale-deals{NBSP}: enverrait un DM à 5 personnes.",
+        f"weekly-digest{NBSP}: publierait dans #sales-weekly.",
+    ):
+        assert french in panel, french
+    for english in (
+        "What needs a look",
+        "Nothing was sent anywhere",
+        "Ritual: ",
+        "Quick updates from Slack",
+        "Still on track",
+        "would DM",
+        "would post",
+        "Pipeline digest",
+        "Your open deals",
+        "Questions to ask",
+    ):
+        assert english not in panel, english
     assert list(tmp_path.iterdir()) == []
 
 

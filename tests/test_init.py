@@ -126,7 +126,7 @@ def test_init_yes_writes_a_file_that_checks_and_whose_nudges_go_out(
     assert run_drumbeat("migrate", env=env, cwd=tmp_path).returncode == 0
     run = run_drumbeat("run", "stale-deals", "--now", NOW, env=env, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == "stale-deals: queued DMs for 1 people; 1 DMs delivered now."
+    assert run.stdout.strip() == "stale-deals: queued DMs for 1 person; 1 DM delivered now."
     (nudge,) = fake_slack.messages_in("U0ALICE")
     assert "Initech" in str(nudge)
     assert fake_slack.messages_in("U0BRUNO") == []

@@ -97,7 +97,7 @@ def test_a_stale_deals_dm_lists_only_that_persons_stale_deals(app: RunningApp, f
     for other in ("Acme Corp", "Acme Logistics", "Globex", "Umbrella"):
         assert other not in text
     assert dms(fake_slack, "U0BRUNO") == []
-    assert report.summary() == "stale-deals: queued DMs for 1 people; 0 DMs delivered now."
+    assert report.summary() == "stale-deals: queued DMs for 1 person; 0 DMs delivered now."
 
 
 def test_the_same_firing_runs_once(app: RunningApp, fake_slack: FakeSlack) -> None:

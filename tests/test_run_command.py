@@ -42,13 +42,13 @@ def test_dry_run_prints_the_dms_then_a_real_run_sends_them_once(
     assert "Hi Alice! 2 of your 3 open deals are fresh — 1 needs a look." in dry.stdout
     assert "Initech" in dry.stdout
     assert "[Still on track] [Update…] [Snooze ▾] [Mark lost]" in dry.stdout
-    assert dry.stdout.strip().endswith("stale-deals: would DM 1 people.")
+    assert dry.stdout.strip().endswith("stale-deals: would DM 1 person.")
     assert fake_slack.calls_to("chat.postMessage") == []
     assert BOT_TOKEN not in dry.stdout + dry.stderr
 
     real = run_drumbeat("run", "stale-deals", "--now", NOW, env=env, cwd=tmp_path)
     assert real.returncode == 0, real.stderr
-    assert real.stdout.strip() == "stale-deals: queued DMs for 1 people; 1 DMs delivered now."
+    assert real.stdout.strip() == "stale-deals: queued DMs for 1 person; 1 DM delivered now."
     again = run_drumbeat("run", "stale-deals", "--now", NOW, env=env, cwd=tmp_path)
     assert (
         again.stdout.strip() == "stale-deals: the firing at 2026-11-24 08:00 UTC already ran; nothing to do."

@@ -144,7 +144,7 @@ def show_rituals(
             more = len(report.dms) - 2
             console.print(t.n_("…and {n} more DM like these.", "…and {n} more DMs like these.", more))
         show_posts(console, report, chart_dir, t=t)
-        console.print(report.summary(), highlight=False)
+        console.print(report.summary(t), highlight=False)
 
 
 def show_alerts_of_the_week(
@@ -164,7 +164,7 @@ def show_alerts_of_the_week(
     console.rule(t._("[bold]Deal alerts[/bold] (posted within a minute of each change; here, the week's)"))
     report = alerts.evaluate(dry_run=True, since=now - timedelta(days=7))
     show_alerts(console, report, t=t)
-    console.print(report.summary(), highlight=False)
+    console.print(report.summary(t), highlight=False)
 
 
 DEMO_CRM = N_("the demo CRM")
