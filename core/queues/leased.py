@@ -143,21 +143,17 @@ class LeasedQueue(Generic[Row]):
         held: set[int] = set()
         with self._sessions.begin() as session:
             for row in rows:
-                ident, holder, attempt = _claim(row)
                 result: Any = session.execute(
                     update(self.spec.model)
                     .where(
-                        self.column("id") == ident,
-                        self.column("status") == self.spec.waiting,
-                        self.column("locked_by") == holder,
-                        self.column("attempts") == attempt,
+                        *self._still_held(row),
                         # Not a row retried meanwhile with a later time (queues without a due column)
                         self.column("locked_until") <= now + self.spec.lease,
                     )
                     .values(locked_until=now + self.spec.lease)
                 )
                 if result.rowcount:
-                    held.add(ident)
+                    held.add(_claim(row)[0])
         return held
 
     def backoff(self, attempts: int) -> timedelta:
@@ -259,20 +255,22 @@ class LeasedQueue(Generic[Row]):
                 also(session)
         return True
 
+    def _still_held(self, row: Row) -> tuple[ColumnElement[bool], ...]:
+        """The fence: the row is still waiting, held by this claim's holder at this attempt."""
+        ident, holder, attempt = _claim(row)
+        return (
+            self.column("id") == ident,
+            self.column("status") == self.spec.waiting,
+            self.column("locked_by") == holder,
+            self.column("attempts") == attempt,
+        )
+
     def _fenced(
         self, session: Session, row: Row, values: dict[str, Any], locked_until: datetime | None
     ) -> bool:
         """Write the row's outcome if this claim still holds it (holder and attempt unchanged)."""
-        ident, holder, attempt = _claim(row)
         result: Any = session.execute(
-            update(self.spec.model)
-            .where(
-                self.column("id") == ident,
-                self.column("status") == self.spec.waiting,
-                self.column("locked_by") == holder,
-                self.column("attempts") == attempt,
-            )
-            .values(locked_until=locked_until, **values)
+            update(self.spec.model).where(*self._still_held(row)).values(locked_until=locked_until, **values)
         )
         return bool(result.rowcount)
 
