@@ -203,6 +203,9 @@ def test_demo_in_french_shows_french_headings_and_french_numbers(tmp_path: Path)
         "ADOPTION — SEMAINE DU",
         "est gagnée",
         "Tes affaires ouvertes",
+        "montant=12,5k clôture=fdm",  # the demo's rep types French
+        "✅ Enregistré dans le CRM de démo",
+        f"12{NNBSP}500{NBSP}€",
         f"stale-deals{NBSP}: enverrait un DM à 5 personnes.",
         f"weekly-digest{NBSP}: publierait dans #sales-weekly.",
     ):

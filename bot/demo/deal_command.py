@@ -35,12 +35,19 @@ def show_deal_commands(
     target = mine[-1]
     someone_elses = next(d for d in desk.my_open_deals(people.actor(REPS[1].slack_id)))
     console.rule(t._("[bold]Quick updates from Slack: /deal[/bold]"))
+    # Typed as a rep of the demo's language would type them (the English keys work for everyone).
+    if t.language == "fr":
+        update = f'"{target.name}" étape=contract montant=12,5k clôture=fdm prochaine="Envoyer le contrat"'
+        elsewhere, wrong = f'"{someone_elses.name}" montant=5k', f'"{target.name}" montant=beaucoup'
+    else:
+        update = f'"{target.name}" stage=contract amount=12k close=eom next="Send MSA"'
+        elsewhere, wrong = f'"{someone_elses.name}" amount=5k', f'"{target.name}" amount=lots'
     for user, text in (
         (alice, ""),
         (alice, target.name.split(" — ")[0]),
-        (alice, f'"{target.name}" stage=contract amount=12k close=eom next="Send MSA"'),
-        (alice, f'"{someone_elses.name}" amount=5k'),
-        (alice, f'"{target.name}" amount=lots'),
+        (alice, update),
+        (alice, elsewhere),
+        (alice, wrong),
     ):
         t = deals.reader(user.slack_id)
         reply = reply_to(deals.receive(user.slack_id, text, response_url=None), deals, t=t)

@@ -46,7 +46,8 @@ def blocks_to_text(blocks: list[dict[str, Any]], *, t: Translator = ENGLISH) -> 
             if "text" in block:
                 lines.append(mrkdwn_to_text(block["text"]["text"]))
             for item in block.get("fields", []):
-                lines.append("  " + mrkdwn_to_text(item["text"]).replace("\n", ": ", 1))
+                label, _, value = mrkdwn_to_text(item["text"]).partition("\n")
+                lines.append("  " + t._("{label}: {value}", label=label, value=value))
             accessory = block.get("accessory")
             if accessory and accessory.get("type") == "static_select":
                 lines.extend(f"  ( ) {o['text']['text']}" for o in accessory.get("options", []))
