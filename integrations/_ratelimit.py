@@ -134,10 +134,13 @@ class Pacer:
                 if taken.wait > 0:
                     self._sleep(taken.wait)
                     continue
-            taken = self._window.take(CALLS, limit, interval)
-            if taken.wait == 0:
-                return taken.in_window
-            self._sleep(taken.wait)
+            # The search slot, once taken, is kept while the call waits for the window.
+            while (taken := self._window.take(CALLS, limit, interval)).wait > 0:
+                self._sleep(taken.wait)
+                with self._lock:
+                    limit = self._limit(background=background)
+                    interval = self._interval * WINDOW_MARGIN
+            return taken.in_window
 
     def observe(
         self, headers: Mapping[str, str] | None, *, in_window: int, search: bool = False, ok: bool = True

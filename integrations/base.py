@@ -167,11 +167,13 @@ class CrmPaused(CrmUnavailable):
 
 class CrmRejected(CrmError):
     """The CRM refused the request for a reason a person can fix (e.g. an invalid value); `ids`
-    are the inputs of a batch the CRM named as refused, when it named them."""
+    are the inputs of a batch the CRM named as refused, when it named them; `detail` is the CRM's
+    own words, which a message in the reader's language quotes as they are."""
 
-    def __init__(self, message: str, ids: Sequence[str] = ()) -> None:
+    def __init__(self, message: str, ids: Sequence[str] = (), *, detail: str | None = None) -> None:
         super().__init__(message)
         self.ids = tuple(ids)
+        self.detail = detail or message
 
 
 class CrmNotFound(CrmError):

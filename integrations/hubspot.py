@@ -578,7 +578,9 @@ class HubSpotCRM:
                 message = str(error.get("message") or "invalid note") if isinstance(error, dict) else ""
                 for key in _trace_ids(error):
                     if key in pending and key not in result.done:
-                        result.refused[key] = CrmRejected(f"HubSpot refused the note: {message}")
+                        result.refused[key] = CrmRejected(
+                            f"HubSpot refused the note: {message}", detail=message
+                        )
             unanswered = [key for key in pending if key not in result.done and key not in result.refused]
             if unanswered:
                 raise CrmUnavailable(
@@ -725,7 +727,8 @@ class HubSpotCRM:
             return RATE_LIMITED, parse_retry_after(headers.get("Retry-After"))
         if status >= 500:
             return f"server error ({status})", None
-        raise CrmRejected(f"HubSpot refused the change: {message or f'HTTP {status}'}", _context_ids(body))
+        detail = message or f"HTTP {status}"
+        raise CrmRejected(f"HubSpot refused the change: {detail}", _context_ids(body), detail=detail)
 
 
 def _latest_person_change(history: dict[str, Any]) -> datetime | None:
@@ -863,7 +866,9 @@ def _batch_errors(response: dict[str, Any], what: str) -> dict[str, CrmError]:
             if error.get("category") == "OBJECT_NOT_FOUND":
                 refused[object_id] = CrmNotFound(f"HubSpot has no such {what} (it may have been deleted).")
             else:
-                refused[object_id] = CrmRejected(f"HubSpot refused the change: {message or 'invalid value'}")
+                refused[object_id] = CrmRejected(
+                    f"HubSpot refused the change: {message or 'invalid value'}", detail=message or None
+                )
     return refused
 
 

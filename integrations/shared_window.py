@@ -12,9 +12,11 @@ import time
 from collections.abc import Callable
 
 from sqlalchemy import BigInteger, Float, Index, Integer, MetaData, String, delete, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from integrations._ratelimit import CALLS, SEARCH, Taken, take_from
+from integrations.base import CrmUnavailable
 from integrations.sqltypes import NAMING_CONVENTION
 
 BUCKETS = (CALLS, SEARCH)
@@ -54,6 +56,15 @@ class SharedWindow:
         self._clock = clock
 
     def take(self, bucket: str, limit: int, period: float) -> Taken:
+        try:
+            return self._take(bucket, limit, period)
+        except SQLAlchemyError as exc:
+            # A CRM call that cannot be counted does not go: an accepted update stays queued, not failed.
+            raise CrmUnavailable(
+                f"the replicas' shared count of HubSpot calls is out of reach ({type(exc).__name__})"
+            ) from exc
+
+    def _take(self, bucket: str, limit: int, period: float) -> Taken:
         with self._sessions.begin() as session:
             locked = session.scalar(
                 select(CrmCallBucket.bucket).where(CrmCallBucket.bucket == bucket).with_for_update()

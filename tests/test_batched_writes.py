@@ -247,6 +247,30 @@ def test_a_refused_value_tells_only_its_person_and_the_others_are_saved(
         assert sorted(session.scalars(select(OutboxEntry.status))) == ["done"] * 4 + ["rejected"]
 
 
+def test_one_unreadable_stored_change_fails_alone_and_the_rest_of_the_claim_lands(
+    sessions: Any, fake_hubspot: FakeHubSpot
+) -> None:
+    """A claim is one unit of work: one entry whose stored value cannot be read (a bug, an old row)
+    must not hold back the other updates of the claim."""
+    seed_team(fake_hubspot)
+    ids = _deals(fake_hubspot, 3)
+    crm = fast_adapter(fake_hubspot)
+    clock = SettableClock()
+    sync_mirror(crm, sessions, now=clock())
+    for i, deal_id in enumerate(ids):
+        _enqueue(sessions, clock, deal_id, {"amount": str(300 + i)}, None, f"U{i}")
+    with sessions.begin() as session:
+        broken = session.scalars(select(OutboxEntry).where(OutboxEntry.deal_id == ids[1])).one()
+        broken.changes = {"amount": "not a number"}
+    told: list[Notice] = []
+    outbox_worker(Outbox(sessions, clock), crm, told.append, threads=1).run_once()
+    assert sorted(n.requested_by for n in told if n.kind == "done") == ["U0", "U2"]
+    assert [fake_hubspot.deals[d]["properties"]["amount"] for d in (ids[0], ids[2])] == ["300", "302"]
+    with sessions() as session:
+        again = session.get(OutboxEntry, broken.id)
+        assert again is not None and again.status == "pending" and again.attempts == 1  # retried later
+
+
 def test_a_crash_between_the_batch_and_the_commit_writes_no_second_note(
     sessions: Any, fake_hubspot: FakeHubSpot
 ) -> None:

@@ -18,7 +18,8 @@ from sqlalchemy import func, select
 
 from bot.db import create_db_engine, session_factory
 from bot.services import build_services
-from integrations.base import CrmPaused, DealUpdate, background_calls
+from integrations._ratelimit import CALLS, SEARCH, LocalWindow, Pacer, Taken
+from integrations.base import CrmPaused, CrmUnavailable, DealUpdate, background_calls
 from integrations.hubspot import HubSpotCRM
 from integrations.shared_window import CrmCall, SharedWindow
 from tests.cli import run_drumbeat
@@ -246,3 +247,36 @@ def test_without_the_shared_window_two_replicas_take_more_than_the_share(
         first.fetch_pipelines()
         second.fetch_pipelines()
     assert busiest_window(portal) > 80
+
+
+def test_a_search_waiting_for_the_window_holds_one_search_slot_not_the_whole_second(time: FakeTime) -> None:
+    """Otherwise one waiting search uses up the 4-a-second search allowance and starves the others."""
+
+    class BusyWindow(LocalWindow):
+        """The calls window stays full for three looks (other threads take each freed slot)."""
+
+        busy_looks = 3
+
+        def take(self, bucket: str, limit: int, period: float) -> Taken:
+            if bucket == CALLS and self.busy_looks:
+                self.busy_looks -= 1
+                return Taken(0.2, limit)
+            return super().take(bucket, limit, period)
+
+    window = BusyWindow(time.monotonic)
+    pacer = Pacer(
+        allowance=10, share=1.0, search_per_second=4, window=window, clock=time.monotonic, sleep=time.sleep
+    )
+    pacer.acquire(search=True)
+    assert time.calls == pytest.approx([0.2, 0.2, 0.2])  # it waited for the calls window
+    assert window.take(SEARCH, 100, 1.0).in_window - 1 == 1  # and took one search slot, not four
+
+
+def test_a_shared_window_out_of_reach_keeps_calls_waiting_as_a_crm_outage(tmp_path: Path) -> None:
+    """The outbox keeps an update queued on CrmUnavailable; any other error would count as a bug."""
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'not-migrated.db'}")
+    try:
+        with pytest.raises(CrmUnavailable, match="shared count of HubSpot calls is out of reach"):
+            SharedWindow(session_factory(engine)).take(CALLS, 10, 10.0)
+    finally:
+        engine.dispose()

@@ -366,3 +366,23 @@ def test_a_refused_and_a_queued_update_are_told_in_french(
         "🕒 HubSpot ne répond pas pour le moment, alors ta mise à jour de *Umbrella* attend son tour. "
         "Pas d’inquiétude\u00a0: je réessaie et je te confirme ici dès qu’elle est enregistrée."
     )
+
+
+def test_a_deal_deleted_in_the_crm_is_told_in_french_and_the_crms_own_words_pass_through(
+    app: RunningApp, fake_slack: FakeSlack, fake_hubspot: FakeHubSpot, deals: Deals
+) -> None:
+    fake_hubspot.archive_deal(deals.umbrella)  # deleted in HubSpot after Drumbeat's last sync
+    url = fake_slack.response_url()
+    app.slack.slash_command("umbrella amount=12500", user_id="U0CLAIRE", response_url=url)
+    refused = wait_until(lambda: [r for r in fake_slack.responses(url) if "⚠️" in flat(r)], what="refusal")
+    assert refused[-1]["blocks"][0]["text"]["text"] == (
+        "⚠️ HubSpot n’a pas accepté ta mise à jour de *Umbrella*\u00a0: "
+        "Cette affaire n’est plus dans le CRM\u00a0: elle a peut-être été supprimée.\nRien n’a été modifié."
+    )
+
+    # A value HubSpot refuses: its own words, quoted inside the French sentence, with no English frame.
+    fake_hubspot.fail_next(1, status=400, path_contains="/deals/batch/update")
+    url = fake_slack.response_url()
+    app.slack.slash_command("hooli amount=9000", user_id="U0BEN", response_url=url)
+    english = wait_until(lambda: [r for r in fake_slack.responses(url) if "⚠️" in flat(r)], what="refusal")
+    assert "HubSpot refused the change" not in flat(english[-1])

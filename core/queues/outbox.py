@@ -35,6 +35,7 @@ from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select, t
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from core.deals.fields import FIELD_BY_NAME, FIELDS
+from core.deals.refusals import DEAL_GONE
 from core.i18n import N_
 from core.mirror.sync import as_written, drop_deals, store_deals
 from core.models import AuditEntry, OutboxEntry, ReceivedCommand
@@ -47,6 +48,7 @@ from integrations.base import (
     CrmAuthError,
     CrmError,
     CrmNotFound,
+    CrmRejected,
     Deal,
     DealUpdate,
     DealWritten,
@@ -390,10 +392,17 @@ class ApplyToCrm:
     def write(self, writes: list[Write]) -> list[Write]:
         """Write the claim's changes (one batch update) and then its notes (one batch create), and
         work out each deal as it now is; records nothing (`_record` does)."""
-        updates = {w.entry.deal_id: deal_update(w.changes) for w in writes if w.changes}
+        updates: dict[str, DealUpdate] = {}
+        for w in writes:
+            if not w.changes:
+                continue
+            try:
+                updates[w.entry.deal_id] = deal_update(w.changes)
+            except Exception as exc:  # noqa: BLE001 - one entry's stored value, not the claim's: its own failure
+                w.failed = exc
         if updates:
             self._attempt(
-                [w for w in writes if w.changes],
+                [w for w in writes if w.changes and w.entry.deal_id in updates],
                 lambda: self._crm.update_deals(updates),
                 lambda w, done: setattr(w, "written", done.get(w.entry.deal_id)),
                 key=lambda w: w.entry.deal_id,
@@ -461,8 +470,8 @@ class ApplyToCrm:
             entry = w.entry
             if w.refused is not None:
                 gone = isinstance(w.refused, CrmNotFound)
-                if self._outbox.reject(entry, str(w.refused), gone=gone):
-                    self._tell(entry, "rejected", reason=str(w.refused))
+                if self._outbox.reject(entry, str(w.refused), gone=gone):  # the audit keeps the CRM's words
+                    self._tell(entry, "rejected", reason=_told_why(w.refused))
             elif w.failed is not None:
                 self._failed(entry, w.failed)
             elif entry.deal_id not in deals:
@@ -538,6 +547,16 @@ class ApplyToCrm:
         told = getattr(self._told, "notices", None)
         if told is not None:  # within a claim (not the housekeeping sweep)
             told.append(notice)
+
+
+def _told_why(refused: Exception) -> str:
+    """What the person reads after "the CRM refused your update of X:": a message of ours to
+    translate (the deal is gone), or the CRM's own words about the value, quoted as they are."""
+    if isinstance(refused, CrmNotFound):
+        return DEAL_GONE
+    if isinstance(refused, CrmRejected):
+        return refused.detail
+    return str(refused)
 
 
 def _deal_summary(deal: Deal) -> dict[str, Any]:
