@@ -474,9 +474,10 @@ def test_a_french_channel_and_a_french_manager_read_alerts_in_french(scene: Scen
 
     link = "https://app.hubspot.com/go-to/0-3/"
     (post,) = scene.posts()
-    assert post["text"] == "🎉 Acme Corp est gagnée"
+    assert post["text"] == "🎉 L\u2019affaire Acme Corp est gagnée"
     assert block_texts(post) == [
-        f"🎉 *<{link}10000000001|Acme Corp>* est gagnée{NBSP}! Bravo <@U0ALICE> — 25{NNBSP}000{NBSP}€\n"
+        f"🎉 L\u2019affaire *<{link}10000000001|Acme Corp>* est gagnée{NBSP}! "
+        f"Bravo <@U0ALICE> — 25{NNBSP}000{NBSP}€\n"
         f"• Étape{NBSP}: Contract Sent → *Closed Won*",
         "Modifiée par <@U0ALICE> dans Slack · Sales Pipeline · alerte `big-wins`",
     ]
