@@ -28,7 +28,7 @@ from sqlalchemy import ColumnElement, and_, delete, func, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from core.deals.values import named
-from core.i18n import Translator, translator
+from core.i18n import ENGLISH, Translator, translator
 from core.models import (
     AlertMatch,
     AlertPost,
@@ -53,7 +53,6 @@ from rituals.posts import ChannelPost, SlackMessage
 from rituals.quiet import send_after
 
 log = logging.getLogger(__name__)
-ENGLISH = translator("en")  # the log's and the stored outcomes' language
 
 __all__ = [
     "AlertRenderer",

@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from core.i18n import N_, Translator, translator
+from core.i18n import ENGLISH, N_, Translator
 from core.i18n.message import Message
 from integrations.base import CRM, CrmError, Owner, Pipeline
 from rituals._yaml_lines import Loc, load_yaml_with_lines
@@ -51,7 +51,6 @@ __all__ = ["NOT_CHECKED", "CheckReport", "RitualSummary", "check_config", "forma
 
 NOT_CHECKED = N_("stages, pipelines and fields were not checked: {reason}")
 FIRINGS_SHOWN = 3
-ENGLISH = translator("en")
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ from core.deals.staleness import (
     unreviewed_since,
 )
 from core.deals.values import named
-from core.i18n import N_, Translator, translator
+from core.i18n import ENGLISH, N_, Translator
 from core.mirror.history import history_start
 from core.mirror.summary import PipelineSummary, StageKey, StageSums, open_stage_totals, pipeline_summaries
 from core.models import DealHistory, MirrorDeal, MirrorOwner, MirrorPipeline, MirrorStage, Snooze
@@ -354,11 +354,10 @@ def build_digest(
     start = history_start(session, now=now, retention=history_retention)
     since = None if start is None else max(wanted, start)
     note = None
-    english = translator("en")
     if start is None:
-        note = english._(NO_HISTORY)
+        note = ENGLISH._(NO_HISTORY)
     elif start > wanted:
-        note = english._(HISTORY_STARTS, day=english.date(start.astimezone(local_now.tzinfo).date()))
+        note = ENGLISH._(HISTORY_STARTS, day=ENGLISH.date(start.astimezone(local_now.tzinfo).date()))
 
     if session.get_bind().dialect.name == "postgresql":
         # PostgreSQL's JIT compiles these mid-sized scans for longer than they take to run.

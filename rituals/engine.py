@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.deals.desk import DealDesk, DealView
 from core.deals.streaks import current_streak
 from core.deals.values import named
-from core.i18n import Translator, translator
+from core.i18n import ENGLISH, Translator, translator
 from core.mirror.sync import HISTORY_RETENTION, SyncResult, sync_mirror
 from core.models import NudgeRecord, PendingDM
 from core.people import LookupUnavailable, PeopleDirectory
@@ -58,7 +58,6 @@ from rituals.posts import ChannelPost
 from rituals.quiet import send_after
 
 log = logging.getLogger(__name__)
-ENGLISH = translator("en")  # the log's and the stored outcomes' language
 
 CHANNEL_KINDS = ("pipeline_digest", "adoption_report")
 POST_ATTEMPTS = 3

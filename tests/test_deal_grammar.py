@@ -271,7 +271,6 @@ ALLOWED_IMPORTS = {
     "core.deals.grammar",
     "core.deals.fields",
     "core.deals.values",
-    "core.formatting",
     "core.i18n",
     "integrations.base",
     "zoneinfo",

@@ -11,14 +11,13 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
-from core.i18n import Translator, translator
+from core.i18n import ENGLISH, Translator
 
 if TYPE_CHECKING:
     from rituals.alerts import AlertReport
     from rituals.posts import SlackMessage
 from rituals.engine import RunReport
 
-ENGLISH = translator("en")
 _LINK = re.compile(r"<([^|>]+)\|([^>]+)>")
 _BARE_LINK = re.compile(r"<(https?://[^>]+)>")
 _ITALIC = re.compile(r"(?<![\w_])_([^_\n]+)_(?![\w_])")

@@ -26,7 +26,7 @@ from core.deals.values import (
     parse_close_field,
     resolve_stage,
 )
-from core.i18n import N_, Language, Translator, translator
+from core.i18n import ENGLISH, N_, Language, Translator
 from integrations.base import EDITABLE_PROPERTIES
 
 __all__ = [
@@ -49,7 +49,6 @@ __all__ = [
 
 STAGE, AMOUNT, CLOSE, NEXT = "stage_id", "amount", "close_date", "next_step"
 MAX_NEXT_STEP = 500
-_ENGLISH = translator("en")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +58,7 @@ class ParseContext:
 
     today: date
     stages: Callable[[], Sequence[StageOption]]
-    t: Translator = _ENGLISH
+    t: Translator = ENGLISH
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +193,7 @@ class Stored(Protocol):
 
 
 def modal_changes(
-    deal: Stored, submitted: Mapping[str, str | None], *, t: Translator = _ENGLISH
+    deal: Stored, submitted: Mapping[str, str | None], *, t: Translator = ENGLISH
 ) -> tuple[list[tuple[str, str]], dict[str, str]]:
     """The update modal's inputs (by block id, i.e. field key) as `/deal` changes, and the problems
     by block id, in the reader's language (`t`, which also reads their `12,5k`). An input left as it

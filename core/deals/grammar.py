@@ -33,7 +33,7 @@ from types import MappingProxyType
 
 from core.deals.fields import FIELD_BY_KEY, FIELDS, KEYS, TYPED_KEYS
 from core.deals.values import control_character, fold
-from core.i18n import N_, Translator, translator
+from core.i18n import ENGLISH, N_, Translator
 
 __all__ = [
     "KEYS",
@@ -54,7 +54,6 @@ NOTE_KEY = "note"
 MAX_TEXT_LENGTH = 3000
 
 _NO_ALIASES: Mapping[str, str] = MappingProxyType({})
-_ENGLISH = translator("en")
 _HELP_WORDS = frozenset({"help", "aide", "?", "-h", "--help"})
 _DOUBLE_OPENERS = '"“”„'
 _DOUBLE_CLOSERS = '"“”'
@@ -132,7 +131,7 @@ def parse_command(
     *,
     aliases: Mapping[str, str] = _NO_ALIASES,
     command: str = "/deal",
-    t: Translator = _ENGLISH,
+    t: Translator = ENGLISH,
 ) -> Command:
     """Parse the text after the slash command. Never raises; problems come back as `ParseError`,
     written for a reader of `t`'s language.
@@ -462,7 +461,7 @@ class _Parser:
 
 
 def format_help(
-    command_name: str = "/deal", aliases: Mapping[str, str] = _NO_ALIASES, *, t: Translator = _ENGLISH
+    command_name: str = "/deal", aliases: Mapping[str, str] = _NO_ALIASES, *, t: Translator = ENGLISH
 ) -> str:
     """The usage text for `command_name help`, in Slack mrkdwn, with the config's aliases: the keys
     and examples of the reader's language, and a word that the other language's keys work too."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from core.i18n import N_, Translator, translator
+from core.i18n import ENGLISH, N_, Translator
 
 __all__ = [
     "MAX_AMOUNT",
@@ -34,8 +34,6 @@ __all__ = [
     "parse_close_field",
     "resolve_stage",
 ]
-
-_ENGLISH = translator("en")
 
 
 def named(ident: str, label: str, names: Iterable[str]) -> bool:
@@ -156,7 +154,7 @@ class StageOption:
 # -- amounts ---------------------------------------------------------------------------------------
 
 
-def parse_amount(raw: str, *, t: Translator = _ENGLISH) -> Decimal:
+def parse_amount(raw: str, *, t: Translator = ENGLISH) -> Decimal:
     """`12000`, `12k`, `1.2m`, `2bn`, `12,500`, `€12 500`, `$12,500.50`, `12 500 €`, `EUR 12500`.
 
     One currency mark (symbol or ISO code, before or after) is allowed and ignored. Thousands may be
@@ -331,7 +329,7 @@ def control_character(text: str) -> str | None:
 # -- close dates -----------------------------------------------------------------------------------
 
 
-def parse_close_date(raw: str, *, today: date, t: Translator = _ENGLISH) -> date:
+def parse_close_date(raw: str, *, today: date, t: Translator = ENGLISH) -> date:
     """A close date relative to `today`, the person's own local date. English and French words work
     for everyone (case and accents ignored).
 
@@ -383,7 +381,7 @@ def parse_close_date(raw: str, *, today: date, t: Translator = _ENGLISH) -> date
     return found
 
 
-def parse_close_field(raw: str, *, today: date, t: Translator = _ENGLISH) -> date:
+def parse_close_field(raw: str, *, today: date, t: Translator = ENGLISH) -> date:
     """`close=` as typed: `parse_close_date`, and a date before `today` only when the person says
     they mean it with a trailing `!` (`close=2024-03-01!`, say for a deal that closed back then)."""
     text = raw.strip()
@@ -507,7 +505,7 @@ _WON_WORDS = frozenset({"won", "gagnee", "gagne"})
 _LOST_WORDS = frozenset({"lost", "perdue", "perdu"})
 
 
-def resolve_stage(raw: str, stages: Sequence[StageOption], *, t: Translator = _ENGLISH) -> StageOption:
+def resolve_stage(raw: str, stages: Sequence[StageOption], *, t: Translator = ENGLISH) -> StageOption:
     """The stage `raw` names, matched on letters and digits only, case and accents ignored.
 
     In order: an exact id or label (`contract-sent`, `Contract sent` and `contractsent` are the same;

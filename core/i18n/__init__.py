@@ -8,6 +8,7 @@ without a translation or whose translation loses a placeholder.
 
 from core.i18n._translator import (
     DEFAULT_LANGUAGE,
+    ENGLISH,
     LANGUAGES,
     MISSING,
     N_,
@@ -21,6 +22,7 @@ from core.i18n.environment import cli_language
 
 __all__ = [
     "DEFAULT_LANGUAGE",
+    "ENGLISH",
     "LANGUAGES",
     "MISSING",
     "N_",

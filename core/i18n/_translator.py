@@ -156,6 +156,10 @@ def translator(language: Language) -> Translator:
     return Translator(language)
 
 
+ENGLISH = translator("en")
+"""For what no person reads: logs, stored outcomes, and callers with no reader yet."""
+
+
 def language_of_locale(locale: str | None) -> Language | None:
     """`fr-FR`, `fr_CA`, `fr` → `fr`; `en-US` → `en`; anything else (or nothing) → None."""
     if not locale:
