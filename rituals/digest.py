@@ -41,7 +41,7 @@ from sqlalchemy import (
     true,
     union_all,
 )
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 from sqlalchemy.types import TypeEngine
 
 from core.deals.staleness import (
@@ -504,11 +504,16 @@ _StageOrders = tuple[tuple[tuple[str, str], int], ...]
 
 def _stage_order(pipeline_id: _Column, stage_id: _Column, orders: _StageOrders) -> ColumnElement[int]:
     """A stage's display order (0 if unknown) from the few stages read beforehand: cheaper than two
-    joins to crm_stages over every changed deal, and worked out only for the deals that moved."""
-    if not orders:
+    joins to crm_stages over every changed deal. One `CASE pipeline` of `CASE stage`: each value is
+    compared once, not a (pipeline, stage) pair per stage."""
+    by_pipeline: dict[str, dict[str, int]] = defaultdict(dict)
+    for (pipeline, stage), order in orders:
+        by_pipeline[pipeline][stage] = order
+    if not by_pipeline:
         return literal(0, Integer)
     return case(
-        *((and_(pipeline_id == p, stage_id == s), order) for (p, s), order in orders),
+        {pipeline: case(stages, value=stage_id, else_=0) for pipeline, stages in by_pipeline.items()},
+        value=pipeline_id,
         else_=0,
     )
 
@@ -518,7 +523,7 @@ def _classified(
 ) -> tuple[CTE, CTE]:
     """Each deal in the scope that changed since `since` (its current history row, equal to the
     mirror) next to its row at `since` (none: new since), with a 0/1 `<kind>_flag` for each kind
-    of change it is, and `value`/`delta` to rank them by."""
+    of change it is and the `delta` of its amount; and the rows at `since` (`then`)."""
     history = DealHistory
     tracked = (
         history.deal_id,
@@ -550,55 +555,67 @@ def _classified(
         .prefix_with("NOT MATERIALIZED", dialect="postgresql")
     )
     n, t = now.c, then.c
-    new = t.deal_id.is_(None)
-    # Deals that came into the scope since are no change within it.
-    kept = and_(t.deal_id.is_not(None), t.in_scope)
-    is_open, was_open = n.is_closed.is_(False), t.is_closed.is_(False)
-    # Both in the same pipeline: the deal's own pipeline names the stages' orders.
+    # A move within one pipeline: +1 forward, -1 back (the deal's own pipeline names the orders).
     order_now = _stage_order(n.pipeline_id, n.stage_id, orders)
     order_then = _stage_order(n.pipeline_id, t.stage_id, orders)
-    moved = and_(kept, is_open, was_open, t.pipeline_id == n.pipeline_id, t.stage_id != n.stage_id)
-    closed = and_(n.is_closed.is_(True), or_(new, and_(kept, was_open)))
-    # Ranked on floats, as cheap to sort as the detail they end up in.
-    value = func.coalesce(cast(n.amount, Float), 0.0)
-    delta = func.abs(value - func.coalesce(cast(t.amount, Float), 0.0))
-    rules = {
-        "new": new,
-        "forward": and_(moved, order_now > order_then),
-        "back": or_(and_(kept, is_open, t.is_closed.is_(True)), and_(moved, order_now < order_then)),
-        "won": and_(closed, n.is_won.is_(True)),
-        "lost": and_(closed, n.is_won.is_not(True)),
-        "slipped": and_(
-            kept, is_open, t.close_date <= today, or_(n.close_date.is_(None), n.close_date > today)
+    step = case(
+        (
+            and_(t.pipeline_id == n.pipeline_id, t.stage_id != n.stage_id),
+            func.sign(order_now - order_then),
         ),
-        # A new currency is not an amount change: amounts are never subtracted across them.
+    )
+    paired = (
+        select(
+            *(n[name] for name in ("deal_id", "pipeline_id", "stage_id", "amount", "currency")),
+            *(n[name] for name in ("close_date", "is_closed", "is_won")),
+            t.deal_id.is_(None).label("is_new"),
+            # Deals that came into the scope since are no change within it.
+            and_(t.deal_id.is_not(None), t.in_scope).label("kept"),
+            t.pipeline_id.label("then_pipeline"),
+            t.stage_id.label("then_stage"),
+            t.amount.label("then_amount"),
+            t.currency.label("then_currency"),
+            t.close_date.label("then_close"),
+            t.is_closed.label("then_closed"),
+            step.label("step"),
+        )
+        .select_from(now.outerjoin(then, t.deal_id == n.deal_id))
+        # OFFSET 0 keeps PostgreSQL from inlining these columns into every flag that reads them:
+        # each (the stage orders above all) is worked out once per deal, not once per use.
+        .offset(0)
+        .subquery("paired")
+    )
+    p = paired.c
+    kept = p.kept.is_(True)
+    is_open = p.is_closed.is_(False)
+    closed = and_(p.is_closed.is_(True), or_(p.is_new.is_(True), and_(kept, p.then_closed.is_(False))))
+    rules = {
+        "new": p.is_new.is_(True),
+        "forward": and_(kept, is_open, p.then_closed.is_(False), p.step > 0),
+        "back": and_(kept, is_open, or_(p.then_closed.is_(True), p.step < 0)),
+        "won": and_(closed, p.is_won.is_(True)),
+        "lost": and_(closed, p.is_won.is_not(True)),
+        "slipped": and_(
+            kept, is_open, p.then_close <= today, or_(p.close_date.is_(None), p.close_date > today)
+        ),
+        # A new currency is not an amount change: amounts are never subtracted across them. Both
+        # amounts come from the same column, so they compare exactly.
         "amount": and_(
             kept,
             is_open,
-            t.currency.is_not_distinct_from(n.currency),
-            or_(
-                delta >= 0.00005,
-                and_(t.amount.is_(None), n.amount.is_not(None)),
-                and_(t.amount.is_not(None), n.amount.is_(None)),
-            ),
+            p.then_currency.is_not_distinct_from(p.currency),
+            p.amount.is_distinct_from(p.then_amount),
         ),
     }
-    pairs = (
-        select(
-            *(n[name] for name in ("deal_id", "pipeline_id", "stage_id", "amount", "currency", "close_date")),
-            n.is_closed,
-            t.pipeline_id.label("then_pipeline"),
-            t.stage_id.label("then_stage"),
-            cast(t.amount, Float).label("then_amount"),
-            t.close_date.label("then_close"),
-            t.is_closed.label("then_closed"),
-            value.label("value"),
-            delta.label("delta"),
-            *(case((rule, 1), else_=0).label(f"{kind}_flag") for kind, rule in rules.items()),
-        )
-        .select_from(now.outerjoin(then, t.deal_id == n.deal_id))
-        .cte("pairs")
-    )
+    # Only what the counts and the top lists rank on is stored: a listed deal's details are read
+    # afterwards for those few (CHANGES_KEPT per kind) from the mirror and its row at `since`.
+    pairs = select(
+        *(p[name] for name in ("deal_id", "pipeline_id", "stage_id", "amount", "currency", "is_closed")),
+        # Ranked on the stored amounts: no conversion per deal (PostgreSQL turns NUMERIC into a
+        # float through its text), only for the few listed.
+        func.abs(func.coalesce(p.amount, 0) - func.coalesce(p.then_amount, 0)).label("delta"),
+        *(case((rule, 1), else_=0).label(f"{kind}_flag") for kind, rule in rules.items()),
+    ).cte("pairs")
     return pairs, then
 
 
@@ -609,7 +626,8 @@ def _change_figures(scope: DealScope, orders: _StageOrders) -> CompoundSelect[An
 
     - "top": each kind's CHANGES_KEPT most telling changes (largest amount; for amount changes the
       largest change), one top-N each rather than a window that sorted every change once per kind,
-      with what the digest shows of the deal (deals deleted since are left out);
+      then what the digest shows of those deals, read for them alone (deals deleted since are
+      left out);
     - "now": the changed deals per stage and currency as they are now: how many are open and
       their amount, how many changed in each way (`<kind>_count`) and their amount (`<kind>_total`);
     - "then": the open deals per stage and currency at `since` that have changed since (or were
@@ -637,14 +655,9 @@ def _change_figures(scope: DealScope, orders: _StageOrders) -> CompoundSelect[An
 
     kept = union_all(
         *(
-            select(
-                literal(kind).label("kind"),
-                c.deal_id,
-                cast(c.amount, Float).label("now_amount"),
-                *(c[name] for name in _PAIRED),
-            )
+            select(literal(kind).label("kind"), c.deal_id)
             .where(c[f"{kind}_flag"] == 1)
-            .order_by((c.delta if kind == "amount" else c.value).desc(), c.deal_id.desc())
+            .order_by((c.delta if kind == "amount" else func.coalesce(c.amount, 0)).desc(), c.deal_id.desc())
             .limit(CHANGES_KEPT)
             .subquery(f"top_{kind}")
             .select()
@@ -652,13 +665,23 @@ def _change_figures(scope: DealScope, orders: _StageOrders) -> CompoundSelect[An
         )
     ).subquery("kept")
     k = kept.c
+    # The mirror is the deal's current row (core.mirror.history); its row at `since` says what it was,
+    # found by the history's deal index (one look-up per listed deal, on either database).
+    was = aliased(DealHistory, name="was")
     listed = (
         figure(
             "top",
             k.kind,
             deal_id=k.deal_id,
-            now_amount=k.now_amount,
-            **{name: k[name] for name in _PAIRED},
+            pipeline_id=MirrorDeal.pipeline_id,
+            stage_id=MirrorDeal.stage_id,
+            close_date=MirrorDeal.close_date,
+            now_amount=cast(MirrorDeal.amount, Float),
+            then_pipeline=was.pipeline_id,
+            then_stage=was.stage_id,
+            then_close=was.close_date,
+            then_closed=was.is_closed,
+            then_amount=cast(was.amount, Float),
             name=MirrorDeal.name,
             amount=MirrorDeal.amount,
             deal_currency=MirrorDeal.currency,
@@ -667,6 +690,7 @@ def _change_figures(scope: DealScope, orders: _StageOrders) -> CompoundSelect[An
             pipeline_label=MirrorPipeline.label,
         )
         .join_from(kept, MirrorDeal, MirrorDeal.id == k.deal_id)
+        .outerjoin(was, and_(was.deal_id == k.deal_id, was.valid_from <= since, was.valid_to > since))
         .outerjoin(MirrorPipeline, MirrorPipeline.id == MirrorDeal.pipeline_id)
     )
     is_open = c.is_closed.is_(False)
@@ -697,17 +721,6 @@ def _change_figures(scope: DealScope, orders: _StageOrders) -> CompoundSelect[An
 
 
 _Column = ColumnElement[Any] | InstrumentedAttribute[Any]
-_PAIRED = (
-    "pipeline_id",
-    "stage_id",
-    "close_date",
-    "then_pipeline",
-    "then_stage",
-    "then_close",
-    "then_closed",
-    "then_amount",
-)
-"""The columns of a classified change that a listed change's detail is made of (`_parts`)."""
 
 _FIGURE_COLUMNS: dict[str, TypeEngine[Any]] = {
     "deal_id": String(),
