@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import DateTime, Numeric, TypeDecorator
 from sqlalchemy.engine import Dialect
 
-__all__ = ["NAMING_CONVENTION", "Money", "UTCDateTime"]
+__all__ = ["NAMING_CONVENTION", "Money", "UTCDateTime", "exact_money"]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -52,6 +52,9 @@ class Money(TypeDecorator[Decimal]):
         return None if value is None else float(value) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        if value is None:
-            return None
-        return Decimal(str(round(float(value), 4))).normalize() + Decimal("0.00")
+        return None if value is None else exact_money(value)
+
+
+def exact_money(value: float | Decimal) -> Decimal:
+    """An amount read back as a float (see `Money`), exact again: at most four decimals, at least two."""
+    return Decimal(str(round(float(value), 4))).normalize() + Decimal("0.00")

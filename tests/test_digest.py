@@ -353,3 +353,68 @@ def test_a_pipeline_emptied_this_week_still_shows_what_it_had(week: sessionmaker
     due = next(s for s in renewals.stages if s.stage_id == "renewal-due")
     assert (renewals.deals, due.deals_before, due.amount_before) == (0, 1, Decimal(5_000))
     assert [c.name for g in digest.changes if g.kind == "won" for c in g.deals] == ["Beta", "Theta"]
+
+
+def _digest_at(sessions: sessionmaker[Session], at: datetime) -> PipelineDigest:
+    with sessions() as session:
+        return build_digest(
+            session,
+            ritual_id="weekly-digest",
+            scope=DealScope(),
+            now=at,
+            local_now=at.astimezone(PARIS),
+            compare_days=7,
+            stale_after_days=14,
+            deal_url=str,
+        )
+
+
+def test_a_cent_is_an_amount_change_and_a_move_follows_its_own_pipelines_stages(
+    week: sessionmaker[Session],
+) -> None:
+    later = NOW + timedelta(hours=1)
+    with week.begin() as session:
+        # Eta gains one cent; Theta moves on in Renewals, whose stages have orders of their own.
+        session.execute(
+            update(DemoDeal)
+            .where(DemoDeal.id == 7)
+            .values(amount=Decimal("40000.01"), last_modified_at=later)
+        )
+        session.execute(
+            update(DemoDeal)
+            .where(DemoDeal.id == 8)
+            .values(stage_id="renewal-negotiation", last_modified_at=later)
+        )
+    sync_mirror(DemoCRM(week), week, now=later, full=True)
+    digest = _digest_at(week, later)
+    groups = {g.kind: g for g in digest.changes}
+    assert [(c.name, c.delta) for c in groups["amount"].deals] == [
+        ("Zeta", Decimal(6_000)),
+        ("Eta", Decimal("0.01")),
+    ]
+    assert describe(groups["amount"].deals[1].detail, translator("en")) == "US$40,000 → US$40,000.01"
+    assert [(c.name, describe(c.detail, translator("en"))) for c in groups["forward"].deals] == [
+        ("Alpha", "Appointment scheduled → Qualified to buy"),
+        ("Theta", "Renewal due → Negotiation"),
+    ]
+    assert [c.name for c in groups["back"].deals] == ["Epsilon"]
+
+
+def test_a_snoozed_deal_past_its_close_date_still_needs_a_decision(week: sessionmaker[Session]) -> None:
+    with week.begin() as session:  # Lambda closed 10 days ago; its owner snoozed it for a week
+        session.add(
+            Snooze(
+                deal_id="11",
+                until=TODAY + timedelta(days=7),
+                snoozed_by="U1",
+                snoozed_at=NOW - timedelta(days=1),
+                touched_before=NOW - timedelta(days=1),
+            )
+        )
+    decisions = _digest(week).decisions
+    assert [(d.name, d.reasons) for d in decisions.deals] == [
+        ("Mu", (REASON_NO_NEXT_STEP,)),
+        ("Lambda", (REASON_PAST_CLOSE,)),
+        ("Theta", (REASON_STALE,)),
+    ]
+    assert (decisions.total, decisions.by_reason[REASON_PAST_CLOSE]) == (3, 1)

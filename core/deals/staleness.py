@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from sqlalchemy import ColumnElement, ScalarSelect, and_, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -24,11 +24,13 @@ __all__ = [
     "Review",
     "SnoozeInfo",
     "Touched",
+    "Touches",
     "drumbeat_changed_at",
     "drumbeat_changes",
     "is_stale",
     "last_review",
     "reviews_for",
+    "snooze_over",
     "snoozes_for",
     "stale_cutoff",
     "unreviewed_since",
@@ -61,6 +63,14 @@ class Touched(Protocol):
     def created_at(self) -> datetime | None: ...
     @property
     def person_changed_at(self) -> datetime | None: ...
+
+
+class Touches(NamedTuple):
+    """A deal's touches as plain values: a `Touched` for rows read without a view."""
+
+    last_activity_at: datetime | None
+    created_at: datetime | None
+    person_changed_at: datetime | None
 
 
 class _Identified(Touched, Protocol):
@@ -108,6 +118,11 @@ def is_stale(
     if snoozed_until is not None and snoozed_until > today:
         return False
     return reviewed is None or reviewed <= stale_cutoff(now, stale_after_days)
+
+
+def snooze_over(today: date) -> ColumnElement[bool]:
+    """`is_stale`'s snooze test as SQL: the snooze no longer holds the deal back on `today`."""
+    return Snooze.until <= today
 
 
 def unreviewed_since(cutoff: datetime) -> ColumnElement[bool]:
