@@ -137,14 +137,16 @@ def week(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
     return sessions
 
 
-def _digest(sessions: sessionmaker[Session], scope: DealScope | None = None) -> PipelineDigest:
+def _digest(
+    sessions: sessionmaker[Session], scope: DealScope | None = None, *, at: datetime = NOW
+) -> PipelineDigest:
     with sessions() as session:
         return build_digest(
             session,
             ritual_id="weekly-digest",
             scope=scope or DealScope(),
-            now=NOW,
-            local_now=NOW.astimezone(PARIS),
+            now=at,
+            local_now=at.astimezone(PARIS),
             compare_days=7,
             stale_after_days=14,
             deal_url=lambda deal_id: f"https://crm.example/deal/{deal_id}",
@@ -338,35 +340,11 @@ def test_a_pipeline_emptied_this_week_still_shows_what_it_had(week: sessionmaker
             update(DemoDeal).where(DemoDeal.id == 8).values(stage_id="renewal-signed", last_modified_at=later)
         )
     sync_mirror(DemoCRM(week), week, now=later, full=True)
-    with week() as session:
-        digest = build_digest(
-            session,
-            ritual_id="weekly-digest",
-            scope=DealScope(),
-            now=later,
-            local_now=later.astimezone(PARIS),
-            compare_days=7,
-            stale_after_days=14,
-            deal_url=str,
-        )
+    digest = _digest(week, at=later)
     renewals = next(p for p in digest.pipelines if p.pipeline_id == "renewals")
     due = next(s for s in renewals.stages if s.stage_id == "renewal-due")
     assert (renewals.deals, due.deals_before, due.amount_before) == (0, 1, Decimal(5_000))
     assert [c.name for g in digest.changes if g.kind == "won" for c in g.deals] == ["Beta", "Theta"]
-
-
-def _digest_at(sessions: sessionmaker[Session], at: datetime) -> PipelineDigest:
-    with sessions() as session:
-        return build_digest(
-            session,
-            ritual_id="weekly-digest",
-            scope=DealScope(),
-            now=at,
-            local_now=at.astimezone(PARIS),
-            compare_days=7,
-            stale_after_days=14,
-            deal_url=str,
-        )
 
 
 def test_a_cent_is_an_amount_change_and_a_move_follows_its_own_pipelines_stages(
@@ -386,7 +364,7 @@ def test_a_cent_is_an_amount_change_and_a_move_follows_its_own_pipelines_stages(
             .values(stage_id="renewal-negotiation", last_modified_at=later)
         )
     sync_mirror(DemoCRM(week), week, now=later, full=True)
-    digest = _digest_at(week, later)
+    digest = _digest(week, at=later)
     groups = {g.kind: g for g in digest.changes}
     assert [(c.name, c.delta) for c in groups["amount"].deals] == [
         ("Zeta", Decimal(6_000)),
